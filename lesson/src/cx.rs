@@ -1,0 +1,181 @@
+//! The lesson context: narration, records and the time scale.
+
+use std::fmt::Display;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// One narration line, as kept for `--timeline` and for tests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Time since the lesson started.
+    pub at: Duration,
+    /// Who printed it: the thread's name, or `pid N` in a child process (see [`speaker`]).
+    pub speaker: String,
+    /// What was said.
+    pub text: String,
+}
+
+/// What a lesson gets: the clock, the scale, and the narration.
+///
+/// Cheap to clone (an `Arc`), `Send` and `Sync`: hand a clone to every thread that narrates.
+#[derive(Clone, Debug)]
+pub struct Cx {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    start: Instant,
+    scale: f64,
+    echo: bool,
+    root_pid: u32,
+    exe: Option<PathBuf>,
+    records: Mutex<Vec<Record>>,
+}
+
+/// Who is speaking: the current thread's name (std names the main thread `main`; an unnamed
+/// thread shows its `ThreadId`), or `pid N` when called in a process other than `root_pid`.
+pub fn speaker(root_pid: u32) -> String {
+    let pid = std::process::id();
+    if pid != root_pid {
+        return format!("pid {pid}");
+    }
+    let me = std::thread::current();
+    match me.name() {
+        Some(name) => name.to_owned(),
+        None => format!("{:?}", me.id()),
+    }
+}
+
+impl Cx {
+    /// A context that prints each narration line to stdout as it is said.
+    pub fn new(scale: f64) -> Cx {
+        Cx::build(scale, true)
+    }
+
+    /// A context that only records (for tests): nothing is printed.
+    pub fn quiet(scale: f64) -> Cx {
+        Cx::build(scale, false)
+    }
+
+    fn build(scale: f64, echo: bool) -> Cx {
+        Cx {
+            inner: Arc::new(Inner {
+                start: Instant::now(),
+                scale,
+                echo,
+                root_pid: std::process::id(),
+                exe: None,
+                records: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The same context, able to start helper processes of the chapter binary at `exe`
+    /// (see [`Cx::helper`]). The chapter binary sets this to itself; tests set it to
+    /// `env!("CARGO_BIN_EXE_<chapter>")`.
+    pub fn with_exe(self, exe: impl Into<PathBuf>) -> Cx {
+        let inner = Inner {
+            start: self.inner.start,
+            scale: self.inner.scale,
+            echo: self.inner.echo,
+            root_pid: self.inner.root_pid,
+            exe: Some(exe.into()),
+            records: Mutex::new(self.records()),
+        };
+        Cx {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The time scale: 1.0 is the Python lesson's own durations.
+    pub fn scale(&self) -> f64 {
+        self.inner.scale
+    }
+
+    /// A duration from the Python lesson, scaled: `cx.scaled(3.0)` is what `time.sleep(3)` becomes.
+    pub fn scaled(&self, seed_seconds: f64) -> Duration {
+        Duration::from_secs_f64((seed_seconds * self.inner.scale).max(0.0))
+    }
+
+    /// Sleep as long as the Python lesson sleeps, scaled. Replaces `time.sleep(seconds)`.
+    pub fn sleep(&self, seed_seconds: f64) {
+        std::thread::sleep(self.scaled(seed_seconds));
+    }
+
+    /// Time since this lesson started.
+    pub fn elapsed(&self) -> Duration {
+        self.inner.start.elapsed()
+    }
+
+    /// Say one line of narration: printed (unless quiet) with the elapsed time and the speaker,
+    /// and recorded. Replaces the seed's `print(..., time.ctime())`.
+    pub fn say(&self, text: impl Display) {
+        let text = text.to_string();
+        let speaker = speaker(self.inner.root_pid);
+        let mut records = self.lock();
+        let at = self.inner.start.elapsed();
+        if self.inner.echo {
+            // Printed under the records lock, so the printed order is the recorded order.
+            // A closed stdout (`| head`) must not kill the lesson: ignore write errors.
+            let mut out = std::io::stdout().lock();
+            for line in text.lines() {
+                let _ = writeln!(out, "{:>8.3}s  {:<10} {}", at.as_secs_f64(), speaker, line);
+            }
+            let _ = out.flush();
+        }
+        records.push(Record { at, speaker, text });
+    }
+
+    /// An explanation for the reader: printed (unless quiet) indented and without a time stamp,
+    /// not recorded. Use [`Cx::say`] for anything that happened.
+    pub fn explain(&self, text: impl Display) {
+        if self.inner.echo {
+            let _guard = self.lock();
+            let mut out = std::io::stdout().lock();
+            for line in text.to_string().lines() {
+                let _ = writeln!(out, "           | {line}");
+            }
+            let _ = out.flush();
+        }
+    }
+
+    /// A copy of everything said so far, in the order it was said.
+    pub fn records(&self) -> Vec<Record> {
+        self.lock().clone()
+    }
+
+    /// The index of the first record whose text contains `needle` (and, if given, whose speaker
+    /// is `speaker`). Tests use it to assert orderings.
+    pub fn position(&self, speaker: Option<&str>, needle: &str) -> Option<usize> {
+        self.lock()
+            .iter()
+            .position(|r| r.text.contains(needle) && speaker.is_none_or(|s| r.speaker == s))
+    }
+
+    /// A command that runs helper `name` of this chapter's binary in a child process, with the
+    /// same time scale. Fails if this context does not know the chapter binary.
+    pub fn helper(&self, name: &str) -> anyhow::Result<Command> {
+        let Some(exe) = &self.inner.exe else {
+            bail!("this context cannot start helper {name:?}: it was not given the chapter binary")
+        };
+        std::fs::metadata(exe).with_context(|| format!("chapter binary {}", exe.display()))?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("--helper")
+            .arg(name)
+            .arg("--scale")
+            .arg(self.inner.scale.to_string());
+        Ok(cmd)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vec<Record>> {
+        // A lesson thread that panicked while saying something leaves whole records behind
+        // (the push is the last step), so the poison carries no broken state.
+        self.inner.records.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,138 @@
+//! Drive the demo chapter binary as a user would: exit codes, listing, errors, timeline.
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+fn run(args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lesson-demo"));
+    cmd.args(args).env_remove("LESSON_SCALE");
+    let out = lesson::output_within(&mut cmd, Duration::from_secs(60)).expect("demo binary ran");
+    eprintln!(
+        "$ lesson-demo {}\n--- status: {}\n--- stdout:\n{}--- stderr:\n{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn every_lesson_runs_in_order_until_one_fails() {
+    let out = run(&["--scale", "0.01"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    let hello = stdout.find("=== lesson-demo/hello").expect("hello header");
+    let fails = stdout.find("=== lesson-demo/fails").expect("fails header");
+    assert!(hello < fails);
+}
+
+#[test]
+fn narration_lines_carry_time_and_speaker() {
+    let out = run(&["hello", "--scale", "0.01"]);
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    let line = stdout
+        .lines()
+        .find(|l| l.contains("hello from a thread"))
+        .expect("thread line");
+    assert!(line.contains("Thread-1"), "{line}");
+    assert!(
+        line.trim_start()
+            .split('s')
+            .next()
+            .unwrap()
+            .parse::<f64>()
+            .is_ok(),
+        "{line}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains(" main ") && l.contains("hello from main"))
+    );
+}
+
+#[test]
+fn unknown_lesson_exits_2_naming_the_lessons() {
+    let out = run(&["nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("no lesson \"nope\""), "{stderr}");
+    assert!(stderr.contains("valid lessons: hello, fails"), "{stderr}");
+}
+
+#[test]
+fn bad_flags_and_scales_exit_2() {
+    for args in [
+        &["--bogus"][..],
+        &["--scale"],
+        &["--scale", "zero"],
+        &["--scale", "0"],
+        &["--scale", "-1"],
+        &["--scale", "inf"],
+        &["--scale", "1", "--real-time"],
+        &["hello", "fails"],
+        &["--helper", "nope"],
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(text(&out.stderr).contains("valid lessons"), "{args:?}");
+    }
+}
+
+#[test]
+fn bad_lesson_scale_env_exits_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_lesson-demo"))
+        .args(["hello"])
+        .env("LESSON_SCALE", "fast")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("LESSON_SCALE"));
+}
+
+#[test]
+fn a_failing_lesson_prints_its_error_chain_and_exits_1() {
+    let out = run(&["fails"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("error: lesson-demo/fails failed: reading the lesson's input"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("caused by: entity not found"), "{stderr}");
+}
+
+#[test]
+fn list_and_help_exit_0() {
+    let out = run(&["--list"]);
+    assert!(out.status.success());
+    let names: Vec<String> = text(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(names, ["hello", "fails"]);
+    let out = run(&["--help"]);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("--real-time"));
+}
+
+#[test]
+fn timeline_draws_one_row_per_speaker() {
+    let out = run(&["hello", "--scale", "0.01", "--timeline"]);
+    assert!(out.status.success());
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("timeline: 0 .."), "{stdout}");
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains(" |") && l.ends_with('|'))
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows[0].starts_with("main "));
+    assert!(rows[1].starts_with("Thread-1 "));
+}

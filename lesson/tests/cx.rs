@@ -1,0 +1,102 @@
+//! The context: scaling, records, speakers, the timeline and the deadline helpers.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use lesson::{Cx, Record, render_timeline};
+
+#[test]
+fn sleep_is_scaled() {
+    let cx = Cx::quiet(0.01);
+    assert_eq!(cx.scaled(3.0), Duration::from_millis(30));
+    assert_eq!(cx.scaled(-1.0), Duration::ZERO);
+    let t = Instant::now();
+    cx.sleep(5.0);
+    assert!(t.elapsed() >= Duration::from_millis(50));
+}
+
+#[test]
+fn records_keep_order_and_speaker() {
+    let cx = Cx::quiet(0.01);
+    cx.say("first");
+    let worker = cx.clone();
+    std::thread::Builder::new()
+        .name("worker".into())
+        .spawn(move || worker.say(format_args!("second {}", 2)))
+        .unwrap()
+        .join()
+        .unwrap();
+    cx.say("third");
+    let r = cx.records();
+    let texts: Vec<&str> = r.iter().map(|r| r.text.as_str()).collect();
+    assert_eq!(texts, ["first", "second 2", "third"]);
+    assert_eq!(r[1].speaker, "worker");
+    assert!(r[0].at <= r[1].at && r[1].at <= r[2].at);
+    assert_eq!(cx.position(Some("worker"), "second"), Some(1));
+    assert_eq!(cx.position(None, "third"), Some(2));
+    assert_eq!(cx.position(Some("worker"), "third"), None);
+}
+
+#[test]
+fn unnamed_threads_show_their_id() {
+    let cx = Cx::quiet(0.01);
+    let c = cx.clone();
+    std::thread::spawn(move || c.say("x")).join().unwrap();
+    assert!(cx.records()[0].speaker.starts_with("ThreadId("));
+}
+
+#[test]
+fn timeline_overlapping_rows() {
+    let r = |ms, who: &str| Record {
+        at: Duration::from_millis(ms),
+        speaker: who.into(),
+        text: String::new(),
+    };
+    let chart = render_timeline(
+        &[
+            r(0, "main"),
+            r(0, "a"),
+            r(50, "b"),
+            r(100, "a"),
+            r(100, "b"),
+            r(100, "main"),
+        ],
+        21,
+    );
+    let rows: Vec<&str> = chart.lines().skip(1).collect();
+    assert_eq!(rows[0], "main |*-------------------*|");
+    assert_eq!(rows[1], "a    |*-------------------*|");
+    assert_eq!(rows[2], "b    |          *---------*|");
+    assert!(chart.starts_with("timeline: 0 .. 0.100s"));
+    // An empty narration and a single instant do not divide by zero.
+    assert_eq!(render_timeline(&[], 10).lines().count(), 1);
+    assert!(render_timeline(&[r(0, "x")], 3).contains("x |*  |"));
+}
+
+#[test]
+fn helper_needs_the_chapter_binary() {
+    let err = Cx::quiet(0.01).helper("x").unwrap_err();
+    assert!(err.to_string().contains("not given the chapter binary"));
+    let cx = Cx::quiet(0.5).with_exe("/nonexistent/chapter");
+    assert!(cx.helper("x").is_err());
+    let cx = Cx::quiet(0.5).with_exe(env!("CARGO_BIN_EXE_lesson-demo"));
+    let cmd = cx.helper("x").unwrap();
+    let args: Vec<_> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(args, ["--helper", "x", "--scale", "0.5"]);
+}
+
+#[test]
+fn a_child_past_its_deadline_is_killed_and_reaped() {
+    let mut cmd = Command::new("sleep");
+    cmd.arg("30");
+    let t = Instant::now();
+    let err = lesson::output_within(&mut cmd, Duration::from_millis(100)).unwrap_err();
+    assert!(err.to_string().contains("did not finish"), "{err}");
+    assert!(t.elapsed() < Duration::from_secs(20));
+    let mut child = Command::new("true").spawn().unwrap();
+    let status = lesson::wait_within(&mut child, Duration::from_secs(30)).unwrap();
+    assert!(status.is_some_and(|s| s.success()));
+}
