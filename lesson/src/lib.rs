@@ -31,6 +31,7 @@
 //! Nothing chapter-specific lives here.
 #![forbid(unsafe_code)]
 
+pub mod bench;
 mod cli;
 mod cx;
 mod deadline;

@@ -1,0 +1,147 @@
+//! Benchmark support for the chapters' `benches/*.rs` (harness = false): measure a closure a
+//! few times after a warm-up, and print `BENCH {json}` lines that `cargo xtask bench` collects.
+
+use std::fmt::Write;
+use std::time::{Duration, Instant};
+
+/// The spread of several timed runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    /// The fastest run.
+    pub min: Duration,
+    /// The middle run.
+    pub median: Duration,
+    /// The slowest run.
+    pub max: Duration,
+    /// How many runs (after the warm-up).
+    pub runs: usize,
+}
+
+fn time(f: &mut impl FnMut()) -> Duration {
+    let t = Instant::now();
+    f();
+    t.elapsed()
+}
+
+fn sample(mut times: Vec<Duration>) -> Sample {
+    times.sort();
+    Sample {
+        min: times[0],
+        median: times[times.len() / 2],
+        max: times[times.len() - 1],
+        runs: times.len(),
+    }
+}
+
+/// Run `f` once to warm up, then `runs` times (at least 5), timing each.
+pub fn measure(runs: usize, mut f: impl FnMut()) -> Sample {
+    f();
+    sample((0..runs.max(5)).map(|_| time(&mut f)).collect())
+}
+
+/// Measure two contenders fairly: one warm-up each, then `runs` (at least 5) rounds of
+/// `a` then `b`, so that drift of the machine (frequency, other load) hits both alike.
+pub fn measure_pair(runs: usize, mut a: impl FnMut(), mut b: impl FnMut()) -> (Sample, Sample) {
+    a();
+    b();
+    let (mut ta, mut tb) = (Vec::new(), Vec::new());
+    for _ in 0..runs.max(5) {
+        ta.push(time(&mut a));
+        tb.push(time(&mut b));
+    }
+    (sample(ta), sample(tb))
+}
+
+/// A JSON value for [`line`]'s params.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Param {
+    /// A number.
+    Num(f64),
+    /// A string (escaped on output).
+    Str(String),
+}
+
+impl From<f64> for Param {
+    fn from(v: f64) -> Param {
+        Param::Num(v)
+    }
+}
+
+impl From<usize> for Param {
+    fn from(v: usize) -> Param {
+        Param::Num(v as f64)
+    }
+}
+
+impl From<&str> for Param {
+    fn from(v: &str) -> Param {
+        Param::Str(v.to_owned())
+    }
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_number(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v}")
+    } else {
+        "null".to_owned()
+    }
+}
+
+/// One `BENCH {...}` line (DESIGN.md's format).
+///
+/// ```
+/// let l = lesson::bench::line("spawn", "us", 12.5, &[("threads", 1000usize.into()), ("via", "std".into())]);
+/// assert_eq!(l, r#"BENCH {"name": "spawn", "unit": "us", "value": 12.5, "params": {"threads": 1000, "via": "std"}}"#);
+/// ```
+pub fn line(name: &str, unit: &str, value: f64, params: &[(&str, Param)]) -> String {
+    let params: Vec<String> = params
+        .iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Param::Num(n) => json_number(*n),
+                Param::Str(s) => json_string(s),
+            };
+            format!("{}: {v}", json_string(k))
+        })
+        .collect();
+    format!(
+        "BENCH {{\"name\": {}, \"unit\": {}, \"value\": {}, \"params\": {{{}}}}}",
+        json_string(name),
+        json_string(unit),
+        json_number(value),
+        params.join(", ")
+    )
+}
+
+/// Print a sample as a BENCH line whose value is the median in `unit` (`"ms"`, `"us"` or
+/// `"ns"`), with min, max and runs added to `params`.
+pub fn report(name: &str, unit: &str, sample: Sample, params: &[(&str, Param)]) {
+    let scale = match unit {
+        "s" => 1.0,
+        "ms" => 1e3,
+        "us" => 1e6,
+        _ => 1e9,
+    };
+    let v = |d: Duration| d.as_secs_f64() * scale;
+    let mut all: Vec<(&str, Param)> = params.to_vec();
+    all.push(("min", v(sample.min).into()));
+    all.push(("max", v(sample.max).into()));
+    all.push(("runs", sample.runs.into()));
+    println!("{}", line(name, unit, v(sample.median), &all));
+}

@@ -1,0 +1,151 @@
+//! Lesson `daemon` (join和setDaemon): Python waits at exit for every non-daemon thread and kills
+//! the daemon ones; in Rust every thread is, in Python's terms, a daemon: when `main` returns the
+//! process exits and takes its threads with it. Each case runs as a child process of this
+//! chapter's binary, because "what happens when main returns" needs a main that can return.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use lesson::Cx;
+
+/// Start the music (3 s) and game (5 s) threads; return once both have said "begin" (Python's
+/// `start()` likewise returns once the thread is running), so the demo does not depend on luck.
+fn start_music_and_game(cx: &Cx) -> anyhow::Result<(JoinHandle<()>, JoinHandle<()>)> {
+    let (started_tx, started) = mpsc::channel();
+    let spawn = |name: &str, what: &'static str, secs: f64| {
+        let (cx, started_tx) = (cx.clone(), started_tx.clone());
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                cx.say(format!("begin {what}"));
+                let _ = started_tx.send(());
+                cx.sleep(secs);
+                cx.say(format!("stop {what}"));
+            })
+            .context("spawning a thread")
+    };
+    let music = spawn("music", "listen music", 3.0)?;
+    let game = spawn("game", "to game", 5.0)?;
+    for _ in 0..2 {
+        started
+            .recv_timeout(Duration::from_secs(30))
+            .context("a thread did not start")?;
+    }
+    Ok((music, game))
+}
+
+/// Helper `main-returns`: start both threads, say ending, return from main.
+pub fn main_returns(cx: &Cx) -> anyhow::Result<()> {
+    let _handles = start_music_and_game(cx)?;
+    cx.say("ending.... main returns now");
+    Ok(())
+}
+
+/// Helper `python-default`: what Python does with non-daemon threads: after main's last line,
+/// wait for every thread.
+pub fn python_default(cx: &Cx) -> anyhow::Result<()> {
+    let (music, game) = start_music_and_game(cx)?;
+    cx.say("ending.... main waits for its threads");
+    for t in [music, game] {
+        t.join().map_err(|_| anyhow::anyhow!("a thread panicked"))?;
+    }
+    Ok(())
+}
+
+/// Helper `python-daemon`: the seed's `t2.setDaemon(True)`: wait for music only; the game is a
+/// daemon and dies with main.
+pub fn python_daemon(cx: &Cx) -> anyhow::Result<()> {
+    let (music, _game) = start_music_and_game(cx)?;
+    cx.say("ending.... main waits for music only");
+    music
+        .join()
+        .map_err(|_| anyhow::anyhow!("music panicked"))?;
+    Ok(())
+}
+
+/// Run one of the helpers above in a child process and return the lines it printed.
+pub fn child_lines(cx: &Cx, helper: &str) -> anyhow::Result<Vec<String>> {
+    let mut cmd = cx.helper(helper)?;
+    let limit = cx.scaled(60.0) + Duration::from_secs(30);
+    let out = lesson::output_within(&mut cmd, limit)?;
+    ensure!(
+        out.status.success(),
+        "helper {helper} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect())
+}
+
+fn show(cx: &Cx, helper: &str) -> anyhow::Result<(bool, bool)> {
+    let lines = child_lines(cx, helper)?;
+    for line in &lines {
+        cx.explain(format!("child> {line}"));
+    }
+    let said = |what: &str| lines.iter().any(|l| l.contains(what));
+    ensure!(said("ending"), "the child never said ending: {lines:?}");
+    Ok((said("stop listen music"), said("stop to game")))
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// The lesson.
+pub fn run(cx: &Cx) -> anyhow::Result<()> {
+    cx.explain("1) Rust: main returns while music (3 s) and game (5 s) still sleep");
+    let (music, game) = show(cx, "main-returns")?;
+    cx.say(format!(
+        "rust, main returned: music stopped? {}, game stopped? {}",
+        yes(music),
+        yes(game)
+    ));
+    ensure!(
+        !music && !game,
+        "threads outlived main in the child process"
+    );
+    cx.explain("   Both threads died with the process: every Rust thread is a 'daemon'.");
+
+    cx.explain("2) Python's default (daemon=False): the interpreter joins every thread at exit");
+    let (music, game) = show(cx, "python-default")?;
+    cx.say(format!(
+        "python default, emulated by joining all: music stopped? {}, game stopped? {}",
+        yes(music),
+        yes(game)
+    ));
+    ensure!(music && game, "a joined thread did not finish");
+
+    cx.explain("3) the seed: t2.setDaemon(True), so Python waits for music only");
+    let (music, game) = show(cx, "python-daemon")?;
+    cx.say(format!(
+        "python daemon game, emulated by joining music only: music stopped? {}, game stopped? {}",
+        yes(music),
+        yes(game)
+    ));
+    ensure!(music && !game, "the daemon emulation did not behave");
+
+    cx.explain(
+        "4) In one process, std::thread::scope gives Python's default without a join loop:\n\
+         every thread spawned in the scope is joined before the scope returns.",
+    );
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        for (name, what, secs) in [("music", "listen music", 3.0), ("game", "to game", 5.0)] {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn_scoped(s, move || {
+                    cx.say(format!("begin {what}"));
+                    cx.sleep(secs);
+                    cx.say(format!("stop {what}"));
+                })?;
+        }
+        cx.say("ending.... (inside the scope)");
+        Ok(())
+    })?;
+    cx.say("scope returned: both threads had stopped");
+    Ok(())
+}

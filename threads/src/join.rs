@@ -1,0 +1,78 @@
+//! Lesson `join` (join和setDaemon): the music/game demo without and with `join`, and the seed's
+//! join loop that joins only the last thread.
+
+use lesson::Cx;
+
+use crate::Thread;
+
+fn music(cx: &Cx) {
+    cx.say("begin listen music");
+    cx.say("stop listen music");
+}
+
+fn game(cx: &Cx) {
+    cx.say("begin to game");
+    cx.sleep(5.0);
+    cx.say("stop to game");
+}
+
+fn start_both(cx: &Cx) -> anyhow::Result<(Thread<()>, Thread<()>)> {
+    let (c1, c2) = (cx.clone(), cx.clone());
+    let t1 = Thread::builder().name("music").spawn(move || music(&c1))?;
+    let t2 = Thread::builder().name("game").spawn(move || game(&c2))?;
+    Ok((t1, t2))
+}
+
+/// The lesson.
+pub fn run(cx: &Cx) -> anyhow::Result<()> {
+    cx.explain("1) without join: main prints its last line while the game is still playing");
+    let (t1, t2) = start_both(cx)?;
+    cx.say("ending.... (without join)");
+    cx.say(format!("t1.name() = {}", t1.name()));
+    // Joined only so this part's output stays in this part; "ending" was already said.
+    t1.join()?;
+    t2.join()?;
+
+    cx.explain("2) with join: main waits for both threads, then says ending");
+    let (t1, t2) = start_both(cx)?;
+    t1.join()?;
+    t2.join()?;
+    cx.say("ending.... (with join)");
+
+    cx.explain(
+        "3) the seed's loop `for i in threads: t.join()` joins `t`, the last thread, every time.\n\
+         Python lets the loop variable of an earlier loop leak; Rust does not (`t` would not\n\
+         even be in scope). Here is what joining only the last one does:",
+    );
+    let sleepers: Vec<Thread<f64>> = [3.0, 2.0, 1.0]
+        .into_iter()
+        .enumerate()
+        .map(|(i, secs)| {
+            let cx = cx.clone();
+            Thread::builder()
+                .name(format!("sleeper-{}", i + 1))
+                .spawn(move || {
+                    cx.sleep(secs);
+                    cx.say(format!("slept {secs} s"));
+                    secs
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    if let Some(last) = sleepers.last() {
+        last.join_timeout(cx.scaled(60.0));
+    }
+    let alive: Vec<&str> = sleepers
+        .iter()
+        .filter(|t| t.is_alive())
+        .map(|t| t.name())
+        .collect();
+    cx.say(format!(
+        "joined only the last: still alive = [{}]",
+        alive.join(", ")
+    ));
+    for t in sleepers {
+        t.join()?;
+    }
+    cx.say("joined every thread (for t in threads: t.join()): none alive");
+    Ok(())
+}
