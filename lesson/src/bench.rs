@@ -52,7 +52,7 @@ pub fn measure_pair(runs: usize, mut a: impl FnMut(), mut b: impl FnMut()) -> (S
     (sample(ta), sample(tb))
 }
 
-/// A JSON value for [`line`]'s params.
+/// A JSON value for [`line()`]'s params.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Param {
     /// A number.
