@@ -145,3 +145,18 @@ pub fn report(name: &str, unit: &str, sample: Sample, params: &[(&str, Param)]) 
     all.push(("runs", sample.runs.into()));
     println!("{}", line(name, unit, v(sample.median), &all));
 }
+
+/// Print a sample of `ops` operations each as a BENCH line whose value is the median time of
+/// one operation in nanoseconds (as a float: per-operation times are often a few ns), with min,
+/// max and runs added to `params`. Returns that median.
+pub fn report_per_op(name: &str, sample: Sample, ops: u64, params: &[(&str, Param)]) -> f64 {
+    let ns = |d: Duration| d.as_secs_f64() * 1e9 / ops.max(1) as f64;
+    let mut all: Vec<(&str, Param)> = params.to_vec();
+    all.push(("ops", (ops as f64).into()));
+    all.push(("min", ns(sample.min).into()));
+    all.push(("max", ns(sample.max).into()));
+    all.push(("runs", sample.runs.into()));
+    let median = ns(sample.median);
+    println!("{}", line(name, "ns", median, &all));
+    median
+}

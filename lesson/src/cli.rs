@@ -176,6 +176,7 @@ fn parse_scale(text: &str) -> Result<f64, String> {
 /// The whole `main` of a chapter binary: parse the command line, run, and turn the outcome
 /// into an exit status (0 done, 1 a lesson failed, 2 a bad command line).
 pub fn main(chapter: &'static Chapter) -> ExitCode {
+    one_line_panics();
     let env_scale = std::env::var("LESSON_SCALE").ok();
     match parse(chapter, std::env::args().skip(1), env_scale.as_deref()) {
         Err(e) => {
@@ -207,6 +208,30 @@ pub fn main(chapter: &'static Chapter) -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// Lessons panic on purpose (a thread that dies inside a lock, a join that returns the panic);
+/// a backtrace for each would bury the narration. Print a panic as one line, where it happened
+/// and why, unless `LESSON_BACKTRACE` is set (then the default hook, with `RUST_BACKTRACE`).
+fn one_line_panics() {
+    if std::env::var_os("LESSON_BACKTRACE").is_some() {
+        return;
+    }
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("<unnamed>");
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a non-string payload".to_owned());
+        let place = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("           ! thread '{name}' panicked{place}: {message}");
+    }));
 }
 
 fn context(scale: f64) -> Cx {

@@ -8,6 +8,34 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+/// Run `f` on a new thread and wait at most `limit` for its result: the test-side deadline for
+/// a lesson or a blocking call, so a bug fails the test instead of hanging it. On time-out the
+/// thread is left behind (it cannot be killed) and this panics naming `what`.
+///
+/// ```
+/// let v = lesson::within(std::time::Duration::from_secs(10), "adding", || 2 + 2);
+/// assert_eq!(v, 4);
+/// ```
+pub fn within<T: Send + 'static>(
+    limit: Duration,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = thread::current().name().unwrap_or("within").to_owned();
+    let spawned = thread::Builder::new().name(name).spawn(move || {
+        let _ = tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    });
+    if let Err(e) = spawned {
+        panic!("{what}: cannot start a thread: {e}");
+    }
+    match rx.recv_timeout(limit) {
+        Ok(Ok(v)) => v,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("{what} did not finish within {limit:?}"),
+    }
+}
+
 /// Wait for `child` to exit, at most `limit`. On time-out the child is killed and reaped, and
 /// `Ok(None)` is returned: no zombie is left either way.
 pub fn wait_within(child: &mut Child, limit: Duration) -> io::Result<Option<ExitStatus>> {

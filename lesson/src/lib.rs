@@ -39,7 +39,7 @@ mod timeline;
 
 pub use cli::{DEFAULT_SCALE, Invocation, Options, UsageError, main, parse};
 pub use cx::{Cx, Record, speaker};
-pub use deadline::{output_within, wait_within};
+pub use deadline::{output_within, wait_within, within};
 pub use timeline::render as render_timeline;
 
 /// The signature of a lesson: narrate through the context, return an error to fail the lesson.

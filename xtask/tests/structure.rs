@@ -12,6 +12,7 @@ use xtask::{CHAPTERS, root};
 fn lessons_of(chapter: &str) -> Option<&'static lesson::Chapter> {
     match chapter {
         "threads" => Some(&threads::CHAPTER),
+        "sync" => Some(&sync::CHAPTER),
         _ => None,
     }
 }

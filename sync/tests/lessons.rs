@@ -1,0 +1,178 @@
+//! Each lesson's claims, on its narration records, every lesson under a deadline.
+
+use std::time::Duration;
+
+use lesson::{Cx, Record, within};
+use sync::{barrier, condition, deadlock, event, poison, race, rlock, semaphore, timer};
+
+const SCALE: f64 = 0.02;
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn run(f: fn(&Cx) -> anyhow::Result<()>) -> Vec<Record> {
+    within(LIMIT, "the lesson", move || {
+        let cx = Cx::quiet(SCALE);
+        f(&cx).expect("the lesson succeeds");
+        cx.records()
+    })
+}
+
+fn index(r: &[Record], needle: &str) -> usize {
+    r.iter()
+        .position(|x| x.text.contains(needle))
+        .unwrap_or_else(|| panic!("no {needle:?} in {r:#?}"))
+}
+
+fn all(r: &[Record], needle: &str) -> Vec<usize> {
+    (0..r.len())
+        .filter(|&i| r[i].text.contains(needle))
+        .collect()
+}
+
+#[test]
+fn race_without_a_lock_loses_exactly_99_updates_with_one_reaches_0() {
+    for _ in 0..5 {
+        assert_eq!(race::lost_update(race::THREADS), 99);
+    }
+    assert_eq!(race::atomic(race::THREADS), 0);
+    let cx = Cx::quiet(SCALE);
+    assert_eq!(race::locked(&cx, race::THREADS), 0);
+    let r = run(race::run);
+    index(&r, "num = 99");
+    assert!(r[index(&r, "Mutex held")].text.ends_with("num = 0"));
+    assert!(r[index(&r, "fetch_sub")].text.ends_with("num = 0"));
+}
+
+#[test]
+fn deadlock_is_detected_and_both_fixes_finish() {
+    let found = within(LIMIT, "seed lock order", || {
+        deadlock::five_threads(&Cx::quiet(SCALE), false).unwrap()
+    });
+    assert!(!found.is_empty());
+    for d in &found {
+        assert_eq!(d.cycle.len(), 2, "{d}");
+        let locks: Vec<_> = d.cycle.iter().map(|e| e.holds.as_str()).collect();
+        assert!(locks.contains(&"lockA") && locks.contains(&"lockB"), "{d}");
+    }
+    let r = run(deadlock::run);
+    index(&r, "deadlock(s) detected; every thread ended");
+    index(&r, "one RLock under both names: 5 of 5 threads finished");
+    index(
+        &r,
+        "one lock order (A before B): 0 deadlock(s); all 5 threads finished",
+    );
+    let reports = all(&r, "holds lockA and waits for lockB");
+    assert!(!reports.is_empty());
+}
+
+#[test]
+fn rlock_reenters_and_keeps_the_outsider_out_until_zero() {
+    let r = run(rlock::run);
+    let texts: Vec<&str> = r.iter().map(|x| x.text.as_str()).collect();
+    let want = [
+        "acquire() -> count 1",
+        "acquire() again, same thread -> count 2",
+        "try_acquire() -> kept out",
+        "release() -> count 1",
+        "try_acquire() -> kept out",
+        "release() -> count 0",
+        "try_acquire() -> got it",
+    ];
+    assert_eq!(&texts[..want.len()], want);
+    assert_eq!(r[2].speaker, "outsider");
+    index(&r, " holds lock and waits for lock");
+}
+
+#[test]
+fn semaphore_admits_at_most_5_and_reaches_5() {
+    let most = within(LIMIT, "crowd", || {
+        semaphore::crowd(&Cx::quiet(SCALE), 5, 10).unwrap()
+    });
+    assert_eq!(most, 5);
+    let r = run(semaphore::run);
+    assert_eq!(all(&r, "inside (").len(), 10);
+    for i in all(&r, "inside (") {
+        let n: usize = r[i].text["inside (".len()..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=5).contains(&n), "{}", r[i].text);
+    }
+    index(&r, "one release() too many -> Err");
+    index(&r, "acquire_timeout(1 s) -> None");
+}
+
+#[test]
+fn event_workers_speak_only_after_each_set() {
+    let r = run(event::run);
+    let first_set = index(&r, "boss: everyone works until 22:00");
+    let second_set = index(&r, "boss: it is 22:00");
+    let firsts = all(&r, "worker: sigh");
+    let seconds = all(&r, "worker: finally");
+    assert_eq!(firsts.len(), event::WORKERS);
+    assert_eq!(seconds.len(), event::WORKERS);
+    assert!(
+        firsts.iter().all(|&i| i > first_set && i < second_set),
+        "{r:#?}"
+    );
+    assert!(seconds.iter().all(|&i| i > second_set), "{r:#?}");
+    let mut speakers: Vec<&str> = firsts.iter().map(|&i| r[i].speaker.as_str()).collect();
+    speakers.sort();
+    assert_eq!(
+        speakers,
+        ["worker-1", "worker-2", "worker-3", "worker-4", "worker-5"]
+    );
+    index(&r, "the waiter's wait() -> true");
+    index(&r, "wait_timeout(1 s) -> false");
+}
+
+#[test]
+fn condition_consumer_gets_every_item_in_order() {
+    let r = run(condition::run);
+    let took: Vec<&str> = all(&r, "took item")
+        .iter()
+        .map(|&i| r[i].text.as_str())
+        .collect();
+    assert_eq!(
+        took,
+        [
+            "took item 1",
+            "took item 2",
+            "took item 3",
+            "took item 4",
+            "took item 5"
+        ]
+    );
+    for k in 1..=5 {
+        assert!(index(&r, &format!("put item {k}")) < index(&r, &format!("took item {k}")));
+    }
+}
+
+#[test]
+fn barrier_every_past_follows_every_arrival_with_one_leader() {
+    let r = run(barrier::run);
+    let at = all(&r, "at the barrier");
+    let past = all(&r, "past the barrier");
+    assert_eq!((at.len(), past.len()), (barrier::PARTIES, barrier::PARTIES));
+    assert!(at.iter().max() < past.iter().min());
+    assert_eq!(all(&r, "I am the leader").len(), 1);
+}
+
+#[test]
+fn timer_fires_and_a_cancelled_one_never_does() {
+    let r = run(timer::run);
+    index(&r, "the 2 s timer fired");
+    index(&r, "cancel() after 1 s -> true");
+    assert!(all(&r, "the 30 s timer fired").is_empty());
+}
+
+#[test]
+fn poison_is_observed_and_recovered_and_the_leaked_lock_stays_held() {
+    let r = run(poison::run);
+    index(&r, "lock() -> Err(PoisonError)");
+    index(&r, "Accounts { alice: 50, bob: 0 }");
+    index(&r, "Accounts { alice: 50, bob: 50 }");
+    index(&r, "clear_poison(); lock() -> Ok");
+    index(&r, "timed out: the lock is held forever");
+}

@@ -1,0 +1,254 @@
+//! The primitives' behaviour. Every wait has a deadline; positive outcomes come from
+//! rendezvous (channels, barriers, `Event::waiting`), never from sleeping long enough.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use lesson::within;
+use sync::{BoundedSemaphore, Event, LockGraph, RLock, Semaphore, Timer};
+
+const LONG: Duration = Duration::from_secs(30);
+
+fn spin_until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + LONG;
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}");
+        thread::yield_now();
+    }
+}
+
+#[test]
+fn semaphore_never_admits_more_than_its_permits_and_reaches_them() {
+    within(LONG, "semaphore high water", || {
+        let sem = Semaphore::new(3);
+        let inside = AtomicUsize::new(0);
+        let most = AtomicUsize::new(0);
+        thread::scope(|s| {
+            for _ in 0..6 {
+                s.spawn(|| {
+                    let _p = sem.acquire();
+                    let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    // Stay inside until three have been in at once: more can never get in, and
+                    // with six threads three always can, so the mark reaches 3 for certain.
+                    spin_until("three inside", || most.load(Ordering::SeqCst) >= 3);
+                    assert!(inside.load(Ordering::SeqCst) <= 3);
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        assert_eq!(most.load(Ordering::SeqCst), 3);
+    });
+}
+
+#[test]
+fn try_acquire_and_acquire_timeout_do_not_hand_out_a_held_permit() {
+    let sem = Semaphore::new(1);
+    let p = sem.acquire();
+    for _ in 0..3 {
+        assert!(sem.try_acquire().is_none());
+        assert!(sem.acquire_timeout(Duration::from_millis(5)).is_none());
+    }
+    assert_eq!(sem.available(), 0);
+    drop(p);
+    assert_eq!(sem.available(), 1);
+    assert!(sem.try_acquire().is_some());
+}
+
+#[test]
+fn a_blocked_acquire_is_woken_by_a_release() {
+    within(LONG, "blocked acquire", || {
+        let sem = Arc::new(Semaphore::new(0));
+        let s2 = sem.clone();
+        let (tx, rx) = mpsc::channel();
+        let t = thread::spawn(move || {
+            let _p = s2.acquire();
+            tx.send(()).unwrap();
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_millis(20)).is_err(),
+            "got in without a permit"
+        );
+        sem.release().unwrap();
+        rx.recv_timeout(LONG).expect("woken by release");
+        t.join().unwrap();
+    });
+}
+
+#[test]
+fn bounded_semaphore_refuses_an_over_release_plain_one_grows() {
+    let b = BoundedSemaphore::new(2);
+    assert_eq!(b.release().unwrap_err().bound, 2);
+    b.acquire().forget();
+    b.release().unwrap();
+    assert!(b.release().is_err());
+    assert_eq!(b.available(), 2);
+    let plain = Semaphore::new(2);
+    plain.release().unwrap();
+    assert_eq!(plain.available(), 3);
+}
+
+#[test]
+fn event_wait_timeout_is_false_on_timeout_and_true_once_set() {
+    let e = Event::new();
+    assert!(!e.wait_timeout(Duration::from_millis(5)));
+    e.set();
+    assert!(e.wait_timeout(Duration::ZERO));
+    e.clear();
+    assert!(!e.is_set());
+    assert!(!e.wait_timeout(Duration::from_millis(5)));
+}
+
+#[test]
+fn event_set_then_clear_releases_every_waiter() {
+    within(LONG, "event generation", || {
+        let e = Arc::new(Event::new());
+        let waiters: Vec<_> = (0..4)
+            .map(|_| {
+                let e = e.clone();
+                thread::spawn(move || e.wait_timeout(LONG))
+            })
+            .collect();
+        spin_until("four waiting", || e.waiting() == 4);
+        e.set();
+        e.clear();
+        for w in waiters {
+            assert!(w.join().unwrap(), "a waiter slept through set()+clear()");
+        }
+        assert!(!e.is_set());
+        assert_eq!(e.waiting(), 0);
+    });
+}
+
+#[test]
+fn rlock_reenters_and_excludes_others_until_fully_released() {
+    within(LONG, "rlock", || {
+        let lock = Arc::new(RLock::new());
+        let g1 = lock.acquire();
+        let g2 = lock.acquire();
+        assert_eq!(lock.count(), 2);
+        assert!(lock.is_owned_by_me());
+        let other = |lock: &Arc<RLock>| {
+            let l = lock.clone();
+            thread::spawn(move || l.try_acquire().is_some())
+                .join()
+                .unwrap()
+        };
+        assert!(!other(&lock));
+        drop(g2);
+        assert_eq!(lock.count(), 1);
+        assert!(!other(&lock));
+        drop(g1);
+        assert_eq!(lock.count(), 0);
+        assert!(other(&lock));
+        // A waiting thread gets in when the count reaches zero.
+        let g = lock.acquire();
+        let l = lock.clone();
+        let t = thread::spawn(move || l.acquire_timeout(LONG).map(|_| ()).is_some());
+        thread::sleep(Duration::from_millis(5));
+        drop(g);
+        assert!(t.join().unwrap());
+    });
+}
+
+#[test]
+fn opposite_lock_orders_are_detected_as_a_cycle() {
+    let found = within(LONG, "deadlock detection", || {
+        let graph = LockGraph::new();
+        let a = graph.mutex("A", 0);
+        let b = graph.mutex("B", 0);
+        let both_hold_one = Barrier::new(2);
+        thread::scope(|s| {
+            let t1 = thread::Builder::new()
+                .name("t1".into())
+                .spawn_scoped(s, || {
+                    let _a = a.lock()?;
+                    both_hold_one.wait();
+                    b.lock().map(|_| ())
+                })
+                .unwrap();
+            let t2 = thread::Builder::new()
+                .name("t2".into())
+                .spawn_scoped(s, || {
+                    let _b = b.lock()?;
+                    both_hold_one.wait();
+                    a.lock().map(|_| ())
+                })
+                .unwrap();
+            [t1.join().unwrap(), t2.join().unwrap()]
+        })
+    });
+    // Exactly one thread is the victim; the other then gets its lock and finishes.
+    let errors: Vec<_> = found.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(errors.len(), 1, "{found:?}");
+    let d = errors[0];
+    assert_eq!(d.cycle.len(), 2);
+    let text = d.to_string();
+    assert!(
+        text.contains("t1 holds A and waits for B") && text.contains("t2 holds B and waits for A"),
+        "{text}"
+    );
+}
+
+#[test]
+fn relocking_a_plain_lock_is_a_cycle_of_one() {
+    let graph = LockGraph::new();
+    let l = graph.mutex("solo", ());
+    let _g = l.lock().unwrap();
+    let d = l.lock().unwrap_err();
+    assert_eq!(d.cycle.len(), 1);
+    assert_eq!(d.cycle[0].holds, "solo");
+    assert_eq!(d.cycle[0].waits_for, "solo");
+}
+
+#[test]
+fn one_lock_order_never_reports_a_deadlock() {
+    within(LONG, "lock order stress", || {
+        let graph = LockGraph::with_tick(Duration::from_millis(1));
+        let a = graph.mutex("A", 0u64);
+        let b = graph.mutex("B", 0u64);
+        thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..200 {
+                        let mut ga = a.lock().expect("no deadlock with one order");
+                        let mut gb = b.lock().expect("no deadlock with one order");
+                        *ga += 1;
+                        *gb += 1;
+                    }
+                });
+            }
+        });
+        assert_eq!(*a.lock().unwrap(), 800);
+        assert_eq!(*b.lock().unwrap(), 800);
+    });
+}
+
+#[test]
+fn a_cancelled_timer_never_fires_an_uncancelled_one_does() {
+    let fired = Arc::new(AtomicUsize::new(0));
+    let f = fired.clone();
+    let t = Timer::start(LONG, move || {
+        f.fetch_add(1, Ordering::SeqCst);
+    })
+    .unwrap();
+    let started = Instant::now();
+    assert!(t.cancel());
+    assert!(started.elapsed() < LONG / 2, "cancel waited for the delay");
+    assert_eq!(fired.load(Ordering::SeqCst), 0);
+    let f = fired.clone();
+    let t = Timer::start(Duration::from_millis(1), move || {
+        f.fetch_add(1, Ordering::SeqCst);
+    })
+    .unwrap();
+    assert!(t.join());
+    assert_eq!(fired.load(Ordering::SeqCst), 1);
+    // Dropping cancels.
+    let f = fired.clone();
+    drop(Timer::start(LONG, move || {
+        f.fetch_add(1, Ordering::SeqCst);
+    }));
+    assert_eq!(fired.load(Ordering::SeqCst), 1);
+}
