@@ -189,7 +189,7 @@ pub fn main(chapter: &'static Chapter) -> ExitCode {
         }
         Ok(Invocation::List) => {
             for l in chapter.lessons {
-                println!("{:<16}{}", l.name, l.title);
+                println!("{:<17} {}", l.name, l.title);
             }
             ExitCode::SUCCESS
         }
@@ -282,7 +282,7 @@ fn help(chapter: &Chapter) -> String {
         title = chapter.title
     );
     for l in chapter.lessons {
-        out.push_str(&format!("  {:<16}{}\n", l.name, l.title));
+        out.push_str(&format!("  {:<17} {}\n", l.name, l.title));
     }
     out
 }

@@ -63,7 +63,10 @@ fn unknown_lesson_exits_2_naming_the_lessons() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("no lesson \"nope\""), "{stderr}");
-    assert!(stderr.contains("valid lessons: hello, fails"), "{stderr}");
+    assert!(
+        stderr.contains("valid lessons: hello, fails, a-name-longer-than-the-column"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -116,7 +119,7 @@ fn list_and_help_exit_0() {
         .lines()
         .map(|l| l.split_whitespace().next().unwrap_or("").to_owned())
         .collect();
-    assert_eq!(names, ["hello", "fails"]);
+    assert_eq!(names, ["hello", "fails", "a-name-longer-than-the-column"]);
     let out = run(&["--help"]);
     assert!(out.status.success());
     assert!(text(&out.stdout).contains("--real-time"));

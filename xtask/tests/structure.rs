@@ -13,6 +13,7 @@ fn lessons_of(chapter: &str) -> Option<&'static lesson::Chapter> {
     match chapter {
         "threads" => Some(&threads::CHAPTER),
         "sync" => Some(&sync::CHAPTER),
+        "queues" => Some(&queues::CHAPTER),
         _ => None,
     }
 }

@@ -40,6 +40,14 @@ static CHAPTER: Chapter = Chapter {
             title: "a lesson that returns an error",
             run: fails,
         },
+        Lesson {
+            name: "a-name-longer-than-the-column",
+            title: "a lesson that only says hello",
+            run: |cx| {
+                cx.say("hello");
+                Ok(())
+            },
+        },
     ],
     helpers: &[],
 };

@@ -1,0 +1,60 @@
+//! Lesson `fifo` (队列 调用一): `Queue(maxsize=3)`: first in, first out; a put on a full queue
+//! waits; `try_put` and `try_get` say Full and Empty instead of waiting.
+
+use anyhow::{Context, bail, ensure};
+use lesson::Cx;
+
+use crate::{GetError, PutError, Queue};
+
+/// The lesson.
+pub fn run(cx: &Cx) -> anyhow::Result<()> {
+    let q = Queue::new(3);
+    for x in [10, 9, 8] {
+        q.put(x).map_err(|e| anyhow::anyhow!("put({x}): {e}"))?;
+        cx.say(format!("put({x}) -> qsize {}", q.qsize()));
+    }
+    match q.put_timeout(7, cx.scaled(1.0)) {
+        Err(PutError::Full(7)) => cx.say("put(7) on a full queue waited 1 s -> Full (timed out)"),
+        other => bail!("put_timeout on a full queue gave {other:?}"),
+    }
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        std::thread::Builder::new()
+            .name("consumer".into())
+            .spawn_scoped(s, || {
+                cx.sleep(1.0);
+                match q.get() {
+                    Ok(x) => cx.say(format!("get() -> {x}, making room")),
+                    Err(e) => cx.say(format!("get() failed: {e}")),
+                }
+            })
+            .context("spawning the consumer")?;
+        cx.say("put(7) again, without a timeout: waits for room");
+        q.put(7).map_err(|e| anyhow::anyhow!("put(7): {e}"))?;
+        cx.say("put(7) returned: the consumer made room");
+        Ok(())
+    })?;
+    match q.try_put(6) {
+        Err(PutError::Full(6)) => cx.say("try_put(6) -> Full(6): the item comes back"),
+        other => bail!("try_put on a full queue gave {other:?}"),
+    }
+    let mut drained = Vec::new();
+    loop {
+        match q.try_get() {
+            Ok(x) => {
+                cx.say(format!("try_get() -> {x}"));
+                drained.push(x);
+            }
+            Err(GetError::Empty) => {
+                cx.say("try_get() -> Empty: done");
+                break;
+            }
+            Err(e) => bail!("try_get: {e}"),
+        }
+    }
+    ensure!(drained == [9, 8, 7], "FIFO order broken: {drained:?}");
+    cx.explain(
+        "The seed loops `while 1: q.get(block=False)` and ends with an uncaught queue.Empty;\n\
+         with a blocking get() it would wait forever. Here the loop ends on Empty.",
+    );
+    Ok(())
+}

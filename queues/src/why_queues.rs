@@ -1,0 +1,180 @@
+//! Lesson `why-queues` (队列的引入): two threads each look at the last item of a shared list,
+//! pause, and remove it. Every step is locked, yet it fails: the two steps are not one.
+
+use std::sync::{Barrier, Mutex};
+
+use anyhow::{Context, bail, ensure};
+use lesson::Cx;
+
+use crate::Queue;
+
+/// The seed's list.
+pub const ITEMS: [i32; 5] = [1, 2, 3, 4, 5];
+
+/// What one thread of the racy version did: the items it removed, and the error it stopped
+/// on, if any.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Items this thread removed.
+    pub removed: Vec<i32>,
+    /// Why it stopped early (Python's `ValueError: list.remove(x): x not in list`).
+    pub error: Option<String>,
+}
+
+/// Look at the last item (one lock), pause, remove it (another lock).
+fn look_then_remove(cx: &Cx, list: &Mutex<Vec<i32>>, start: &Barrier) -> Outcome {
+    let mut out = Outcome::default();
+    start.wait();
+    loop {
+        let last = {
+            let l = list.lock().unwrap_or_else(|e| e.into_inner());
+            match l.last() {
+                Some(&x) => x,
+                None => break,
+            }
+        };
+        cx.say(format!("the last item is {last}"));
+        cx.sleep(1.0);
+        let mut l = list.lock().unwrap_or_else(|e| e.into_inner());
+        match l.iter().position(|&x| x == last) {
+            Some(i) => {
+                l.remove(i);
+                out.removed.push(last);
+            }
+            None => {
+                let e = format!("remove({last}): {last} is not in the list any more");
+                cx.say(format!("error: {e}"));
+                out.error = Some(e);
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// The racy version: two threads started together on the seed's list.
+pub fn racy(cx: &Cx) -> anyhow::Result<Vec<Outcome>> {
+    let list = Mutex::new(ITEMS.to_vec());
+    let start = Barrier::new(2);
+    std::thread::scope(|s| {
+        let threads = ["Thread-1", "Thread-2"].map(|name| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn_scoped(s, || look_then_remove(cx, &list, &start))
+        });
+        threads
+            .into_iter()
+            .map(|t| {
+                t.context("spawning")?
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("a thread panicked"))
+            })
+            .collect()
+    })
+}
+
+/// The fix with a lock: one locked `pop` looks and removes in one step.
+pub fn one_pop(cx: &Cx) -> anyhow::Result<Vec<Vec<i32>>> {
+    let list = Mutex::new(ITEMS.to_vec());
+    std::thread::scope(|s| {
+        let threads = ["Thread-1", "Thread-2"].map(|name| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn_scoped(s, || {
+                    let mut mine = Vec::new();
+                    while let Some(x) = list.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+                        cx.say(format!("popped {x}"));
+                        mine.push(x);
+                        cx.sleep(1.0);
+                    }
+                    mine
+                })
+        });
+        threads
+            .into_iter()
+            .map(|t| {
+                t.context("spawning")?
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("a thread panicked"))
+            })
+            .collect()
+    })
+}
+
+/// The fix with a queue: `get` takes an item in one step; `try_get` ends on empty.
+pub fn with_queue(cx: &Cx) -> anyhow::Result<Vec<Vec<i32>>> {
+    let q = Queue::new(0);
+    for x in ITEMS {
+        q.put(x).map_err(|e| anyhow::anyhow!("put: {e}"))?;
+    }
+    std::thread::scope(|s| {
+        let threads = ["Thread-1", "Thread-2"].map(|name| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn_scoped(s, || {
+                    let mut mine = Vec::new();
+                    // try_get answers in one step: an item, or Empty (ShutDown) to stop on.
+                    while let Ok(x) = q.try_get() {
+                        cx.say(format!("got {x}"));
+                        mine.push(x);
+                        cx.sleep(1.0);
+                    }
+                    mine
+                })
+        });
+        threads
+            .into_iter()
+            .map(|t| {
+                t.context("spawning")?
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("a thread panicked"))
+            })
+            .collect()
+    })
+}
+
+fn each_once(taken: &[Vec<i32>]) -> bool {
+    let mut all: Vec<i32> = taken.concat();
+    all.sort();
+    all == ITEMS
+}
+
+/// The lesson.
+pub fn run(cx: &Cx) -> anyhow::Result<()> {
+    cx.explain(
+        "Two threads, one list [1, 2, 3, 4, 5]. Each looks at the last item (locked), pauses,\n\
+         then removes that item (locked again). Both look before either removes:",
+    );
+    let outcomes = racy(cx)?;
+    let failed = outcomes.iter().filter(|o| o.error.is_some()).count();
+    cx.say(format!(
+        "{failed} thread(s) stopped on an error; the two removed {:?} and {:?}",
+        outcomes[0].removed, outcomes[1].removed
+    ));
+    if failed == 0 {
+        bail!("the race did not show: both threads looked at different items");
+    }
+    cx.explain(
+        "Each call was thread-safe; the pair was not. A lock makes one operation atomic, not\n\
+         the gap between two. In Python the same program dies with ValueError in one thread.",
+    );
+    let popped = one_pop(cx)?;
+    cx.say(format!(
+        "one locked pop(): {:?} and {:?}, every item exactly once",
+        popped[0], popped[1]
+    ));
+    ensure!(
+        each_once(&popped),
+        "pop lost or repeated an item: {popped:?}"
+    );
+    let got = with_queue(cx)?;
+    cx.say(format!(
+        "a Queue: {:?} and {:?}, every item exactly once",
+        got[0], got[1]
+    ));
+    ensure!(
+        each_once(&got),
+        "the queue lost or repeated an item: {got:?}"
+    );
+    Ok(())
+}

@@ -1,0 +1,141 @@
+//! Each lesson's claims, on its narration records, under a deadline.
+
+use std::time::Duration;
+
+use lesson::{Cx, Record, within};
+use queues::{channels, fifo, lifo, priority, producer_consumer, sizes, why_queues};
+
+const SCALE: f64 = 0.02;
+
+fn run(f: fn(&Cx) -> anyhow::Result<()>) -> Vec<Record> {
+    within(Duration::from_secs(60), "the lesson", move || {
+        let cx = Cx::quiet(SCALE);
+        f(&cx).expect("the lesson succeeds");
+        cx.records()
+    })
+}
+
+fn index(r: &[Record], needle: &str) -> usize {
+    r.iter()
+        .position(|x| x.text.contains(needle))
+        .unwrap_or_else(|| panic!("no {needle:?} in {r:#?}"))
+}
+
+fn texts<'a>(r: &'a [Record], prefix: &str) -> Vec<&'a str> {
+    r.iter()
+        .filter(|x| x.text.starts_with(prefix))
+        .map(|x| x.text.as_str())
+        .collect()
+}
+
+#[test]
+fn why_queues_racy_version_errors_and_both_fixes_take_each_item_once() {
+    let outcomes = within(Duration::from_secs(60), "racy", || {
+        why_queues::racy(&Cx::quiet(SCALE)).unwrap()
+    });
+    let errors: Vec<_> = outcomes.iter().filter_map(|o| o.error.as_ref()).collect();
+    assert_eq!(errors.len(), 1, "{outcomes:?}");
+    assert!(errors[0].contains("not in the list"));
+    let r = run(why_queues::run);
+    index(&r, "1 thread(s) stopped on an error");
+    index(&r, "one locked pop()");
+    index(&r, "a Queue:");
+}
+
+#[test]
+fn fifo_blocked_put_waits_for_the_consumer_then_drains_in_order() {
+    let r = run(fifo::run);
+    index(&r, "put(7) on a full queue waited 1 s -> Full");
+    assert!(index(&r, "get() -> 10, making room") < index(&r, "put(7) returned"));
+    index(&r, "try_put(6) -> Full(6)");
+    assert_eq!(
+        texts(&r, "try_get()"),
+        [
+            "try_get() -> 9",
+            "try_get() -> 8",
+            "try_get() -> 7",
+            "try_get() -> Empty: done"
+        ]
+    );
+}
+
+#[test]
+fn lifo_reverses_the_seeds_items() {
+    let r = run(lifo::run);
+    assert_eq!(
+        texts(&r, "get()"),
+        [
+            "get() -> {\"name\": \"lucky\"}",
+            "get() -> 123",
+            "get() -> 你好"
+        ]
+    );
+}
+
+#[test]
+fn priority_comes_out_1_2_3_and_ties_in_order() {
+    let r = run(priority::run);
+    let got = texts(&r, "get() -> priority");
+    assert!(
+        got[0].contains("priority 1")
+            && got[1].contains("priority 2")
+            && got[2].contains("priority 3")
+    );
+    assert!(
+        got[3].ends_with("one") && got[4].ends_with("first five") && got[6].ends_with("third five")
+    );
+}
+
+#[test]
+fn sizes_reports_each_step_and_the_snapshot_race() {
+    let r = run(sizes::run);
+    index(&r, "after put a, b, c: qsize 3, full false, empty false");
+    index(&r, "after put_nowait(d): qsize 4, full true, empty false");
+    index(&r, "get() -> d: qsize 0, full false, empty true");
+    index(
+        &r,
+        "2 threads saw an item, 1 got it, 1 found the queue empty",
+    );
+}
+
+#[test]
+fn producer_consumer_every_bun_once_with_backpressure_join_then_shutdown() {
+    let report = within(Duration::from_secs(60), "model", || {
+        producer_consumer::run_model(&Cx::quiet(SCALE)).unwrap()
+    });
+    let mut eaten = report.consumed.clone();
+    eaten.sort();
+    eaten.dedup();
+    assert_eq!(
+        eaten.len(),
+        producer_consumer::PRODUCERS * producer_consumer::PER_PRODUCER
+    );
+    assert_eq!(report.consumed.len(), eaten.len());
+    assert!(report.waits > 0);
+    let r = run(producer_consumer::run);
+    let joined = index(&r, "join() returned: unfinished = 0");
+    let last_ate = r
+        .iter()
+        .rposition(|x| x.text.starts_with("ate bun"))
+        .unwrap();
+    assert!(last_ate < joined, "join returned before the last task_done");
+    let home: Vec<usize> = (0..r.len())
+        .filter(|&i| r[i].text.contains("ShutDown: going home"))
+        .collect();
+    assert_eq!(home.len(), producer_consumer::CONSUMERS);
+    assert!(home.iter().all(|&i| i > joined));
+}
+
+#[test]
+fn channels_select_gets_everything_and_times_out_in_the_pause() {
+    let r = run(channels::run);
+    index(
+        &r,
+        "got numbers [1, 2, 3, 4, 5, 6] and words [\"alpha\", \"beta\", \"gamma\"]",
+    );
+    index(&r, "nothing on either channel for 1 s");
+    index(
+        &r,
+        "bounded(0).send with no receiver -> timed out; Queue::new(0) took 10000 puts -> never full",
+    );
+}

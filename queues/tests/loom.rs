@@ -1,0 +1,62 @@
+//! Model checks of the blocking logic (put / get / task_done / join / shutdown) under every
+//! interleaving loom finds. Under `--cfg loom` the FIFO ring is replaced by a loom-visible
+//! `Mutex<VecDeque>`; the parking and counting code is the same as in normal builds.
+//! Run with (the README's command):
+//! `LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p queues --test loom --release`
+#![cfg(loom)]
+
+use loom::sync::Arc;
+use loom::thread;
+use queues::{GetError, Queue};
+
+#[test]
+fn a_get_waiting_on_empty_is_woken_by_a_put() {
+    loom::model(|| {
+        let q = Arc::new(Queue::<u8>::new(1));
+        let q2 = q.clone();
+        let t = thread::spawn(move || q2.get());
+        q.put(7).unwrap();
+        assert_eq!(t.join().unwrap(), Ok(7));
+    });
+}
+
+#[test]
+fn a_put_waiting_on_full_is_woken_by_a_get() {
+    loom::model(|| {
+        let q = Arc::new(Queue::<u8>::new(1));
+        q.put(1).unwrap();
+        let q2 = q.clone();
+        let t = thread::spawn(move || q2.put(2).unwrap());
+        assert_eq!(q.get(), Ok(1));
+        t.join().unwrap();
+        assert_eq!(q.try_get(), Ok(2));
+    });
+}
+
+#[test]
+fn join_returns_only_after_task_done() {
+    loom::model(|| {
+        let q = Arc::new(Queue::<u8>::new(0));
+        q.put(1).unwrap();
+        let q2 = q.clone();
+        let worker = thread::spawn(move || {
+            let x = q2.get().unwrap();
+            q2.task_done().unwrap();
+            x
+        });
+        q.join();
+        assert_eq!(q.unfinished(), 0);
+        assert_eq!(worker.join().unwrap(), 1);
+    });
+}
+
+#[test]
+fn shutdown_wakes_a_blocked_getter() {
+    loom::model(|| {
+        let q = Arc::new(Queue::<u8>::new(1));
+        let q2 = q.clone();
+        let t = thread::spawn(move || q2.get());
+        q.shutdown(false);
+        assert_eq!(t.join().unwrap(), Err(GetError::ShutDown));
+    });
+}

@@ -1,0 +1,292 @@
+//! The queue's behaviour: orders, blocking with deadlines, Full / Empty / ShutDown,
+//! task_done / join, maxsize 0, and many producers and consumers.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use lesson::within;
+use queues::{
+    GetError, LifoQueue, Prioritized, PriorityQueue, PutError, Queue, TextbookQueue,
+    TooManyTaskDone,
+};
+
+const LONG: Duration = Duration::from_secs(30);
+const SHORT: Duration = Duration::from_millis(20);
+
+fn drain<S: queues::Store>(q: &queues::BlockingQueue<S>) -> Vec<S::Item> {
+    let mut out = Vec::new();
+    while let Ok(x) = q.try_get() {
+        out.push(x);
+    }
+    out
+}
+
+#[test]
+fn each_order_is_exact() {
+    let fifo = Queue::new(0);
+    let lifo = LifoQueue::new(0);
+    let prio = PriorityQueue::new(0);
+    for x in [3, 1, 4, 1, 5, 9, 2, 6] {
+        fifo.put(x).unwrap();
+        lifo.put(x).unwrap();
+        prio.put(x).unwrap();
+    }
+    assert_eq!(drain(&fifo), [3, 1, 4, 1, 5, 9, 2, 6]);
+    assert_eq!(drain(&lifo), [6, 2, 9, 5, 1, 4, 1, 3]);
+    assert_eq!(drain(&prio), [1, 1, 2, 3, 4, 5, 6, 9]);
+}
+
+#[test]
+fn equal_priorities_come_out_in_insertion_order() {
+    let q = PriorityQueue::new(0);
+    for (p, v) in [(2, 'a'), (1, 'b'), (2, 'c'), (1, 'd'), (2, 'e')] {
+        q.put(Prioritized::new(p, v)).unwrap();
+    }
+    let got: Vec<char> = drain(&q).into_iter().map(|x| x.value).collect();
+    assert_eq!(got, ['b', 'd', 'a', 'c', 'e']);
+}
+
+#[test]
+fn full_and_empty_hand_back_or_report() {
+    let q = Queue::new(2);
+    assert_eq!(q.try_get(), Err(GetError::Empty));
+    assert_eq!(q.get_timeout(SHORT), Err(GetError::Empty));
+    q.put(1).unwrap();
+    q.try_put(2).unwrap();
+    assert!(q.full());
+    assert_eq!(q.try_put(3).unwrap_err().into_inner(), 3);
+    assert!(matches!(q.put_timeout(4, SHORT), Err(PutError::Full(4))));
+    assert_eq!(q.qsize(), 2);
+    // A failed put does not count as unfinished work.
+    assert_eq!(q.unfinished(), 2);
+}
+
+#[test]
+fn maxsize_0_is_unbounded() {
+    let q = Queue::new(0);
+    for i in 0..100_000 {
+        q.try_put(i).unwrap();
+    }
+    assert!(!q.full());
+    assert_eq!(q.qsize(), 100_000);
+    let l = LifoQueue::new(0);
+    let p = PriorityQueue::new(0);
+    for i in 0..1000 {
+        l.try_put(i).unwrap();
+        p.try_put(i).unwrap();
+    }
+}
+
+#[test]
+fn a_blocked_put_proceeds_when_space_frees() {
+    within(LONG, "blocked put", || {
+        let q = Arc::new(Queue::new(1));
+        q.put(1).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let q2 = q.clone();
+        let t = thread::spawn(move || {
+            q2.put(2).unwrap();
+            tx.send(()).unwrap();
+        });
+        assert!(
+            rx.recv_timeout(SHORT).is_err(),
+            "put did not block on a full queue"
+        );
+        assert_eq!(q.get().unwrap(), 1);
+        rx.recv_timeout(LONG)
+            .expect("the put went through once there was room");
+        t.join().unwrap();
+        assert_eq!(q.get().unwrap(), 2);
+    });
+}
+
+#[test]
+fn a_blocked_get_proceeds_when_an_item_arrives() {
+    within(LONG, "blocked get", || {
+        for kind in 0..3 {
+            let (tx, rx) = mpsc::channel();
+            let q = Arc::new(Queue::new(if kind == 0 { 0 } else { 1 }));
+            let q2 = q.clone();
+            let t = thread::spawn(move || tx.send(q2.get()).unwrap());
+            assert!(
+                rx.recv_timeout(SHORT).is_err(),
+                "get did not block on empty"
+            );
+            q.put(42).unwrap();
+            assert_eq!(rx.recv_timeout(LONG).unwrap(), Ok(42));
+            t.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn task_done_and_join_count_puts_not_emptiness() {
+    within(LONG, "join", || {
+        let q = Arc::new(Queue::new(0));
+        assert!(
+            q.join_timeout(Duration::ZERO),
+            "nothing put: nothing to wait for"
+        );
+        q.put("a").unwrap();
+        q.put("b").unwrap();
+        assert_eq!(q.get().unwrap(), "a");
+        assert_eq!(q.get().unwrap(), "b");
+        assert!(q.empty());
+        assert!(!q.join_timeout(SHORT), "empty but not done: join must wait");
+        q.task_done().unwrap();
+        assert_eq!(q.unfinished(), 1);
+        let q2 = q.clone();
+        let joiner = thread::spawn(move || q2.join());
+        thread::sleep(SHORT);
+        assert!(!joiner.is_finished());
+        q.task_done().unwrap();
+        joiner.join().unwrap();
+        assert_eq!(q.task_done(), Err(TooManyTaskDone));
+        assert_eq!(q.unfinished(), 0);
+    });
+}
+
+#[test]
+fn shutdown_wakes_blocked_getters_and_putters_and_drains() {
+    within(LONG, "shutdown", || {
+        let empty = Arc::new(Queue::<u8>::new(1));
+        let full = Arc::new(Queue::new(1));
+        full.put(1u8).unwrap();
+        let getters: Vec<_> = (0..3)
+            .map(|_| {
+                let q = empty.clone();
+                thread::spawn(move || q.get())
+            })
+            .collect();
+        let putters: Vec<_> = (0..3)
+            .map(|i| {
+                let q = full.clone();
+                thread::spawn(move || q.put(10 + i))
+            })
+            .collect();
+        thread::sleep(SHORT);
+        empty.shutdown(false);
+        full.shutdown(false);
+        for g in getters {
+            assert_eq!(g.join().unwrap(), Err(GetError::ShutDown));
+        }
+        for p in putters {
+            assert!(matches!(p.join().unwrap(), Err(PutError::ShutDown(_))));
+        }
+        // What was in the queue is still handed out, then ShutDown.
+        assert_eq!(full.get(), Ok(1));
+        assert_eq!(full.get(), Err(GetError::ShutDown));
+        assert!(matches!(full.put(5), Err(PutError::ShutDown(5))));
+        assert!(full.is_shutdown());
+    });
+}
+
+#[test]
+fn immediate_shutdown_discards_and_releases_join() {
+    let q = Queue::new(0);
+    for i in 0..5 {
+        q.put(i).unwrap();
+    }
+    q.shutdown(true);
+    assert_eq!(q.try_get(), Err(GetError::ShutDown));
+    assert!(q.join_timeout(Duration::ZERO));
+}
+
+#[test]
+fn four_producers_four_consumers_deliver_every_item_exactly_once() {
+    const PER: u64 = 20_000;
+    for maxsize in [0, 3, 64] {
+        let (count, sum) = within(LONG, "4P4C", move || {
+            let q = Arc::new(Queue::<u64>::new(maxsize));
+            let start = Arc::new(Barrier::new(8));
+            let consumers: Vec<_> = (0..4)
+                .map(|_| {
+                    let (q, start) = (q.clone(), start.clone());
+                    thread::spawn(move || {
+                        start.wait();
+                        let (mut n, mut sum) = (0u64, 0u64);
+                        while let Ok(x) = q.get() {
+                            n += 1;
+                            sum += x;
+                            q.task_done().unwrap();
+                        }
+                        (n, sum)
+                    })
+                })
+                .collect();
+            let producers: Vec<_> = (0..4)
+                .map(|p| {
+                    let (q, start) = (q.clone(), start.clone());
+                    thread::spawn(move || {
+                        start.wait();
+                        for i in 0..PER {
+                            q.put(p * PER + i).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for p in producers {
+                p.join().unwrap();
+            }
+            q.join();
+            q.shutdown(false);
+            consumers
+                .into_iter()
+                .map(|c| c.join().unwrap())
+                .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+        });
+        let n = 4 * PER;
+        assert_eq!(count, n, "maxsize {maxsize}");
+        assert_eq!(sum, n * (n - 1) / 2, "maxsize {maxsize}: checksum");
+    }
+}
+
+#[test]
+fn lifo_and_priority_block_too() {
+    within(LONG, "lifo/prio blocking", || {
+        let l = Arc::new(LifoQueue::new(1));
+        l.put(1).unwrap();
+        let l2 = l.clone();
+        let t = thread::spawn(move || l2.put(2));
+        thread::sleep(SHORT);
+        assert_eq!(l.get(), Ok(1));
+        t.join().unwrap().unwrap();
+        assert_eq!(l.get(), Ok(2));
+        let p = Arc::new(PriorityQueue::<u8>::new(0));
+        let p2 = p.clone();
+        let t = thread::spawn(move || p2.get());
+        thread::sleep(SHORT);
+        p.put(7).unwrap();
+        assert_eq!(t.join().unwrap(), Ok(7));
+    });
+}
+
+#[test]
+fn textbook_queue_is_correct_too() {
+    within(LONG, "textbook", || {
+        let q = Arc::new(TextbookQueue::new(3));
+        let q2 = q.clone();
+        let t = thread::spawn(move || (0..1000u32).map(|_| q2.get()).sum::<u32>());
+        for i in 0..1000 {
+            q.put(i);
+        }
+        assert_eq!(t.join().unwrap(), 999 * 1000 / 2);
+    });
+}
+
+#[test]
+fn try_operations_do_not_wait() {
+    let q = Queue::<u8>::new(1);
+    let t = Instant::now();
+    for _ in 0..100 {
+        let _ = q.try_get();
+    }
+    q.put(1).unwrap();
+    for _ in 0..100 {
+        let _ = q.try_put(2);
+    }
+    // Generous: 200 non-waiting calls are far below a second even on a loaded machine.
+    assert!(t.elapsed() < Duration::from_secs(5));
+}
