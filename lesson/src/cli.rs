@@ -21,6 +21,8 @@ pub struct Options {
     pub scale: f64,
     /// Draw the timeline after each lesson.
     pub timeline: bool,
+    /// `--count N`: the size of a lesson's experiment, for lessons that have one.
+    pub count: Option<usize>,
 }
 
 /// What the command line asks for.
@@ -100,6 +102,7 @@ pub fn parse(
     let mut scale: Option<f64> = None;
     let mut real_time = false;
     let mut timeline = false;
+    let mut count: Option<usize> = None;
     let mut list = false;
     let mut helper: Option<String> = None;
     let mut names: Vec<String> = Vec::new();
@@ -122,6 +125,18 @@ pub fn parse(
             "--real-time" => real_time = true,
             "--scale" => scale = Some(parse_scale(&value("a number")?).map_err(&fail)?),
             "--helper" => helper = Some(value("a helper name")?),
+            "--count" => {
+                let v = value("a whole number")?;
+                count = Some(
+                    v.trim()
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or_else(|| {
+                            fail(format!("--count needs a whole number above 0, got {v:?}"))
+                        })?,
+                );
+            }
             f if f.starts_with('-') => return Err(fail(format!("unknown flag {f:?}"))),
             _ => names.push(arg),
         }
@@ -140,7 +155,11 @@ pub fn parse(
         }
         (false, None, None) => DEFAULT_SCALE,
     };
-    let options = Options { scale, timeline };
+    let options = Options {
+        scale,
+        timeline,
+        count,
+    };
     if let Some(name) = helper {
         let helper = chapter
             .helper(&name)
@@ -194,12 +213,12 @@ pub fn main(chapter: &'static Chapter) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Invocation::Helper { helper, options }) => {
-            report(chapter, helper, &context(options.scale), options)
+            report(chapter, helper, &context(options), options)
         }
         Ok(Invocation::Run { lessons, options }) => {
             for lesson in lessons {
                 println!("=== {}/{}: {}", chapter.name, lesson.name, lesson.title);
-                let code = report(chapter, lesson, &context(options.scale), options);
+                let code = report(chapter, lesson, &context(options), options);
                 if code != ExitCode::SUCCESS {
                     return code;
                 }
@@ -234,8 +253,8 @@ fn one_line_panics() {
     }));
 }
 
-fn context(scale: f64) -> Cx {
-    let cx = Cx::new(scale);
+fn context(options: Options) -> Cx {
+    let cx = Cx::new(options.scale).with_count(options.count);
     match std::env::current_exe() {
         Ok(exe) => cx.with_exe(exe),
         Err(_) => cx,
@@ -277,6 +296,7 @@ fn help(chapter: &Chapter) -> String {
          env LESSON_SCALE)\n\
          --real-time   sleep exactly as long as the Python lesson (--scale 1)\n\
          --timeline    after each lesson, chart who printed when\n\
+         --count N     the size of a lesson's experiment, where it has one\n\
          --list        the lessons, one per line\n\nlessons:\n",
         name = chapter.name,
         title = chapter.title

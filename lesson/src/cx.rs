@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 
@@ -32,6 +32,7 @@ pub struct Cx {
 struct Inner {
     start: Instant,
     scale: f64,
+    count: Option<usize>,
     echo: bool,
     root_pid: u32,
     exe: Option<PathBuf>,
@@ -58,6 +59,39 @@ impl Cx {
         Cx::build(scale, true)
     }
 
+    /// A context for a process started afresh by a lesson (a spawned child, which inherits
+    /// no `Cx`): its lines show `pid N` as speaker and are timed from `parent_start` (the
+    /// parent's [`Cx::started_at`]), so they fall on the parent's timeline; `echo` is the
+    /// parent's [`Cx::echoes`]. Nothing is recorded: records live in the parent.
+    pub fn child(scale: f64, parent_start: SystemTime, echo: bool) -> Cx {
+        let since = SystemTime::now()
+            .duration_since(parent_start)
+            .unwrap_or_default();
+        let now = Instant::now();
+        Cx {
+            inner: Arc::new(Inner {
+                start: now.checked_sub(since).unwrap_or(now),
+                scale,
+                count: None,
+                echo,
+                // No process has pid 0: every line is a child's line.
+                root_pid: 0,
+                exe: None,
+                records: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Whether this context prints (false for [`Cx::quiet`]); hand it to [`Cx::child`].
+    pub fn echoes(&self) -> bool {
+        self.inner.echo
+    }
+
+    /// When this lesson started, as wall-clock time (to hand to [`Cx::child`]).
+    pub fn started_at(&self) -> SystemTime {
+        SystemTime::now() - self.inner.start.elapsed()
+    }
+
     /// A context that only records (for tests): nothing is printed.
     pub fn quiet(scale: f64) -> Cx {
         Cx::build(scale, false)
@@ -68,6 +102,7 @@ impl Cx {
             inner: Arc::new(Inner {
                 start: Instant::now(),
                 scale,
+                count: None,
                 echo,
                 root_pid: std::process::id(),
                 exe: None,
@@ -83,6 +118,7 @@ impl Cx {
         let inner = Inner {
             start: self.inner.start,
             scale: self.inner.scale,
+            count: self.inner.count,
             echo: self.inner.echo,
             root_pid: self.inner.root_pid,
             exe: Some(exe.into()),
@@ -91,6 +127,33 @@ impl Cx {
         Cx {
             inner: Arc::new(inner),
         }
+    }
+
+    /// The same context with the size `--count N` asked for (see [`Cx::count_or`]).
+    pub fn with_count(self, count: Option<usize>) -> Cx {
+        let inner = Inner {
+            start: self.inner.start,
+            scale: self.inner.scale,
+            count,
+            echo: self.inner.echo,
+            root_pid: self.inner.root_pid,
+            exe: self.inner.exe.clone(),
+            records: Mutex::new(self.records()),
+        };
+        Cx {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// How many of something a lesson should make (threads, processes): `--count N` if it was
+    /// given, else the lesson's `default` (chosen to keep the chapter fast).
+    pub fn count_or(&self, default: usize) -> usize {
+        self.inner.count.unwrap_or(default)
+    }
+
+    /// The chapter binary, if this context knows it (see [`Cx::with_exe`]).
+    pub fn exe(&self) -> Option<&std::path::Path> {
+        self.inner.exe.as_deref()
     }
 
     /// The time scale: 1.0 is the Python lesson's own durations.
@@ -118,6 +181,20 @@ impl Cx {
     pub fn say(&self, text: impl Display) {
         let text = text.to_string();
         let speaker = speaker(self.inner.root_pid);
+        if std::process::id() != self.inner.root_pid {
+            // In a forked child: print only. The records stay in the parent's memory anyway,
+            // and their mutex may have been held by another parent thread at the fork, which
+            // would block this process forever.
+            if self.inner.echo {
+                let at = self.inner.start.elapsed();
+                let mut out = std::io::stdout().lock();
+                for line in text.lines() {
+                    let _ = writeln!(out, "{:>8.3}s  {:<10} {}", at.as_secs_f64(), speaker, line);
+                }
+                let _ = out.flush();
+            }
+            return;
+        }
         let mut records = self.lock();
         let at = self.inner.start.elapsed();
         if self.inner.echo {

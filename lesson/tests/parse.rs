@@ -45,7 +45,8 @@ fn no_name_runs_every_lesson_in_order_at_the_default_scale() {
         options,
         Options {
             scale: DEFAULT_SCALE,
-            timeline: false
+            timeline: false,
+            count: None
         }
     );
 }
@@ -57,6 +58,8 @@ fn scale_precedence_flag_over_env_over_default() {
     assert_eq!(run_options(&["--scale=0.4"], None).1.scale, 0.4);
     assert_eq!(run_options(&["--real-time"], Some("0.2")).1.scale, 1.0);
     assert!(run_options(&["two", "--timeline"], None).1.timeline);
+    assert_eq!(run_options(&["--count", "1000"], None).1.count, Some(1000));
+    assert_eq!(run_options(&["--count=7"], None).1.count, Some(7));
 }
 
 #[test]
@@ -67,6 +70,8 @@ fn bad_input_is_a_usage_error_naming_the_lessons() {
         &["--frobnicate"],
         &["one", "two"],
         &["--helper"],
+        &["--count", "0"],
+        &["--count", "many"],
     ] {
         let err = go(args, None).unwrap_err();
         assert_eq!(err.valid, ["one", "two"], "{args:?}");

@@ -14,6 +14,7 @@ fn lessons_of(chapter: &str) -> Option<&'static lesson::Chapter> {
         "threads" => Some(&threads::CHAPTER),
         "sync" => Some(&sync::CHAPTER),
         "queues" => Some(&queues::CHAPTER),
+        "processes" => Some(&processes::CHAPTER),
         _ => None,
     }
 }

@@ -1,0 +1,231 @@
+//! Lesson `api` (Process 类, 进程模块的其他方法): is_alive, join with a timeout, terminate and
+//! kill with Python's exit codes, a failing child, name and pid, and daemon children.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use lesson::Cx;
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use crate::Process;
+
+fn sleeper(cx: &Cx, seconds: f64) -> Process {
+    let cx = cx.clone();
+    Process::new(move || cx.sleep(seconds))
+}
+
+/// Whether a process with this pid exists (and is not a zombie).
+pub fn exists(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => false,
+        // The state is the field after the ")" closing the command name.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.trim_start())
+            .is_some_and(|rest| !rest.starts_with('Z')),
+    }
+}
+
+/// Helper `daemon-parent`: start a daemon and a non-daemon child, say their pids, return.
+pub fn daemon_parent(cx: &Cx) -> anyhow::Result<()> {
+    let c = cx.clone();
+    let mut daemon = Process::new(move || {
+        c.sleep(60.0);
+        c.say("daemon done (should never be printed)");
+    })
+    .named("daemon")
+    .daemon(true);
+    let c = cx.clone();
+    let mut worker = Process::new(move || {
+        c.sleep(1.0);
+        c.say("worker done");
+    })
+    .named("worker");
+    daemon.start()?;
+    worker.start()?;
+    cx.say(format!(
+        "daemon pid {} worker pid {}",
+        daemon.pid().unwrap_or_default(),
+        worker.pid().unwrap_or_default()
+    ));
+    cx.say("main returns with both still running");
+    Ok(())
+}
+
+/// Helper `daemon-parent-killed`: start a daemon child, say its pid, wait to be killed.
+pub fn daemon_parent_killed(cx: &Cx) -> anyhow::Result<()> {
+    let c = cx.clone();
+    let mut daemon = Process::new(move || {
+        c.sleep(60.0);
+        c.say("daemon done (should never be printed)");
+    })
+    .named("daemon")
+    .daemon(true);
+    daemon.start()?;
+    cx.say(format!("daemon pid {}", daemon.pid().unwrap_or_default()));
+    std::thread::sleep(cx.scaled(120.0) + Duration::from_secs(30));
+    Ok(())
+}
+
+fn pid_after(line: &str, key: &str) -> Option<i32> {
+    line.split_whitespace()
+        .skip_while(|w| *w != key)
+        .nth(2)
+        .and_then(|w| w.parse().ok())
+}
+
+/// Run `daemon-parent`; the daemon's and the worker's pids, and the helper's output.
+pub fn daemon_when_parent_returns(cx: &Cx) -> anyhow::Result<(i32, i32, String)> {
+    let out = lesson::output_within(
+        &mut cx.helper("daemon-parent")?,
+        cx.scaled(120.0) + Duration::from_secs(30),
+    )?;
+    ensure!(out.status.success(), "the helper failed: {}", out.status);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = text
+        .lines()
+        .find(|l| l.contains("daemon pid"))
+        .context("the helper did not say its children's pids")?;
+    let daemon = pid_after(line, "daemon").context("no daemon pid")?;
+    let worker = pid_after(line, "worker").context("no worker pid")?;
+    Ok((daemon, worker, text))
+}
+
+/// Run `daemon-parent-killed`, SIGKILL it once its daemon child runs, and wait for that child
+/// to die of its parent's death. We become a subreaper first, so the orphan is handed to us
+/// and we reap it: nothing is left behind. Returns the daemon's pid and how it ended.
+pub fn daemon_when_parent_is_killed(cx: &Cx) -> anyhow::Result<(i32, String)> {
+    nix::sys::prctl::set_child_subreaper(true).context("becoming a subreaper")?;
+    let mut helper = cx.helper("daemon-parent-killed")?;
+    let mut child = helper
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting the helper")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(pid) = pid_after(&line, "daemon") {
+                let _ = tx.send(pid);
+                break;
+            }
+        }
+    });
+    let daemon = rx.recv_timeout(Duration::from_secs(30));
+    let _ = child.kill(); // SIGKILL: no destructor of the helper runs
+    let _ = child.wait();
+    let daemon = daemon.context("the helper never said its daemon's pid")?;
+    let pid = Pid::from_raw(daemon);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Signaled(_, signal, _)) => {
+                return Ok((daemon, format!("killed by {signal}")));
+            }
+            Ok(WaitStatus::Exited(_, code)) => return Ok((daemon, format!("exited with {code}"))),
+            Ok(_) => {}
+            // Not (or no longer) our child: the orphan went elsewhere; watch /proc instead.
+            Err(Errno::ECHILD) if !exists(daemon) => return Ok((daemon, "gone".into())),
+            Err(Errno::ECHILD) => {}
+            Err(e) => return Err(e).context("waiting for the orphaned daemon"),
+        }
+        if Instant::now() >= deadline {
+            let _ = kill(pid, Signal::SIGKILL);
+            bail!("the daemon {daemon} outlived its killed parent by 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The lesson.
+pub fn run(cx: &Cx) -> anyhow::Result<()> {
+    let mut p = sleeper(cx, 2.0).named("sleeper");
+    let alive = p.is_alive();
+    cx.say(format!(
+        "before start: name {}, is_alive() {alive}",
+        p.name()
+    ));
+    p.start()?;
+    cx.say(format!(
+        "after start: pid {}, is_alive() {}",
+        p.pid().unwrap_or_default(),
+        p.is_alive()
+    ));
+    let done = p.join_timeout(cx.scaled(0.5))?;
+    cx.say(format!(
+        "join_timeout(0.5 s) -> {done}; is_alive() {} (it sleeps 2 s)",
+        p.is_alive()
+    ));
+    ensure!(!done, "a 2 s sleeper ended within 0.5 s");
+    let code = p.join()?;
+    cx.say(format!(
+        "join() -> exitcode {code}; is_alive() {}",
+        p.is_alive()
+    ));
+    ensure!(code == 0, "the sleeper failed");
+
+    let mut t = sleeper(cx, 60.0).named("to-terminate");
+    t.start()?;
+    t.terminate()?;
+    let code = t.join()?;
+    cx.say(format!(
+        "terminate() then join() -> exitcode {code} (minus SIGTERM)"
+    ));
+    ensure!(code == -15, "terminate gave {code}");
+    let mut k = sleeper(cx, 60.0).named("to-kill");
+    k.start()?;
+    k.kill()?;
+    let code = k.join()?;
+    cx.say(format!(
+        "kill() then join() -> exitcode {code} (minus SIGKILL)"
+    ));
+    ensure!(code == -9, "kill gave {code}");
+
+    let mut bad = Process::new(|| -> () { panic!("something broke in the child") }).named("doomed");
+    bad.start()?;
+    let code = bad.join()?;
+    cx.say(format!(
+        "a child that panics -> exitcode {code}; its message is on stderr"
+    ));
+    ensure!(code == 1, "a panicking child gave {code}");
+    let mut err =
+        Process::new(|| Err::<(), _>(anyhow::anyhow!("no such file: data.txt"))).named("failing");
+    err.start()?;
+    let code = err.join()?;
+    cx.say(format!("a child that returns an error -> exitcode {code}"));
+    ensure!(code == 1, "a failing child gave {code}");
+
+    cx.explain(
+        "daemon=True: a helper process starts a daemon child and a normal one, then returns",
+    );
+    let (daemon, worker, text) = daemon_when_parent_returns(cx)?;
+    for line in text.lines() {
+        cx.explain(format!("helper> {line}"));
+    }
+    let worker_done = text.contains("worker done");
+    let daemon_done = text.contains("daemon done");
+    cx.say(format!(
+        "the normal child was joined (finished: {worker_done}); the daemon {daemon} was terminated (finished: {daemon_done}); alive now: {}",
+        exists(daemon) || exists(worker)
+    ));
+    ensure!(worker_done && !daemon_done, "daemon semantics");
+    ensure!(
+        !exists(daemon) && !exists(worker),
+        "a child outlived its parent"
+    );
+
+    cx.explain("and when the parent is killed (SIGKILL: no destructor runs), PR_SET_PDEATHSIG:");
+    let (daemon, how) = daemon_when_parent_is_killed(cx)?;
+    cx.say(format!(
+        "parent SIGKILLed; its daemon child {daemon}: {how}"
+    ));
+    ensure!(!exists(daemon), "the daemon outlived its killed parent");
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! Lesson `start-methods` (beyond the seed, behind its "on Windows pass it as an argument"):
+//! fork copies the parent, so a child sees what the parent made at run time; spawn starts the
+//! program afresh, so a child sees only what it is passed.
+
+use std::sync::OnceLock;
+use std::time::SystemTime;
+
+use anyhow::{bail, ensure};
+use lesson::Cx;
+
+use crate::{Entry, Process, decode};
+
+/// Made by the parent at run time (not at compile time), to see who inherits it.
+pub static MADE_BY_PARENT: OnceLock<String> = OnceLock::new();
+
+/// Spawn entry `show-inherited`: report whether `MADE_BY_PARENT` is there (it must not be).
+pub fn show_inherited(arg: &[u8]) -> anyhow::Result<()> {
+    let (scale, start, echo): (f64, SystemTime, bool) = decode(arg)?;
+    let cx = Cx::child(scale, start, echo);
+    match MADE_BY_PARENT.get() {
+        None => {
+            cx.say("spawn child: MADE_BY_PARENT is empty here, a fresh process");
+            Ok(())
+        }
+        Some(v) => bail!("a spawned child saw the parent's value {v:?}"),
+    }
+}
+
+/// Spawn entry `greet`: print the name it was passed.
+pub fn greet(arg: &[u8]) -> anyhow::Result<()> {
+    let (name, scale, start, echo): (String, f64, SystemTime, bool) = decode(arg)?;
+    Cx::child(scale, start, echo).say(format!("spawn child: hello {name} (passed as an argument)"));
+    Ok(())
+}
+
+/// Spawn entry `exit-with`: exit with the code it was passed (tests use it to see that the
+/// argument arrived).
+pub fn exit_with(arg: &[u8]) -> anyhow::Result<()> {
+    let code: i32 = decode(arg)?;
+    std::process::exit(code)
+}
+
+/// The chapter binary's spawn entries.
+pub static ENTRIES: &[Entry] = &[
+    Entry {
+        name: "show-inherited",
+        run: show_inherited,
+    },
+    Entry {
+        name: "greet",
+        run: greet,
+    },
+    Entry {
+        name: "exit-with",
+        run: exit_with,
+    },
+];
+
+fn spawned(cx: &Cx, entry: &str, arg: &impl serde::Serialize) -> anyhow::Result<Process> {
+    let p = Process::spawn_entry(entry, arg)?;
+    Ok(match cx.exe() {
+        Some(exe) => p.exe(exe),
+        None => p,
+    })
+}
+
+/// The lesson.
+pub fn run(cx: &Cx) -> anyhow::Result<()> {
+    crate::register(ENTRIES);
+    let _ = MADE_BY_PARENT.set("a value the parent made at run time".to_owned());
+    cx.say("the parent set MADE_BY_PARENT");
+
+    let c = cx.clone();
+    let mut forked = Process::new(move || match MADE_BY_PARENT.get() {
+        Some(v) => {
+            c.say(format!("fork child: MADE_BY_PARENT = {v:?} (inherited)"));
+            Ok(())
+        }
+        None => Err(anyhow::anyhow!("the fork child did not inherit the value")),
+    });
+    forked.start()?;
+    let fork_code = forked.join()?;
+    let mut spawn = spawned(
+        cx,
+        "show-inherited",
+        &(cx.scale(), cx.started_at(), cx.echoes()),
+    )?;
+    spawn.start()?;
+    let spawn_code = spawn.join()?;
+    cx.say(format!(
+        "fork child inherited it (exit {fork_code}); spawn child did not (exit {spawn_code})"
+    ));
+    ensure!(
+        fork_code == 0 && spawn_code == 0,
+        "inheritance was not as described"
+    );
+
+    cx.explain("so with spawn, pass what the child needs, as the seed says for Windows:");
+    let mut greeter = spawned(
+        cx,
+        "greet",
+        &("luck", cx.scale(), cx.started_at(), cx.echoes()),
+    )?;
+    greeter.start()?;
+    ensure!(greeter.join()? == 0, "the greeter failed");
+
+    match spawned(cx, "no-such-entry", &())?.start() {
+        Ok(()) => bail!("an unknown entry was started"),
+        Err(e) => cx.say(format!("an unknown entry: start() -> Err: {e}")),
+    }
+    cx.explain(
+        "fork: fast, inherits everything, unsafe with threads running (a lock another thread\n\
+         held stays locked in the child). spawn: runs the binary again, inherits nothing, safe\n\
+         anywhere. forkserver: a server forked early (single-threaded) forks the children.\n\
+         Python 3.14 moved Linux's default from fork to forkserver for this reason.",
+    );
+    Ok(())
+}

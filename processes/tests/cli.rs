@@ -1,0 +1,90 @@
+//! Drive the chapter binary as a user would (STYLE.md 12): here the children's own lines and
+//! messages are visible, since they write to the same stdout and stderr.
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+fn run(args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_processes"));
+    cmd.args(args).env_remove("LESSON_SCALE");
+    let out = lesson::output_within(&mut cmd, Duration::from_secs(120)).expect("processes ran");
+    eprintln!(
+        "$ processes {}\n--- status: {}\n--- stdout:\n{}--- stderr:\n{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn unknown_lesson_exits_2_with_the_valid_names() {
+    let out = run(&["nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("valid lessons: spawn, thousand, pids, api, start-methods"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn list_matches_the_chapter() {
+    let out = run(&["--list"]);
+    assert!(out.status.success());
+    let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect();
+    assert_eq!(names, processes::CHAPTER.names());
+}
+
+#[test]
+fn children_speak_as_pids_and_started_together_before_they_greet() {
+    let out = run(&["spawn", "--scale", "0.02"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let started = stdout.find("started 3 processes").expect("started line");
+    let hellos: Vec<usize> = stdout.match_indices("hello luck").map(|(i, _)| i).collect();
+    assert_eq!(hellos.len(), 3);
+    assert!(hellos.iter().all(|&h| h > started));
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains(" pid ") && l.contains("hello luck"))
+    );
+}
+
+#[test]
+fn a_panicking_childs_message_reaches_stderr() {
+    let out = run(&["api", "--scale", "0.02"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Process doomed (pid "), "{stderr}");
+    assert!(
+        stderr.contains("panicked: something broke in the child"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no such file: data.txt"), "{stderr}");
+}
+
+#[test]
+fn spawned_children_print_what_they_were_passed() {
+    let out = run(&["start-methods", "--scale", "0.02"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("spawn child: hello luck (passed as an argument)"));
+    assert!(stdout.contains("spawn child: MADE_BY_PARENT is empty here"));
+}
+
+#[test]
+fn thousand_takes_a_count() {
+    let out = run(&["thousand", "--count", "20"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("20 processes started then joined"),
+        "{stdout}"
+    );
+}

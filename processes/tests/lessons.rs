@@ -1,0 +1,72 @@
+//! Each lesson's claims, on its narration records, under a deadline.
+
+use std::time::Duration;
+
+use lesson::{Cx, Record, within};
+use processes::{api, basics, start_methods, thousand};
+
+fn run(f: fn(&Cx) -> anyhow::Result<()>) -> Vec<Record> {
+    processes::register(processes::ENTRIES);
+    within(Duration::from_secs(120), "the lesson", move || {
+        let cx = Cx::quiet(0.02).with_exe(env!("CARGO_BIN_EXE_processes"));
+        f(&cx).expect("the lesson succeeds");
+        cx.records()
+    })
+}
+
+fn index(r: &[Record], needle: &str) -> usize {
+    r.iter()
+        .position(|x| x.text.contains(needle))
+        .unwrap_or_else(|| panic!("no {needle:?} in {r:#?}"))
+}
+
+#[test]
+fn spawn_runs_three_at_once_and_children_change_only_their_copy() {
+    let r = run(basics::run);
+    assert_eq!(
+        r.iter()
+            .filter(|x| x.text.contains("alive at the same time: 3"))
+            .count(),
+        2
+    );
+    index(&r, "exit codes [0, 0, 0]");
+    index(&r, "the parent's counter is still 0");
+}
+
+#[test]
+fn thousand_runs_both_sides() {
+    let cx = Cx::quiet(0.02);
+    let (failures, _) = within(Duration::from_secs(120), "processes", move || {
+        thousand::processes(&cx, 50).unwrap()
+    });
+    assert_eq!(failures, 0);
+    let r = run(thousand::run);
+    index(&r, "processes started then joined");
+    index(&r, "threads started then joined");
+    index(&r, "a process cost");
+}
+
+#[test]
+fn api_timeouts_signals_and_failures_have_python_exit_codes() {
+    let r = run(api::run);
+    index(&r, "before start: name sleeper, is_alive() false");
+    index(&r, "join_timeout(0.5 s) -> false; is_alive() true");
+    index(&r, "join() -> exitcode 0; is_alive() false");
+    index(&r, "exitcode -15");
+    index(&r, "exitcode -9");
+    index(&r, "a child that panics -> exitcode 1");
+    index(&r, "a child that returns an error -> exitcode 1");
+    index(&r, "the normal child was joined (finished: true)");
+    index(&r, "(finished: false); alive now: false");
+    index(&r, "parent SIGKILLed; its daemon child");
+}
+
+#[test]
+fn start_methods_fork_inherits_spawn_does_not() {
+    let r = run(start_methods::run);
+    index(
+        &r,
+        "fork child inherited it (exit 0); spawn child did not (exit 0)",
+    );
+    index(&r, "an unknown entry: start() -> Err");
+}
