@@ -27,7 +27,7 @@
 //! Python 3.14 made it the default on Linux for exactly the reason above.
 
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
@@ -198,6 +198,7 @@ enum State {
 pub struct Process {
     name: String,
     daemon: bool,
+    close_in_child: Vec<RawFd>,
     state: State,
 }
 
@@ -221,6 +222,7 @@ impl Process {
         Process {
             name: default_name(),
             daemon: false,
+            close_in_child: Vec::new(),
             state: State::New(work),
         }
     }
@@ -270,6 +272,14 @@ impl Process {
     /// start daemons from a thread that lives as long as they should.
     pub fn daemon(mut self, daemon: bool) -> Process {
         self.daemon = daemon;
+        self
+    }
+
+    /// Close `fd` in the child (fork method) before its body runs: the end of a pipe or socket
+    /// that only the parent uses. Otherwise the child keeps a copy open, and the parent's
+    /// reader never sees end-of-file while the child lives. The parent's own copy is untouched.
+    pub fn close_in_child(mut self, fd: &impl AsRawFd) -> Process {
+        self.close_in_child.push(fd.as_raw_fd());
         self
     }
 
@@ -328,7 +338,7 @@ impl Process {
             }
         };
         let pid = match work {
-            Work::Fork(body) => fork_child(&self.name, self.daemon, body),
+            Work::Fork(body) => fork_child(&self.name, self.daemon, &self.close_in_child, body),
             Work::Spawn { entry, arg, exe } => {
                 spawn_child(&self.name, self.daemon, &entry, &arg, exe)
             }
@@ -469,7 +479,7 @@ fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-fn fork_child(name: &str, daemon: bool, body: Body) -> anyhow::Result<Pid> {
+fn fork_child(name: &str, daemon: bool, close: &[RawFd], body: Body) -> anyhow::Result<Pid> {
     // Flush first, so nothing the parent buffered is in the copy the child gets.
     let _ = io::stdout().flush();
     let _ = io::stderr().flush();
@@ -489,7 +499,15 @@ fn fork_child(name: &str, daemon: bool, body: Body) -> anyhow::Result<Pid> {
             drop(out);
             Ok(child)
         }
-        Ok(ForkResult::Child) => child_main(name, daemon, parent, body, out, err),
+        Ok(ForkResult::Child) => {
+            for &fd in close {
+                // SAFETY: close(2) is async-signal-safe. The fd belongs to the parent's object,
+                // whose copy in this child is never used or dropped (the child leaves with
+                // _exit), so nothing here closes it again or reads through it.
+                unsafe { libc::close(fd) };
+            }
+            child_main(name, daemon, parent, body, out, err)
+        }
     }
 }
 

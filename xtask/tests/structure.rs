@@ -15,6 +15,7 @@ fn lessons_of(chapter: &str) -> Option<&'static lesson::Chapter> {
         "sync" => Some(&sync::CHAPTER),
         "queues" => Some(&queues::CHAPTER),
         "processes" => Some(&processes::CHAPTER),
+        "ipc" => Some(&ipc::CHAPTER),
         _ => None,
     }
 }

@@ -1,0 +1,348 @@
+//! ipc chapter figures, as BENCH lines (DESIGN.md):
+//! - `Connection` round trip of an 8-byte message with an echo child, against a raw socketpair
+//!   round trip (the floor), pinned to one core and unpinned (target: at most 1.5x raw);
+//! - bulk: 1 MiB messages child -> parent through `Connection`, against raw 1 MiB writes
+//!   (target: at least 0.7x raw, and 2.5x Python's Pipe);
+//! - `Queue` messages per second, child -> parent (target: 10x Python's multiprocessing.Queue);
+//! - `Manager` dict sets per second from 5 processes (target: 5x Python's);
+//! - `Lock` acquire+release.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use ipc::{Lock, Manager, Pipe, Queue, frame};
+use lesson::bench::{Param, Sample, line, measure, measure_pair, report_per_op};
+use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+use nix::unistd::Pid;
+use processes::Process;
+use serde_bytes::ByteBuf;
+
+const RUNS: usize = 5;
+const ROUND_TRIPS: u64 = 10_000;
+
+fn pin(on: bool) -> Option<CpuSet> {
+    let saved = sched_getaffinity(Pid::from_raw(0)).ok()?;
+    if on {
+        let mut one = CpuSet::new();
+        one.set(0).ok()?;
+        sched_setaffinity(Pid::from_raw(0), &one).ok()?;
+    }
+    Some(saved)
+}
+
+fn unpin(saved: Option<CpuSet>) {
+    if let Some(mask) = saved {
+        let _ = sched_setaffinity(Pid::from_raw(0), &mask);
+    }
+}
+
+fn read_exact(fd: impl AsFd, buf: &mut [u8]) -> bool {
+    let mut got = 0;
+    while got < buf.len() {
+        match nix::unistd::read(&fd, &mut buf[got..]) {
+            Ok(0) => return false,
+            Ok(n) => got += n,
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+/// Round trips through a raw socketpair with an echo child, and through `Connection`s.
+fn round_trips(pinned: bool) {
+    let saved = pin(pinned);
+    // Raw: 8 bytes there, 8 bytes back.
+    let (mine, theirs): (OwnedFd, OwnedFd) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .expect("socketpair");
+    let mut raw_echo = Process::new(move || {
+        let mut buf = [0u8; 8];
+        while read_exact(&theirs, &mut buf) {
+            if frame::write_all(theirs.as_fd(), &buf).is_err() {
+                break;
+            }
+        }
+    })
+    .close_in_child(&mine);
+    raw_echo.start().expect("start");
+    // Connection: a u64 message there and back.
+    let (ours, child) = Pipe::duplex::<u64, u64>().expect("pipe");
+    let mut conn_echo = Process::new(move || {
+        while let Ok(v) = child.recv() {
+            if child.send(&v).is_err() {
+                break;
+            }
+        }
+    })
+    .close_in_child(&ours);
+    conn_echo.start().expect("start");
+    let (raw, conn) = measure_pair(
+        RUNS,
+        || {
+            let mut buf = [0u8; 8];
+            for i in 0..ROUND_TRIPS {
+                frame::write_all(mine.as_fd(), &i.to_le_bytes()).expect("write");
+                assert!(read_exact(&mine, &mut buf));
+            }
+        },
+        || {
+            for i in 0..ROUND_TRIPS {
+                ours.send(&i).expect("send");
+                assert_eq!(ours.recv().expect("recv"), i);
+            }
+        },
+    );
+    drop(mine);
+    drop(ours);
+    let _ = raw_echo.join();
+    let _ = conn_echo.join();
+    unpin(saved);
+    let p = Param::from(if pinned { "one core" } else { "no" });
+    let raw = report_per_op(
+        "pipe_round_trip_raw",
+        raw,
+        ROUND_TRIPS,
+        &[("pinned", p.clone()), ("via", "socketpair 8 bytes".into())],
+    );
+    let conn = report_per_op(
+        "pipe_round_trip",
+        conn,
+        ROUND_TRIPS,
+        &[
+            ("pinned", p.clone()),
+            ("via", "ipc::Connection<u64>".into()),
+        ],
+    );
+    let r = conn / raw;
+    println!(
+        "{}",
+        line(
+            "pipe_round_trip_vs_raw",
+            "x",
+            r,
+            &[
+                ("pinned", p),
+                ("target_max", 1.5.into()),
+                ("met", Param::Str((r <= 1.5).to_string()))
+            ]
+        )
+    );
+}
+
+fn rate(name: &str, unit: &str, s: Sample, amount: f64, params: &[(&str, Param)]) -> f64 {
+    let r = |d: Duration| amount / d.as_secs_f64();
+    let mut all = params.to_vec();
+    all.push(("min", r(s.max).into()));
+    all.push(("max", r(s.min).into()));
+    all.push(("runs", s.runs.into()));
+    let v = r(s.median);
+    println!("{}", line(name, unit, v, &all));
+    v
+}
+
+/// A child sends `count` messages of 1 MiB; the parent receives them.
+fn bulk() {
+    const MIB: usize = 1 << 20;
+    const COUNT: usize = 64;
+    let (raw, conn) = measure_pair(
+        RUNS,
+        || {
+            let (mine, theirs): (OwnedFd, OwnedFd) = socketpair(
+                AddressFamily::Unix,
+                SockType::Stream,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+            .expect("socketpair");
+            let mut child = Process::new(move || {
+                let data = vec![7u8; MIB];
+                for _ in 0..COUNT {
+                    if frame::write_all(theirs.as_fd(), &data).is_err() {
+                        break;
+                    }
+                }
+            })
+            .close_in_child(&mine);
+            child.start().expect("start");
+            let mut buf = vec![0u8; MIB];
+            for _ in 0..COUNT {
+                assert!(read_exact(&mine, &mut buf));
+            }
+            let _ = child.join();
+        },
+        || {
+            let (ours, theirs) = Pipe::duplex::<(), ByteBuf>().expect("pipe");
+            let mut child = Process::new(move || {
+                let data = ByteBuf::from(vec![7u8; MIB]);
+                for _ in 0..COUNT {
+                    if theirs.send(&data).is_err() {
+                        break;
+                    }
+                }
+            })
+            .close_in_child(&ours);
+            child.start().expect("start");
+            for _ in 0..COUNT {
+                assert_eq!(ours.recv().expect("recv").len(), MIB);
+            }
+            let _ = child.join();
+        },
+    );
+    let bytes_only = measure(RUNS, || {
+        let (ours, theirs) = Pipe::duplex::<(), ()>().expect("pipe");
+        let mut child = Process::new(move || {
+            let data = vec![7u8; MIB];
+            for _ in 0..COUNT {
+                if theirs.send_bytes(&data).is_err() {
+                    break;
+                }
+            }
+        })
+        .close_in_child(&ours);
+        child.start().expect("start");
+        let mut buf = Vec::new();
+        for _ in 0..COUNT {
+            assert_eq!(ours.recv_bytes_into(&mut buf).expect("recv"), MIB);
+        }
+        let _ = child.join();
+    });
+    let bytes = (COUNT * MIB) as f64;
+    let send_bytes = rate(
+        "pipe_bulk_send_bytes",
+        "bytes/s",
+        bytes_only,
+        bytes,
+        &[
+            ("message", "1 MiB".into()),
+            ("via", "Connection::send_bytes / recv_bytes_into".into()),
+        ],
+    );
+    let raw = rate(
+        "pipe_bulk_raw",
+        "bytes/s",
+        raw,
+        bytes,
+        &[("message", "1 MiB".into()), ("via", "socketpair".into())],
+    );
+    let conn = rate(
+        "pipe_bulk_typed",
+        "bytes/s",
+        conn,
+        bytes,
+        &[
+            ("message", "1 MiB".into()),
+            ("via", "ipc::Connection<ByteBuf>".into()),
+        ],
+    );
+    for (name, v) in [
+        ("pipe_bulk_typed_vs_raw", conn),
+        ("pipe_bulk_send_bytes_vs_raw", send_bytes),
+    ] {
+        let r = v / raw;
+        println!(
+            "{}",
+            line(
+                name,
+                "x",
+                r,
+                &[
+                    ("target_min", 0.7.into()),
+                    ("met", Param::Str((r >= 0.7).to_string()))
+                ]
+            )
+        );
+    }
+}
+
+fn queue() {
+    const MSGS: u64 = 100_000;
+    let s = measure(RUNS, || {
+        let q: Queue<u64> = Queue::new().expect("queue");
+        let child_q = q.clone();
+        let mut child = Process::new(move || {
+            for i in 0..MSGS {
+                if child_q.put(&i).is_err() {
+                    break;
+                }
+            }
+        });
+        child.start().expect("start");
+        for _ in 0..MSGS {
+            q.get().expect("get");
+        }
+        let _ = child.join();
+    });
+    rate(
+        "queue_child_to_parent",
+        "msgs/s",
+        s,
+        MSGS as f64,
+        &[("message", "u64".into())],
+    );
+}
+
+fn manager() {
+    const PER: i64 = 2_000;
+    const PROCS: i64 = 5;
+    let m = Manager::start().expect("manager");
+    let d = m.dict().expect("dict");
+    let s = measure(RUNS, || {
+        let mut procs: Vec<Process> = (0..PROCS)
+            .map(|p| {
+                let d = d.clone();
+                Process::new(move || -> Result<(), ipc::ManagerError> {
+                    for i in 0..PER {
+                        d.set(p * PER + i, i)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for p in &mut procs {
+            p.start().expect("start");
+        }
+        for p in &mut procs {
+            assert_eq!(p.join().expect("join"), 0);
+        }
+    });
+    rate(
+        "manager_dict_set",
+        "ops/s",
+        s,
+        (PER * PROCS) as f64,
+        &[("processes", 5usize.into())],
+    );
+}
+
+fn lock() {
+    const OPS: u64 = 1_000_000;
+    let lock = Lock::new().expect("lock");
+    let s = measure(RUNS, || {
+        for _ in 0..OPS {
+            drop(std::hint::black_box(&lock).acquire().expect("acquire"));
+        }
+    });
+    report_per_op(
+        "ipc_lock_acquire_release",
+        s,
+        OPS,
+        &[("contended", "no".into())],
+    );
+}
+
+fn main() {
+    let t = Instant::now();
+    round_trips(true);
+    round_trips(false);
+    bulk();
+    queue();
+    manager();
+    lock();
+    eprintln!("ipc benches took {:.1}s", t.elapsed().as_secs_f64());
+}

@@ -1,0 +1,279 @@
+//! Typed messages on a byte stream: postcard-encoded values behind a 4-byte little-endian length.
+//!
+//! In place of Python's pickle, and safer: decoding only builds the declared type, it never runs
+//! code from the peer. The length is checked against a maximum *before* anything is allocated,
+//! so a hostile or corrupt prefix costs an error, not 4 GiB of memory.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io;
+use std::os::fd::AsFd;
+
+use nix::errno::Errno;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// The largest frame accepted unless configured otherwise: 16 MiB.
+pub const DEFAULT_MAX_FRAME: usize = 16 << 20;
+
+/// Bytes in the length prefix.
+pub const HEADER: usize = 4;
+
+/// Why a message could not be sent or received.
+#[derive(Debug)]
+pub enum FrameError {
+    /// The peer closed its end (or exited) between messages: no more will come.
+    Eof,
+    /// The peer went away in the middle of a message.
+    Truncated {
+        /// Bytes the frame needed (header included).
+        expected: usize,
+        /// Bytes that arrived before the end.
+        got: usize,
+    },
+    /// A length prefix larger than the limit (nothing was allocated for it).
+    TooLarge {
+        /// What the prefix claimed.
+        claimed: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The bytes are not a valid encoding of the expected type.
+    Decode(postcard::Error),
+    /// The value could not be encoded.
+    Encode(postcard::Error),
+    /// Nothing arrived within the timeout.
+    Timeout,
+    /// An operating-system error (for example `EPIPE`: the reader is gone).
+    Io(io::Error),
+}
+
+impl fmt::Display for FrameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FrameError::Eof => f.write_str("end of file: the peer closed the connection"),
+            FrameError::Truncated { expected, got } => write!(
+                f,
+                "the peer went away mid-message ({got} of {expected} bytes arrived)"
+            ),
+            FrameError::TooLarge { claimed, max } => write!(
+                f,
+                "a message of {claimed} bytes is over the limit of {max} (refused, not read)"
+            ),
+            FrameError::Decode(e) => write!(f, "a malformed message: {e}"),
+            FrameError::Encode(e) => write!(f, "cannot encode the message: {e}"),
+            FrameError::Timeout => f.write_str("timed out (nothing was sent or received)"),
+            FrameError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FrameError::Decode(e) | FrameError::Encode(e) => Some(e),
+            FrameError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<Errno> for FrameError {
+    fn from(e: Errno) -> Self {
+        FrameError::Io(io::Error::from(e))
+    }
+}
+
+thread_local! {
+    /// Reused for encoding and for receiving bodies, so a steady stream of messages does not
+    /// allocate (and, for large ones, page-fault) a fresh buffer each time.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+fn finish(mut buf: Vec<u8>, max: usize) -> Result<Vec<u8>, FrameError> {
+    let body = buf.len() - HEADER;
+    if body > max || body > u32::MAX as usize {
+        return Err(FrameError::TooLarge { claimed: body, max });
+    }
+    buf[..HEADER].copy_from_slice(&(body as u32).to_le_bytes());
+    Ok(buf)
+}
+
+/// Encode `msg` as one frame (header and body in one buffer, so one `write` can send it).
+pub fn encode<T: Serialize + ?Sized>(msg: &T, max: usize) -> Result<Vec<u8>, FrameError> {
+    let buf = postcard::to_extend(msg, vec![0u8; HEADER]).map_err(FrameError::Encode)?;
+    finish(buf, max)
+}
+
+/// Encode `msg` into this thread's scratch buffer and write it to `fd` in one `write`.
+pub fn write_frame<T: Serialize + ?Sized>(
+    fd: impl AsFd,
+    msg: &T,
+    max: usize,
+) -> Result<(), FrameError> {
+    SCRATCH.with(|scratch| {
+        let mut buf = std::mem::take(&mut *scratch.borrow_mut());
+        buf.clear();
+        buf.resize(HEADER, 0);
+        let outcome = postcard::to_extend(msg, buf)
+            .map_err(FrameError::Encode)
+            .and_then(|buf| finish(buf, max));
+        match outcome {
+            Ok(buf) => {
+                let written = write_all(fd, &buf);
+                *scratch.borrow_mut() = buf;
+                written
+            }
+            Err(e) => Err(e),
+        }
+    })
+}
+
+/// Write `bytes` as one frame without encoding (Python's `send_bytes`).
+pub fn write_bytes(fd: impl AsFd, bytes: &[u8], max: usize) -> Result<(), FrameError> {
+    if bytes.len() > max || bytes.len() > u32::MAX as usize {
+        return Err(FrameError::TooLarge {
+            claimed: bytes.len(),
+            max,
+        });
+    }
+    write_all(&fd, &(bytes.len() as u32).to_le_bytes())?;
+    write_all(&fd, bytes)
+}
+
+/// Decode a frame's body.
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
+    postcard::from_bytes(body).map_err(FrameError::Decode)
+}
+
+/// Write all of `buf` to `fd`, retrying on signals.
+pub fn write_all(fd: impl AsFd, mut buf: &[u8]) -> Result<(), FrameError> {
+    while !buf.is_empty() {
+        match nix::unistd::write(&fd, buf) {
+            Ok(0) => return Err(FrameError::Io(io::ErrorKind::WriteZero.into())),
+            Ok(n) => buf = &buf[n..],
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Fill `buf` from `fd`; the bytes read before end-of-file if it came first. A socket with a
+/// receive time-out (`SO_RCVTIMEO`) that expires gives [`FrameError::Timeout`].
+fn read_full(fd: impl AsFd, buf: &mut [u8]) -> Result<usize, FrameError> {
+    let mut got = 0;
+    while got < buf.len() {
+        match nix::unistd::read(&fd, &mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => return Err(FrameError::Timeout),
+            Err(Errno::ECONNRESET) => return Err(FrameError::Eof),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(got)
+}
+
+/// Read one frame's length from `fd`; a clean end-of-file before it is [`FrameError::Eof`].
+fn read_header(fd: impl AsFd, max: usize) -> Result<usize, FrameError> {
+    let mut header = [0u8; HEADER];
+    match read_full(&fd, &mut header)? {
+        0 => return Err(FrameError::Eof),
+        n if n < HEADER => {
+            return Err(FrameError::Truncated {
+                expected: HEADER,
+                got: n,
+            });
+        }
+        _ => {}
+    }
+    let len = u32::from_le_bytes(header) as usize;
+    if len > max {
+        return Err(FrameError::TooLarge { claimed: len, max });
+    }
+    Ok(len)
+}
+
+/// Read one frame's body (of `len` bytes) into `buf[..len]`, growing `buf` if needed.
+fn read_body(fd: impl AsFd, buf: &mut Vec<u8>, len: usize) -> Result<(), FrameError> {
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    let got = read_full(&fd, &mut buf[..len])?;
+    if got < len {
+        return Err(FrameError::Truncated {
+            expected: HEADER + len,
+            got: HEADER + got,
+        });
+    }
+    Ok(())
+}
+
+/// Read one frame from `fd` and decode it. Blocks until a whole frame has arrived.
+pub fn read_frame<T: DeserializeOwned>(fd: impl AsFd, max: usize) -> Result<T, FrameError> {
+    let len = read_header(&fd, max)?;
+    SCRATCH.with(|scratch| {
+        let mut buf = scratch.borrow_mut();
+        read_body(&fd, &mut buf, len)?;
+        decode(&buf[..len])
+    })
+}
+
+/// Read one frame's raw bytes into `buf` (resized to the frame's length) without decoding
+/// (Python's `recv_bytes_into`). Reusing `buf` avoids an allocation per message.
+pub fn read_bytes_into(fd: impl AsFd, buf: &mut Vec<u8>, max: usize) -> Result<usize, FrameError> {
+    let len = read_header(&fd, max)?;
+    read_body(&fd, buf, len)?;
+    buf.truncate(len);
+    Ok(len)
+}
+
+/// For a connection where at most one frame is ever in flight (a strict request/response
+/// exchange): read the frame with as few `read`s as possible, usually one, since the peer
+/// wrote it whole. Bytes past the frame would mean the peer broke that rule: an error.
+pub fn read_one_frame<T: DeserializeOwned>(fd: impl AsFd, max: usize) -> Result<T, FrameError> {
+    SCRATCH.with(|scratch| {
+        let mut buf = scratch.borrow_mut();
+        if buf.len() < 4096 {
+            buf.resize(4096, 0);
+        }
+        let mut got = 0;
+        loop {
+            match nix::unistd::read(&fd, &mut buf[got..]) {
+                Ok(0) if got == 0 => return Err(FrameError::Eof),
+                Ok(0) => {
+                    return Err(FrameError::Truncated {
+                        expected: HEADER.max(got + 1),
+                        got,
+                    });
+                }
+                Ok(n) => got += n,
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => return Err(FrameError::Timeout),
+                Err(Errno::ECONNRESET) => return Err(FrameError::Eof),
+                Err(e) => return Err(e.into()),
+            }
+            if got < HEADER {
+                continue;
+            }
+            let len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+            if len > max {
+                return Err(FrameError::TooLarge { claimed: len, max });
+            }
+            let whole = HEADER + len;
+            if got > whole {
+                return Err(FrameError::Io(io::Error::other(
+                    "more than one message in flight on a request/response connection",
+                )));
+            }
+            if got == whole {
+                return decode(&buf[HEADER..whole]);
+            }
+            if buf.len() < whole {
+                buf.resize(whole, 0);
+            }
+        }
+    })
+}

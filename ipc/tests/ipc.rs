@@ -1,0 +1,251 @@
+//! Queues, pipes, managers, locks and shared memory across real processes (forked from the
+//! multi-threaded test harness: the children only use this crate's types, sleep and exit).
+//!
+//! Every test here holds `FORK` (the way nix's own tests hold their `FORK_MTX`): a child forked
+//! by one test thread inherits copies of every descriptor open at that instant, including
+//! another test's pipe ends, and that test's reader would then wait for end-of-file until the
+//! unrelated child exits. Serialising the tests that fork keeps each test's descriptors its own.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use ipc::{
+    FrameError, Lock, Manager, Pipe, Queue, lock_demo, manager_demo, process_queue, shared_memory,
+};
+use lesson::{Cx, within};
+use processes::Process;
+
+const LONG: Duration = Duration::from_secs(60);
+
+static FORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    FORK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn cx() -> Cx {
+    Cx::quiet(0.02)
+}
+
+#[test]
+fn four_producer_processes_every_item_once_in_per_producer_order() {
+    let _fork = serial();
+    let got = within(LONG, "4 producers", || {
+        let q: Queue<(u32, u32)> = Queue::new().unwrap();
+        let mut procs: Vec<Process> = (0..4)
+            .map(|p| {
+                let q = q.clone();
+                Process::new(move || -> Result<(), FrameError> {
+                    for i in 0..250 {
+                        q.put(&(p, i))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for p in &mut procs {
+            p.start().unwrap();
+        }
+        // Drain before joining (the rule the docs explain).
+        let got: Vec<(u32, u32)> = (0..1000).map(|_| q.get_timeout(LONG).unwrap()).collect();
+        for p in &mut procs {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        assert!(matches!(q.try_get(), Err(FrameError::Timeout)));
+        got
+    });
+    for p in 0..4 {
+        let mine: Vec<u32> = got
+            .iter()
+            .filter(|(q, _)| *q == p)
+            .map(|(_, i)| *i)
+            .collect();
+        assert_eq!(mine, (0..250).collect::<Vec<_>>(), "producer {p}");
+    }
+}
+
+#[test]
+fn a_thread_queue_does_not_cross_a_fork() {
+    let _fork = serial();
+    let (got, code) = within(LONG, "thread queue", || {
+        process_queue::thread_queue_does_not_cross(&cx()).unwrap()
+    });
+    assert_eq!(code, 0);
+    assert_eq!(got, Err(crossbeam::channel::RecvTimeoutError::Timeout));
+}
+
+#[test]
+fn a_full_pipe_is_reported_by_put_timeout_not_hung() {
+    let _fork = serial();
+    let (fitted, code, drained) = within(LONG, "full pipe", || {
+        process_queue::full_pipe(&cx()).unwrap()
+    });
+    assert_eq!(code, 0);
+    assert!(fitted > 0);
+    assert_eq!(drained, fitted);
+}
+
+#[test]
+fn pipe_round_trip_both_ways_then_eof() {
+    let _fork = serial();
+    let (greeting, after) = within(LONG, "pipe", || ipc::pipe_demo::exchange(&cx()).unwrap());
+    assert_eq!(greeting.number, 12);
+    assert_eq!(greeting.info.get("name").map(String::as_str), Some("yuan"));
+    assert!(matches!(after, FrameError::Eof), "{after}");
+}
+
+#[test]
+fn eof_when_the_peer_end_is_dropped_in_this_process() {
+    let _fork = serial();
+    let (a, b) = Pipe::duplex::<u32, u32>().unwrap();
+    b.send(&5).unwrap();
+    drop(b);
+    assert_eq!(a.recv().unwrap(), 5);
+    assert!(matches!(a.recv(), Err(FrameError::Eof)));
+    assert!(
+        a.send(&1).is_err(),
+        "sending to a closed peer is an error (EPIPE), not a signal"
+    );
+    let (r, w) = Pipe::oneway::<String>().unwrap();
+    assert!(matches!(
+        r.recv_timeout(Duration::from_millis(10)),
+        Err(FrameError::Timeout)
+    ));
+    w.send(&"one way".to_owned()).unwrap();
+    assert_eq!(r.recv().unwrap(), "one way");
+    assert!(!r.poll(Duration::ZERO).unwrap());
+    w.close();
+    assert!(r.poll(Duration::ZERO).unwrap(), "end-of-file is readable");
+    assert!(matches!(r.recv(), Err(FrameError::Eof)));
+}
+
+#[test]
+fn manager_sees_every_write_of_five_processes() {
+    let _fork = serial();
+    let (items, list) = within(LONG, "manager", || {
+        manager_demo::five_writers(&cx()).unwrap()
+    });
+    assert_eq!(items.len(), 5);
+    for (i, (k, v)) in items.iter().enumerate() {
+        assert_eq!(*k, ipc::Data::from(i));
+        assert_eq!(*v, ipc::Data::from(format!("dict {i}")));
+    }
+    let mut appended: Vec<ipc::Data> = list[5..].to_vec();
+    appended.sort();
+    assert_eq!(appended, (0..5).map(ipc::Data::from).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_killed_manager_server_fails_calls_within_their_timeout() {
+    let _fork = serial();
+    within(LONG, "dead server", || {
+        let m = Manager::start_with_timeout(Duration::from_secs(2)).unwrap();
+        let v = m.value(1).unwrap();
+        assert_eq!(v.add(2).unwrap(), 3);
+        let pid = nix::unistd::Pid::from_raw(m.server_pid().unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+        let t = Instant::now();
+        // The first call may find the dying socket, the next finds nobody listening.
+        let mut failed = false;
+        for _ in 0..3 {
+            if v.add(1).is_err() {
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed, "calls to a dead server kept succeeding");
+        assert!(t.elapsed() < Duration::from_secs(10));
+        let dir = m.socket_dir().to_owned();
+        drop(m);
+        assert!(!dir.exists(), "the socket directory was left behind");
+    });
+}
+
+#[test]
+fn the_socket_directory_is_private_and_another_uid_is_refused() {
+    let _fork = serial();
+    within(LONG, "peer credentials", || {
+        let m = Manager::start().unwrap();
+        let d = m.dict().unwrap();
+        let dir = m.socket_dir().to_owned();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("not root: cannot become another user to test the SO_PEERCRED check");
+            return;
+        }
+        // As root we can open the way (directory and socket world-accessible) and become
+        // nobody in a child: then only the server's SO_PEERCRED check stands in the way.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(dir.join("socket"), std::fs::Permissions::from_mode(0o777))
+            .unwrap();
+        let other = d.clone();
+        let mut child = Process::new(move || -> anyhow::Result<()> {
+            nix::unistd::setuid(nix::unistd::Uid::from_raw(65534))?;
+            match other.set("intruder", 1) {
+                Ok(()) => anyhow::bail!("a process of another uid was served"),
+                Err(_) => Ok(()),
+            }
+        });
+        child.start().unwrap();
+        assert_eq!(child.join().unwrap(), 0, "the other uid was not refused");
+        assert_eq!(d.get("intruder").unwrap(), None);
+        d.set("owner", 1).unwrap();
+        assert_eq!(d.get("owner").unwrap(), Some(ipc::Data::Int(1)));
+    });
+}
+
+#[test]
+fn a_robust_lock_recovers_after_its_holder_is_killed() {
+    let _fork = serial();
+    let (died, usable) = within(LONG, "robust lock", || {
+        lock_demo::holder_killed(&cx(), &Lock::new().unwrap()).unwrap()
+    });
+    assert!(died, "the next owner was not told the previous one died");
+    assert!(usable);
+}
+
+#[test]
+fn ten_processes_take_the_lock_in_turn() {
+    let _fork = serial();
+    let codes = within(LONG, "ten printers", || {
+        lock_demo::ten_printers(&cx(), &Lock::new().unwrap()).unwrap()
+    });
+    assert_eq!(codes, vec![0; 10]);
+}
+
+#[test]
+fn a_shared_counter_loses_updates_without_the_lock_and_is_exact_with_it() {
+    let _fork = serial();
+    let (lost, locked, atomic) = within(LONG, "counter", || {
+        (
+            shared_memory::lost_updates().unwrap(),
+            shared_memory::with_lock().unwrap(),
+            shared_memory::with_atomic().unwrap(),
+        )
+    });
+    let want = shared_memory::PROCESSES * shared_memory::ROUNDS;
+    assert_eq!(lost, shared_memory::ROUNDS);
+    assert_eq!(locked, want);
+    assert_eq!(atomic, want);
+}
+
+#[test]
+fn value_and_array_are_shared_with_children() {
+    let _fork = serial();
+    within(LONG, "value/array", || {
+        let v = ipc::Value::new(1.5f64).unwrap();
+        let a = ipc::Array::new(4, 0u32).unwrap();
+        let (v2, a2) = (v.clone(), a.clone());
+        let mut p = Process::new(move || -> anyhow::Result<()> {
+            v2.set(2.5)?;
+            a2.lock()?.copy_from_slice(&[1, 2, 3, 4]);
+            Ok(())
+        });
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), 0);
+        assert_eq!(v.get().unwrap(), 2.5);
+        assert_eq!(&*a.lock().unwrap(), &[1, 2, 3, 4]);
+        assert_eq!(a.len(), 4);
+    });
+}

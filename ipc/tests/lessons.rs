@@ -1,0 +1,67 @@
+//! Each lesson's claims on its narration records. The lessons fork, so (as in tests/ipc.rs)
+//! they run one at a time.
+
+use std::time::Duration;
+
+use lesson::{Cx, Record, within};
+
+static FORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn run(f: fn(&Cx) -> anyhow::Result<()>) -> Vec<Record> {
+    let _fork = FORK.lock().unwrap_or_else(|e| e.into_inner());
+    within(Duration::from_secs(120), "the lesson", move || {
+        let cx = Cx::quiet(0.02);
+        f(&cx).expect("the lesson succeeds");
+        cx.records()
+    })
+}
+
+fn index(r: &[Record], needle: &str) -> usize {
+    r.iter()
+        .position(|x| x.text.contains(needle))
+        .unwrap_or_else(|| panic!("no {needle:?} in {r:#?}"))
+}
+
+#[test]
+fn queue_crosses_a_thread_queue_does_not_and_a_full_pipe_is_reported() {
+    let r = run(ipc::process_queue::run);
+    index(&r, "parent: got [1, 2, 3] from the process queue");
+    index(&r, "recv_timeout(1 s) on the thread queue -> Err(Timeout)");
+    index(&r, "had fitted in the pipe; drained");
+}
+
+#[test]
+fn pipe_exchanges_and_ends_with_eof() {
+    let r = run(ipc::pipe_demo::run);
+    index(&r, "two ends, two objects");
+    index(&r, "the child says Greeting { number: 12");
+    index(&r, "recv() after the child exited -> end of file");
+}
+
+#[test]
+fn manager_shows_every_write() {
+    let r = run(ipc::manager_demo::run);
+    index(
+        &r,
+        "parent: d = {0: \"dict 0\", 1: \"dict 1\", 2: \"dict 2\", 3: \"dict 3\", 4: \"dict 4\"}",
+    );
+    index(&r, "parent: l = [0, 1, 2, 3, 4, ");
+}
+
+#[test]
+fn lock_joins_ten_and_recovers_from_a_dead_holder() {
+    let r = run(ipc::lock_demo::run);
+    index(
+        &r,
+        "joined all 10, exit codes [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]",
+    );
+    index(&r, "owner_died() = true; afterwards the lock works: true");
+}
+
+#[test]
+fn shared_memory_loses_then_counts_exactly() {
+    let r = run(ipc::shared_memory::run);
+    index(&r, "read then write: counter = 200 (wanted 800)");
+    index(&r, "under ipc::Value's lock: counter = 800");
+    index(&r, "fetch_add on ipc::AtomicValue: counter = 800");
+}
