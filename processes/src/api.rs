@@ -80,6 +80,10 @@ fn pid_after(line: &str, key: &str) -> Option<i32> {
         .and_then(|w| w.parse().ok())
 }
 
+/// How a daemon ends when its parent was killed before the daemon armed its death signal.
+pub const EXITED_ON_RECHECK: &str =
+    "exited at once (its getppid re-check found the parent gone before the signal was armed)";
+
 /// Run `daemon-parent`; the daemon's and the worker's pids, and the helper's output.
 pub fn daemon_when_parent_returns(cx: &Cx) -> anyhow::Result<(i32, i32, String)> {
     let out = lesson::output_within(
@@ -127,7 +131,12 @@ pub fn daemon_when_parent_is_killed(cx: &Cx) -> anyhow::Result<(i32, String)> {
     loop {
         match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Signaled(_, signal, _)) => {
-                return Ok((daemon, format!("killed by {signal}")));
+                return Ok((daemon, format!("killed by {signal} (PR_SET_PDEATHSIG)")));
+            }
+            // The parent died before the child had armed PR_SET_PDEATHSIG: its getppid
+            // re-check right after arming saw that and it left at once.
+            Ok(WaitStatus::Exited(_, 1)) => {
+                return Ok((daemon, EXITED_ON_RECHECK.to_owned()));
             }
             Ok(WaitStatus::Exited(_, code)) => return Ok((daemon, format!("exited with {code}"))),
             Ok(_) => {}
