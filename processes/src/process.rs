@@ -156,7 +156,8 @@ pub fn spawn_main(entries: &'static [Entry]) {
     std::process::exit(code);
 }
 
-type Body = Box<dyn FnOnce() -> Result<(), String>>;
+/// `Send`, so a `Process` can be handed to (and started or joined by) another thread.
+type Body = Box<dyn FnOnce() -> Result<(), String> + Send>;
 
 enum Work {
     Fork(Body),
@@ -199,6 +200,7 @@ pub struct Process {
     name: String,
     daemon: bool,
     close_in_child: Vec<RawFd>,
+    keep_only: Option<Vec<RawFd>>,
     state: State,
 }
 
@@ -223,6 +225,7 @@ impl Process {
             name: default_name(),
             daemon: false,
             close_in_child: Vec::new(),
+            keep_only: None,
             state: State::New(work),
         }
     }
@@ -231,7 +234,7 @@ impl Process {
     /// Replaces `Process(target=f)`.
     pub fn new<F, R>(f: F) -> Process
     where
-        F: FnOnce() -> R + 'static,
+        F: FnOnce() -> R + Send + 'static,
         R: Outcome,
     {
         Process::with_work(Work::Fork(Box::new(move || f().into_outcome())))
@@ -239,12 +242,12 @@ impl Process {
 
     /// A process (start method fork) that runs `f(args)`. Replaces
     /// `Process(target=f, args=(...))`; pass several arguments as a tuple.
-    pub fn target<A: 'static, R: Outcome + 'static>(f: fn(A) -> R, args: A) -> Process {
+    pub fn target<A: Send + 'static, R: Outcome + 'static>(f: fn(A) -> R, args: A) -> Process {
         Process::new(move || f(args))
     }
 
     /// A process (start method fork) that runs `runner.run()`: the subclass style.
-    pub fn from_run<T: Run + 'static>(mut runner: T) -> Process {
+    pub fn from_run<T: Run + Send + 'static>(mut runner: T) -> Process {
         Process::new(move || runner.run())
     }
 
@@ -280,6 +283,15 @@ impl Process {
     /// reader never sees end-of-file while the child lives. The parent's own copy is untouched.
     pub fn close_in_child(mut self, fd: &impl AsRawFd) -> Process {
         self.close_in_child.push(fd.as_raw_fd());
+        self
+    }
+
+    /// In the child (fork method), close every descriptor except stdin, stdout, stderr and
+    /// `keep`, before the body runs (Python's `close_fds`). A child forked while other pipes
+    /// and sockets are open otherwise holds copies of them, and their readers wait for it to
+    /// exit before they see end-of-file.
+    pub fn keep_only_fds(mut self, keep: &[RawFd]) -> Process {
+        self.keep_only = Some(keep.to_vec());
         self
     }
 
@@ -338,7 +350,13 @@ impl Process {
             }
         };
         let pid = match work {
-            Work::Fork(body) => fork_child(&self.name, self.daemon, &self.close_in_child, body),
+            Work::Fork(body) => fork_child(
+                &self.name,
+                self.daemon,
+                &self.close_in_child,
+                self.keep_only.as_deref(),
+                body,
+            ),
             Work::Spawn { entry, arg, exe } => {
                 spawn_child(&self.name, self.daemon, &entry, &arg, exe)
             }
@@ -479,7 +497,20 @@ fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-fn fork_child(name: &str, daemon: bool, close: &[RawFd], body: Body) -> anyhow::Result<Pid> {
+fn fork_child(
+    name: &str,
+    daemon: bool,
+    close: &[RawFd],
+    keep_only: Option<&[RawFd]>,
+    body: Body,
+) -> anyhow::Result<Pid> {
+    // Computed before the fork: the child must not allocate to sort.
+    let keep: Option<Vec<RawFd>> = keep_only.map(|k| {
+        let mut k: Vec<RawFd> = k.iter().copied().filter(|&fd| fd > 2).collect();
+        k.sort_unstable();
+        k.dedup();
+        k
+    });
     // Flush first, so nothing the parent buffered is in the copy the child gets.
     let _ = io::stdout().flush();
     let _ = io::stderr().flush();
@@ -500,6 +531,9 @@ fn fork_child(name: &str, daemon: bool, close: &[RawFd], body: Body) -> anyhow::
             Ok(child)
         }
         Ok(ForkResult::Child) => {
+            if let Some(keep) = &keep {
+                close_all_but(keep);
+            }
             for &fd in close {
                 // SAFETY: close(2) is async-signal-safe. The fd belongs to the parent's object,
                 // whose copy in this child is never used or dropped (the child leaves with
@@ -509,6 +543,23 @@ fn fork_child(name: &str, daemon: bool, close: &[RawFd], body: Body) -> anyhow::
             child_main(name, daemon, parent, body, out, err)
         }
     }
+}
+
+/// Close every descriptor above 2 except those in `keep` (sorted, each > 2), with
+/// close_range(2): one system call per gap, async-signal-safe, no allocation.
+fn close_all_but(keep: &[RawFd]) {
+    let mut from: u32 = 3;
+    for &fd in keep {
+        let fd = fd as u32;
+        if fd > from {
+            // SAFETY: close_range closes descriptors of this (child) process only; the kept
+            // ones are outside the range.
+            unsafe { libc::syscall(libc::SYS_close_range, from, fd - 1, 0u32) };
+        }
+        from = fd + 1;
+    }
+    // SAFETY: as above, everything above the last kept descriptor.
+    unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, 0u32) };
 }
 
 fn child_main(

@@ -168,3 +168,29 @@ fn a_process_starts_once_and_cannot_be_joined_before_start() {
     assert!(p.start().is_err());
     assert_eq!(p.join().unwrap(), 0);
 }
+
+#[test]
+fn keep_only_fds_closes_everything_else_in_the_child() {
+    use std::os::fd::AsRawFd;
+    let (r, w) = nix::unistd::pipe().unwrap();
+    let (kept, closed) = (r.as_raw_fd(), w.as_raw_fd());
+    // SAFETY: F_GETFD only reads the descriptor's flags; on a closed descriptor it fails with
+    // EBADF, which is what we probe for.
+    let open = |fd: i32| unsafe { nix::libc::fcntl(fd, nix::libc::F_GETFD) } != -1;
+    within(LONG, "keep_only_fds", move || {
+        let mut p = Process::new(move || -> Result<(), String> {
+            if !open(kept) {
+                return Err("the kept descriptor was closed".into());
+            }
+            if open(closed) {
+                return Err("a descriptor not kept is still open".into());
+            }
+            Ok(())
+        })
+        .keep_only_fds(&[kept]);
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), 0);
+    });
+    // The parent's copies are untouched.
+    assert!(open(r.as_raw_fd()) && open(w.as_raw_fd()));
+}

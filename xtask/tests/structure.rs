@@ -16,6 +16,7 @@ fn lessons_of(chapter: &str) -> Option<&'static lesson::Chapter> {
         "queues" => Some(&queues::CHAPTER),
         "processes" => Some(&processes::CHAPTER),
         "ipc" => Some(&ipc::CHAPTER),
+        "pool" => Some(&pool::CHAPTER),
         _ => None,
     }
 }

@@ -1,0 +1,227 @@
+//! The tasks the lessons (and tests and benches) give the pool.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, bail};
+use ipc::AtomicValue;
+use lesson::Cx;
+use serde::{Deserialize, Serialize};
+
+use crate::Task;
+
+/// How a task narrates from its worker: the lesson's scale, start and whether it prints.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Talk {
+    /// The lesson's time scale.
+    pub scale: f64,
+    /// When the lesson started (wall clock).
+    pub start: SystemTime,
+    /// Whether to print.
+    pub echo: bool,
+}
+
+impl Talk {
+    /// Narrate like `cx`.
+    pub fn of(cx: &Cx) -> Talk {
+        Talk {
+            scale: cx.scale(),
+            start: cx.started_at(),
+            echo: cx.echoes(),
+        }
+    }
+
+    /// A context in the worker, on the lesson's timeline.
+    pub fn cx(&self) -> Cx {
+        Cx::child(self.scale, self.start, self.echo)
+    }
+}
+
+/// How many tasks run at once, across the worker processes: counters in shared memory,
+/// made once per program and inherited by every worker forked after.
+pub struct Gauge {
+    running: AtomicValue<AtomicU64>,
+    most: AtomicValue<AtomicU64>,
+}
+
+static GAUGE: OnceLock<Option<Gauge>> = OnceLock::new();
+
+/// The program's gauge (made on first use: do that before starting a pool).
+pub fn gauge() -> Option<&'static Gauge> {
+    GAUGE
+        .get_or_init(|| {
+            Some(Gauge {
+                running: AtomicValue::new(AtomicU64::new(0)).ok()?,
+                most: AtomicValue::new(AtomicU64::new(0)).ok()?,
+            })
+        })
+        .as_ref()
+}
+
+impl Gauge {
+    /// Zero both counters.
+    pub fn reset(&self) {
+        self.running.store(0, Ordering::SeqCst);
+        self.most.store(0, Ordering::SeqCst);
+    }
+
+    fn enter(&self) {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+    }
+
+    fn leave(&self) {
+        self.running.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// The most tasks that were running at once since the last reset.
+    pub fn most(&self) -> u64 {
+        self.most.load(Ordering::SeqCst)
+    }
+}
+
+/// The seed's `foo(i)`: sleep, say so from the worker, return `"Hello i"`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Hello {
+    /// The task number.
+    pub i: u32,
+    /// How long to sleep, in the seed's seconds.
+    pub seconds: f64,
+    /// Narration.
+    pub talk: Talk,
+}
+
+impl Task for Hello {
+    type Output = String;
+    fn run(self) -> anyhow::Result<String> {
+        let cx = self.talk.cx();
+        let g = gauge();
+        if let Some(g) = g {
+            g.enter();
+        }
+        cx.say(format!("worker: task {}", self.i));
+        cx.sleep(self.seconds);
+        if let Some(g) = g {
+            g.leave();
+        }
+        Ok(format!("Hello {}", self.i))
+    }
+}
+
+/// A number to square: trivial work, for `map` and the benchmarks.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Square(pub u64);
+
+impl Task for Square {
+    type Output = u64;
+    fn run(self) -> anyhow::Result<u64> {
+        Ok(self.0 * self.0)
+    }
+}
+
+/// A task that behaves: returns its number; or panics; or kills its own worker process
+/// (as the kernel's OOM killer would).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub enum Trouble {
+    /// Return the number.
+    Fine(u32),
+    /// Panic.
+    Panic(u32),
+    /// SIGKILL the worker running it.
+    KillWorker(u32),
+    /// Sleep this many milliseconds, then return the number.
+    Slow(u32, u64),
+    /// Count as running in the [`gauge`], then wait (up to 10 s) until this many tasks run at
+    /// once: with as many workers, that number is reached for certain.
+    Meet(u32, u64),
+}
+
+impl Task for Trouble {
+    type Output = u32;
+    fn run(self) -> anyhow::Result<u32> {
+        match self {
+            Trouble::Fine(i) => Ok(i),
+            Trouble::Panic(i) => panic!("task {i} panicked on purpose"),
+            Trouble::KillWorker(_) => {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::getpid(),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                unreachable!("SIGKILL cannot be caught")
+            }
+            Trouble::Slow(i, ms) => {
+                std::thread::sleep(Duration::from_millis(ms));
+                Ok(i)
+            }
+            Trouble::Meet(i, n) => {
+                let g = gauge().context("no shared memory for the gauge")?;
+                g.enter();
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while g.most() < n && std::time::Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                g.leave();
+                Ok(i)
+            }
+        }
+    }
+}
+
+/// A fetched page: the seed's `{'url': ..., 'text': ...}`, keeping the size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page {
+    /// What was fetched.
+    pub url: String,
+    /// The body's length in bytes.
+    pub size: usize,
+}
+
+/// The seed's `get_page(url)`: an HTTP/1.0 GET over a plain TCP connection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Fetch {
+    /// `http://127.0.0.1:PORT/path`
+    pub url: String,
+    /// Narration.
+    pub talk: Talk,
+}
+
+/// `http://host:port/path` -> ("host:port", "/path").
+fn split_url(url: &str) -> anyhow::Result<(&str, &str)> {
+    let rest = url.strip_prefix("http://").context("only http:// URLs")?;
+    Ok(match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    })
+}
+
+impl Task for Fetch {
+    type Output = Page;
+    fn run(self) -> anyhow::Result<Page> {
+        let cx = self.talk.cx();
+        cx.say(format!("get {}", self.url));
+        let (host, path) = split_url(&self.url)?;
+        let mut s = TcpStream::connect(host).with_context(|| format!("connecting to {host}"))?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))?;
+        // One write: the server answers after the blank line, and a request split over
+        // several writes must not leave bytes it never reads (closing would then reset).
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())?;
+        let mut reply = Vec::new();
+        s.read_to_end(&mut reply)?;
+        let split = reply
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .context("no end of headers")?;
+        let head = String::from_utf8_lossy(&reply[..split]);
+        let status = head.split_whitespace().nth(1).unwrap_or("?");
+        if status != "200" {
+            bail!("HTTP {status} for {}", self.url);
+        }
+        Ok(Page {
+            url: self.url,
+            size: reply.len() - split - 4,
+        })
+    }
+}

@@ -1,0 +1,66 @@
+//! Each lesson's claims on its narration records (one lesson at a time: they fork).
+
+use std::time::Duration;
+
+use lesson::{Cx, Record, within};
+
+static FORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn run(f: fn(&Cx) -> anyhow::Result<()>) -> Vec<Record> {
+    let _fork = FORK.lock().unwrap_or_else(|e| e.into_inner());
+    within(Duration::from_secs(120), "the lesson", move || {
+        let cx = Cx::quiet(0.01);
+        f(&cx).expect("the lesson succeeds");
+        cx.records()
+    })
+}
+
+fn index(r: &[Record], needle: &str) -> usize {
+    r.iter()
+        .position(|x| x.text.contains(needle))
+        .unwrap_or_else(|| panic!("no {needle:?} in {r:#?}"))
+}
+
+#[test]
+fn pool_runs_every_callback_in_the_parent() {
+    let r = run(pool::basics::run);
+    let me = std::process::id();
+    index(&r, &format!("every callback ran in pid {me}: true"));
+    let callbacks: Vec<&Record> = r
+        .iter()
+        .filter(|x| x.text.starts_with("callback: Hello"))
+        .collect();
+    assert_eq!(callbacks.len(), pool::basics::DEFAULT_COUNT);
+    assert!(callbacks.iter().all(|x| x.speaker == "pool-results"));
+}
+
+#[test]
+fn apply_is_serial() {
+    let r = run(pool::apply::run);
+    index(&r, "at most 1 task ran at once");
+    let order: Vec<usize> = (0..5)
+        .map(|i| index(&r, &format!("apply -> Hello {i}")))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[test]
+fn crawler_records_pages_and_the_error() {
+    let r = run(pool::crawler::run);
+    for (path, size) in pool::crawler::PAGES {
+        index(&r, &format!("{path}> size:[{size}]"));
+    }
+    index(&r, "error_callback: task failed: HTTP 500");
+}
+
+#[test]
+fn map_orders_and_crash_recovers() {
+    let r = run(pool::map::run);
+    index(&r, "map: [0, 1, 2, 3, 4, 5, 6, 7]");
+    index(&r, "imap: [0, 1, 2, 3, 4, 5, 6, 7]");
+    index(&r, "sum 499500");
+    let r = run(pool::crash::run);
+    index(&r, "task 3: Err(task panicked");
+    index(&r, "task 6: Err(worker");
+    index(&r, "2 alive");
+}

@@ -1,0 +1,305 @@
+//! The pool's behaviour. Every test holds `FORK` (as nix's tests hold their FORK_MTX): they
+//! fork workers, and they share the gauge in shared memory.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lesson::{Cx, within};
+use pool::tasks::{Square, Trouble, gauge};
+use pool::{Pool, PoolError, TaskError, basics, crash, crawler};
+
+static FORK: Mutex<()> = Mutex::new(());
+const LONG: Duration = Duration::from_secs(60);
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    FORK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn gone(pid: i32) -> bool {
+    !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+#[test]
+fn never_more_than_n_at_once_and_n_is_reached() {
+    let _fork = serial();
+    let most = within(LONG, "gauge", || {
+        let g = gauge().unwrap();
+        g.reset();
+        let mut p: Pool<Trouble> = Pool::new(3).unwrap();
+        let results: Vec<u32> = p
+            .map((0..9).map(|i| Trouble::Meet(i, 3)).collect(), 1)
+            .unwrap();
+        assert_eq!(results, (0..9).collect::<Vec<_>>());
+        p.close();
+        p.join().unwrap();
+        g.most()
+    });
+    assert_eq!(most, 3);
+}
+
+#[test]
+fn every_callback_runs_in_the_parent() {
+    let _fork = serial();
+    let seen = within(LONG, "callbacks", || {
+        basics::run_pool(&Cx::quiet(0.01), 5, 12).unwrap()
+    });
+    let me = std::process::id();
+    assert_eq!(seen.callback_pids.len(), 12);
+    assert!(seen.callback_pids.iter().all(|&p| p == me));
+    let got: BTreeSet<String> = seen.results.into_iter().collect();
+    let want: BTreeSet<String> = (0..12).map(|i| format!("Hello {i}")).collect();
+    assert_eq!(got, want);
+    assert!(seen.most <= 5);
+}
+
+#[test]
+fn apply_async_results_match_their_inputs_and_map_keeps_order() {
+    let _fork = serial();
+    within(LONG, "results", || {
+        let mut p: Pool<Square> = Pool::new(2).unwrap();
+        let handles: Vec<_> = (0..200)
+            .map(|i| p.apply_async(Square(i)).unwrap())
+            .collect();
+        for (i, h) in handles.into_iter().enumerate() {
+            assert_eq!(h.get().unwrap(), (i * i) as u64);
+        }
+        let items: Vec<Square> = (0..1000).map(Square).collect();
+        let want: Vec<u64> = (0..1000).map(|i| i * i).collect();
+        assert_eq!(p.map(items.clone(), 7).unwrap(), want);
+        assert_eq!(p.map(items.clone(), 1).unwrap(), want);
+        let ordered: Vec<u64> = p
+            .imap(items.clone(), 13)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(ordered, want);
+        let mut unordered: Vec<u64> = p
+            .imap_unordered(items, 13)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        unordered.sort();
+        assert_eq!(unordered, want);
+        assert_eq!(p.apply(Square(12)).unwrap(), 144);
+        p.close();
+        p.join().unwrap();
+    });
+}
+
+#[test]
+fn a_panicking_task_is_an_error_and_a_killed_worker_is_replaced() {
+    let _fork = serial();
+    let a = within(LONG, "trouble", || {
+        crash::trouble(&Cx::quiet(0.01)).unwrap()
+    });
+    match &a.results[3] {
+        Err(TaskError::Panicked(m)) => assert!(m.contains("task 3 panicked on purpose"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    match a.results[6] {
+        Err(TaskError::WorkerDied {
+            pid,
+            signal: Some(9),
+            ..
+        }) => {
+            assert!(a.before.contains(&pid));
+            assert!(!a.after.contains(&pid));
+            assert!(gone(pid));
+        }
+        ref other => panic!("{other:?}"),
+    }
+    for (i, r) in a.results.iter().enumerate() {
+        if i != 3 && i != 6 {
+            assert_eq!(r, &Ok(i as u32));
+        }
+    }
+    assert_eq!(a.live, 2);
+}
+
+#[test]
+fn a_worker_killed_from_outside_mid_task_fails_that_task_within_a_deadline() {
+    let _fork = serial();
+    within(LONG, "external kill", || {
+        let g = gauge().unwrap();
+        g.reset();
+        let mut p: Pool<Trouble> = Pool::new(2).unwrap();
+        // Two long tasks, one per worker; once both run, kill one worker.
+        let long: Vec<_> = (0..2)
+            .map(|i| p.apply_async(Trouble::Slow(i, 1500)).unwrap())
+            .collect();
+        let victim = p.worker_pids()[0];
+        std::thread::sleep(Duration::from_millis(200));
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(victim),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        let t = Instant::now();
+        let results: Vec<_> = long.into_iter().map(|h| h.get()).collect();
+        assert!(t.elapsed() < Duration::from_secs(30));
+        let died = results
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r,
+                    Err(TaskError::WorkerDied {
+                        signal: Some(9),
+                        ..
+                    })
+                )
+            })
+            .count();
+        assert_eq!(died, 1, "{results:?}");
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+        // The pool goes on with a fresh worker.
+        assert_eq!(p.apply(Trouble::Fine(5)).unwrap(), 5);
+        assert_eq!(p.live_workers(), 2);
+        assert!(!p.worker_pids().contains(&victim));
+        p.close();
+        p.join().unwrap();
+    });
+}
+
+#[test]
+fn join_before_close_is_an_error_and_close_refuses_new_work() {
+    let _fork = serial();
+    within(LONG, "close/join", || {
+        let mut p: Pool<Square> = Pool::new(1).unwrap();
+        assert_eq!(p.join(), Err(PoolError::StillOpen));
+        p.close();
+        assert!(matches!(p.apply_async(Square(1)), Err(PoolError::Closed)));
+        p.join().unwrap();
+    });
+}
+
+#[test]
+fn terminate_reaps_workers_and_fails_what_was_not_done() {
+    let _fork = serial();
+    within(LONG, "terminate", || {
+        let mut p: Pool<Trouble> = Pool::new(2).unwrap();
+        let pids = p.worker_pids();
+        let handles: Vec<_> = (0..10)
+            .map(|i| p.apply_async(Trouble::Slow(i, 2000)).unwrap())
+            .collect();
+        std::thread::sleep(Duration::from_millis(100));
+        let t = Instant::now();
+        p.terminate();
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "terminate waited for the tasks"
+        );
+        for h in handles {
+            assert!(h.get().is_err());
+        }
+        for pid in pids {
+            assert!(gone(pid), "worker {pid} was not reaped");
+        }
+    });
+}
+
+#[test]
+fn a_panicking_callback_does_not_wedge_the_pool() {
+    let _fork = serial();
+    within(LONG, "callback panic", || {
+        let mut p: Pool<Square> = Pool::new(1).unwrap();
+        let r = p
+            .apply_async_with(Square(3), |_| panic!("callback bug"), |_| {})
+            .unwrap();
+        assert_eq!(r.get().unwrap(), 9);
+        let ok = Arc::new(Mutex::new(None));
+        let seen = ok.clone();
+        let r = p
+            .apply_async_with(Square(4), move |v| *seen.lock().unwrap() = Some(*v), |_| {})
+            .unwrap();
+        assert_eq!(r.get().unwrap(), 16);
+        assert_eq!(*ok.lock().unwrap(), Some(16));
+        p.close();
+        p.join().unwrap();
+    });
+}
+
+#[test]
+fn maxtasksperchild_replaces_workers() {
+    let _fork = serial();
+    within(LONG, "maxtasksperchild", || {
+        let mut p: Pool<Trouble> = Pool::<Trouble>::builder()
+            .processes(1)
+            .maxtasksperchild(2)
+            .build()
+            .unwrap();
+        let mut pids = BTreeSet::new();
+        for i in 0..6 {
+            pids.insert(p.worker_pids()[0]);
+            assert_eq!(p.apply(Trouble::Fine(i)).unwrap(), i);
+        }
+        assert!(pids.len() >= 3, "{pids:?}");
+        p.close();
+        p.join().unwrap();
+    });
+}
+
+#[test]
+fn the_crawler_writes_one_line_per_good_page_and_reports_the_bad_one() {
+    let _fork = serial();
+    let (lines, errors) = within(LONG, "crawler", || {
+        crawler::crawl(&Cx::quiet(0.01)).unwrap()
+    });
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for (path, size) in crawler::PAGES {
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.contains(&format!("{path}> size:[{size}]")))
+                .count(),
+            1,
+            "{path}: {lines:?}"
+        );
+    }
+    assert_eq!(errors.len(), 1);
+    assert!(errors[0].contains("HTTP 500"), "{errors:?}");
+}
+
+#[test]
+fn get_timeout_gives_the_handle_back() {
+    let _fork = serial();
+    within(LONG, "get_timeout", || {
+        let mut p: Pool<Trouble> = Pool::new(1).unwrap();
+        let h = p.apply_async(Trouble::Slow(1, 300)).unwrap();
+        let h = match h.get_timeout(Duration::from_millis(10)) {
+            Err(h) => h,
+            Ok(r) => panic!("finished early: {r:?}"),
+        };
+        assert!(!h.ready());
+        assert_eq!(h.successful(), None);
+        assert_eq!(h.get_timeout(LONG).map_err(|_| ()).unwrap(), Ok(1));
+        p.close();
+        p.join().unwrap();
+    });
+}
+
+#[test]
+fn join_returns_only_after_every_callback_has_run() {
+    let _fork = serial();
+    let done = within(LONG, "join waits for callbacks", || {
+        let mut p: Pool<Square> = Pool::new(2).unwrap();
+        let done = Arc::new(Mutex::new(0));
+        for i in 0..10 {
+            let done = done.clone();
+            p.apply_async_with(
+                Square(i),
+                move |_| {
+                    // A slow callback: join must still wait for it.
+                    std::thread::sleep(Duration::from_millis(5));
+                    *done.lock().unwrap() += 1;
+                },
+                |_| {},
+            )
+            .unwrap();
+        }
+        p.close();
+        p.join().unwrap();
+        *done.lock().unwrap()
+    });
+    assert_eq!(done, 10);
+}
