@@ -42,7 +42,7 @@ fn list_matches_the_chapter() {
 
 #[test]
 fn children_speak_as_pids_and_started_together_before_they_greet() {
-    let out = run(&["spawn", "--scale", "0.02"]);
+    let out = run(&["spawn", "--scale", "0.1"]);
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     let started = stdout.find("started 3 processes").expect("started line");

@@ -22,8 +22,11 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
             .name("consumer".into())
             .spawn_scoped(s, || {
                 cx.sleep(1.0);
+                // Said before the get: the get is what lets put(7) return, so this line is
+                // certain to come before main's.
+                cx.say("get(), making room");
                 match q.get() {
-                    Ok(x) => cx.say(format!("get() -> {x}, making room")),
+                    Ok(x) => cx.say(format!("got {x}")),
                     Err(e) => cx.say(format!("get() failed: {e}")),
                 }
             })

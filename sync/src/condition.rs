@@ -44,11 +44,12 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
             .context("spawning the consumer")?;
         for item in 1..=ITEMS {
             cx.sleep(0.5);
+            // Said before the push: once the item is on the shelf the consumer may take it.
+            cx.say(format!("put item {item}, notify_one()"));
             shelf
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .push_back(item);
-            cx.say(format!("put item {item}, notify_one()"));
             changed.notify_one();
         }
         consumer

@@ -5,7 +5,8 @@ use std::time::Duration;
 use lesson::{Cx, Record, within};
 use sync::{barrier, condition, deadlock, event, poison, race, rlock, semaphore, timer};
 
-const SCALE: f64 = 0.02;
+/// Large enough that the seed's sleeps (3 s -> 150 ms) dwarf scheduling delays on a loaded machine.
+const SCALE: f64 = 0.05;
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn run(f: fn(&Cx) -> anyhow::Result<()>) -> Vec<Record> {

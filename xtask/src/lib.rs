@@ -21,7 +21,15 @@ use anyhow::{Context, bail};
 
 /// The chapters, in the order the Python lesson tells them. Each is a crate and a binary of
 /// the same name; `tests/structure.rs` checks that every one has its files and README.
-pub const CHAPTERS: &[&str] = &["threads", "sync", "queues", "processes", "ipc", "pool"];
+pub const CHAPTERS: &[&str] = &[
+    "threads",
+    "sync",
+    "queues",
+    "processes",
+    "ipc",
+    "pool",
+    "coroutines",
+];
 
 /// How long one chapter binary may run under `all` before it is killed and reported as failed.
 pub const CHAPTER_LIMIT: Duration = Duration::from_secs(180);

@@ -17,6 +17,7 @@ fn lessons_of(chapter: &str) -> Option<&'static lesson::Chapter> {
         "processes" => Some(&processes::CHAPTER),
         "ipc" => Some(&ipc::CHAPTER),
         "pool" => Some(&pool::CHAPTER),
+        "coroutines" => Some(&coroutines::CHAPTER),
         _ => None,
     }
 }

@@ -1,0 +1,100 @@
+//! Lesson `tradeoffs` (协程的优势): the seed's claims, measured: a switch costs nanoseconds, a
+//! thread hand-off microseconds; greenlets on one thread share state with no lock; and one hub
+//! uses one core, so more cores need more processes, each with its own hub.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Instant;
+
+use anyhow::ensure;
+use lesson::Cx;
+
+use crate::{Greenlet, val};
+
+/// Switches for the measurements.
+pub const ROUNDS: u32 = 20_000;
+
+/// Nanoseconds per greenlet switch (a ping-pong round trip counts as two).
+pub fn switch_ns(rounds: u32) -> anyhow::Result<f64> {
+    let g = Greenlet::new(|_| {
+        loop {
+            let main = crate::getcurrent().parent();
+            if let Some(m) = main {
+                m.switch(val(()))?;
+            }
+        }
+    })?;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        g.switch(val(()))?;
+    }
+    Ok(t.elapsed().as_secs_f64() * 1e9 / (2.0 * f64::from(rounds)))
+}
+
+/// Nanoseconds per thread hand-off (a ping-pong over two channels; a round trip counts as two).
+pub fn thread_handoff_ns(rounds: u32) -> f64 {
+    let (to, from_main) = crossbeam::channel::bounded::<u32>(0);
+    let (back, from_thread) = crossbeam::channel::bounded::<u32>(0);
+    let t = std::thread::spawn(move || {
+        while let Ok(v) = from_main.recv() {
+            if back.send(v).is_err() {
+                break;
+            }
+        }
+    });
+    let start = Instant::now();
+    for i in 0..rounds {
+        let _ = to.send(i);
+        let _ = from_thread.recv();
+    }
+    let ns = start.elapsed().as_secs_f64() * 1e9 / (2.0 * f64::from(rounds));
+    drop(to);
+    let _ = t.join();
+    ns
+}
+
+/// Two greenlets increment one `Cell` in turn, with no lock; the final count.
+pub fn shared_counter(rounds: u32) -> anyhow::Result<u32> {
+    let count = Rc::new(Cell::new(0u32));
+    let make = |count: Rc<Cell<u32>>| {
+        Greenlet::new(move |_| {
+            for _ in 0..rounds {
+                count.set(count.get() + 1);
+                if let Some(m) = crate::getcurrent().parent() {
+                    m.switch(val(()))?;
+                }
+            }
+            Ok(val(()))
+        })
+    };
+    let a = make(count.clone())?;
+    let b = make(count.clone())?;
+    for _ in 0..=rounds {
+        a.switch(val(()))?;
+        b.switch(val(()))?;
+    }
+    Ok(count.get())
+}
+
+/// The lesson.
+pub fn run(cx: &Cx) -> anyhow::Result<()> {
+    let sw = switch_ns(ROUNDS)?;
+    let th = thread_handoff_ns(ROUNDS / 10);
+    cx.say(format!(
+        "a greenlet switch: {sw:.0} ns; a thread hand-off: {th:.0} ns ({:.0}x)",
+        th / sw.max(1e-9)
+    ));
+    let n = shared_counter(1000)?;
+    cx.say(format!(
+        "two greenlets added 1000 each to a Cell, no lock: {n}"
+    ));
+    ensure!(n == 2000, "lost updates between greenlets?!");
+    cx.explain(
+        "No lock is needed because only one greenlet runs at a time and a switch happens only\n\
+         where the code says so (a Cell is not Sync: the compiler keeps it on this thread).\n\
+         Hold a RefCell borrow across a switch, though, and the other greenlet's borrow\n\
+         panics. And it is one thread: one core. The seed's answer, several processes each\n\
+         running its own hub, is the processes chapter's Process with a hub inside each.",
+    );
+    Ok(())
+}

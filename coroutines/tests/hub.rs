@@ -1,0 +1,117 @@
+//! The hub: overlap, timers, time-outs and bad input.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use coroutines::hub::{self, Joinable};
+use coroutines::pages::SlowPages;
+use coroutines::{gevent_demo, tradeoffs};
+use lesson::{Cx, within};
+
+#[test]
+fn delayed_fetches_overlap_on_one_thread() {
+    let (results, _, _, serial_most, together_most) =
+        within(Duration::from_secs(60), "crawl", || {
+            // Long enough that all six connections are certainly open at once on a loaded machine.
+            let server = SlowPages::start(Duration::from_millis(300)).unwrap();
+            let paths: Vec<String> = (1..=6).map(|i| format!("/page/{}", i * 100)).collect();
+            let (r, a, b, c, d) = gevent_demo::both(&Cx::quiet(0.01), &server, &paths).unwrap();
+            (
+                r.into_iter()
+                    .map(|r| r.map_err(|e| e.to_string()))
+                    .collect::<Vec<_>>(),
+                a,
+                b,
+                c,
+                d,
+            )
+        });
+    assert_eq!(serial_most, 1);
+    assert_eq!(
+        together_most, 6,
+        "the server never saw all 6 connections open at once"
+    );
+    let sizes: Vec<usize> = results.into_iter().map(Result::unwrap).collect();
+    assert_eq!(sizes, [100, 200, 300, 400, 500, 600]);
+}
+
+#[test]
+fn sleeps_wake_in_deadline_order() {
+    let order = Rc::new(RefCell::new(Vec::new()));
+    let tasks: Vec<_> = [30u64, 10, 20, 0]
+        .into_iter()
+        .map(|ms| {
+            let order = order.clone();
+            hub::spawn(move || {
+                hub::sleep(Duration::from_millis(ms));
+                order.borrow_mut().push(ms);
+            })
+            .unwrap()
+        })
+        .collect();
+    let refs: Vec<&dyn Joinable> = tasks.iter().map(|t| t as &dyn Joinable).collect();
+    hub::joinall(&refs);
+    assert_eq!(*order.borrow(), [0, 10, 20, 30]);
+}
+
+#[test]
+fn a_timeout_fires_where_the_task_waits() {
+    within(Duration::from_secs(60), "timeout", || {
+        let server = SlowPages::start(Duration::from_millis(500)).unwrap();
+        let addr = server.addr();
+        let t = hub::spawn(move || {
+            hub::timeout(Duration::from_millis(50), || {
+                gevent_demo::fetch(&Cx::quiet(0.01), addr, "/page/10")
+            })
+        })
+        .unwrap();
+        let started = Instant::now();
+        hub::joinall(&[&t]);
+        let err = t.take().unwrap().unwrap_err();
+        assert!(format!("{err:#}").contains("timed out"), "{err:#}");
+        assert!(
+            started.elapsed() < Duration::from_millis(1900),
+            "it waited for the reply"
+        );
+    });
+}
+
+#[test]
+fn a_closed_port_fails_that_task_and_the_others_finish() {
+    within(Duration::from_secs(60), "closed port", || {
+        let server = SlowPages::start(Duration::from_millis(10)).unwrap();
+        // A port nobody listens on: bind one, note it, close it.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            match l.local_addr().unwrap() {
+                std::net::SocketAddr::V4(a) => a,
+                _ => unreachable!(),
+            }
+        };
+        let good = server.addr();
+        let cx = Cx::quiet(0.01);
+        let (c1, c2, c3) = (cx.clone(), cx.clone(), cx.clone());
+        let a = hub::spawn(move || gevent_demo::fetch(&c1, good, "/page/10")).unwrap();
+        let b = hub::spawn(move || gevent_demo::fetch(&c2, closed, "/page/10")).unwrap();
+        let m = hub::spawn(move || gevent_demo::fetch(&c3, good, "/malformed")).unwrap();
+        hub::joinall(&[&a, &b, &m]);
+        assert_eq!(a.take().unwrap().unwrap(), 10);
+        let refused = b.take().unwrap().unwrap_err();
+        assert!(format!("{refused:#}").contains("connecting"), "{refused:#}");
+        let malformed = m.take().unwrap().unwrap_err();
+        assert!(
+            format!("{malformed:#}").contains("malformed"),
+            "{malformed:#}"
+        );
+    });
+}
+
+#[test]
+fn a_switch_is_cheaper_than_a_thread_hand_off_and_greenlets_need_no_lock() {
+    // No timing assertion (that is the bench's job): both figures are produced, and the
+    // counter shared by two greenlets with no lock is exact.
+    assert!(tradeoffs::switch_ns(1000).unwrap() > 0.0);
+    assert!(tradeoffs::thread_handoff_ns(100) > 0.0);
+    assert_eq!(tradeoffs::shared_counter(500).unwrap(), 1000);
+}
