@@ -5,6 +5,7 @@
 //! cargo xtask list                      the chapters and their lessons
 //! cargo xtask run CHAPTER [LESSON] ...  one chapter, or one lesson of it
 //! cargo xtask test                      the README's test command: cargo test --workspace
+//! cargo xtask bench [--quick] [CHAPTER] every bench against Python and its floor: a table and charts
 //! ```
 //!
 //! FLAGS (`--scale X`, `--real-time`, `--timeline`) are handed to every chapter binary.
@@ -18,6 +19,11 @@ use std::process::{Command, ExitCode, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+
+pub mod bench;
+mod bench_run;
+
+pub use bench_run::gil_series as bench_gil_series;
 
 /// The chapters, in the order the Python lesson tells them. Each is a crate and a binary of
 /// the same name; `tests/structure.rs` checks that every one has its files and README.
@@ -41,6 +47,8 @@ tasks:
   list                      the chapters and their lessons
   run CHAPTER [LESSON] ...  run one chapter, or one lesson of it (flags go to the chapter)
   test                      run the README's test command: cargo test --workspace
+  bench [--quick] [CHAPTER] benchmarks against Python and the raw mechanism; writes
+                            target/bench/report.md, report.svg and gil.svg
   help                      this text
 
 FLAGS for all and run: --scale X | --real-time, --timeline";
@@ -65,7 +73,7 @@ fn bin(chapter: &str) -> PathBuf {
     target.join("debug").join(chapter)
 }
 
-fn show(cmd: &Command) {
+pub(crate) fn show(cmd: &Command) {
     let args: Vec<String> = cmd
         .get_args()
         .map(|a| a.to_string_lossy().into_owned())
@@ -241,6 +249,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
         ["all", ..] => all(&args[1..]),
         ["list"] => list(),
         ["test"] => test(),
+        ["bench", ..] => bench_run::bench(&args[1..]),
         ["run"] => return usage("run needs a chapter"),
         ["run", chapter, ..] => match CHAPTERS.iter().find(|c| *c == chapter) {
             Some(chapter) => run(chapter, &args[2..]),

@@ -1,0 +1,147 @@
+//! The bench report's pieces on fixed input: parsing, pairing, the table and the charts.
+
+use std::collections::BTreeMap;
+
+use xtask::bench::{self, Target};
+
+const RUST: &str = r#"
+Compiling something
+BENCH {"name": "queue_1p1c_fifo", "unit": "items/s", "value": 30000000, "params": {"maxsize": 1000}}
+BENCH {"name": "queue_1p1c_crossbeam", "unit": "items/s", "value": 40000000, "params": {"maxsize": 1000}}
+BENCH {"name": "queue_1p1c_fifo", "unit": "items/s", "value": 1500000, "params": {"maxsize": 3}}
+BENCH {"name": "queue_1p1c_crossbeam", "unit": "items/s", "value": 2000000, "params": {"maxsize": 3}}
+BENCH {"name": "greenlet_switch", "unit": "ns", "value": 60, "params": {}}
+BENCH {"name": "corosensei_switch_raw", "unit": "ns", "value": 1, "params": {}}
+BENCH {"name": "gil_speedup", "unit": "x", "value": 1.0, "params": {"threads": 1}}
+BENCH {"name": "gil_speedup", "unit": "x", "value": 1.95, "params": {"threads": 2}}
+BENCH {not json}
+"#;
+
+const PYTHON: &str = r#"
+BENCH {"name": "queue_1p1c_fifo", "unit": "items/s", "value": 750000, "params": {"maxsize": 1000}}
+BENCH {"name": "queue_1p1c_fifo", "unit": "items/s", "value": 80000, "params": {"maxsize": 3}}
+BENCH {"name": "gil_speedup", "unit": "x", "value": 1.02, "params": {"threads": 2, "processes_speedup": 1.8}}
+BENCH {"name": "gil_speedup", "unit": "x", "value": 1.0, "params": {"threads": 1, "processes_speedup": 0.9}}
+"#;
+
+fn fixture() -> Vec<bench::Row> {
+    let (rust, bad) = bench::parse(RUST);
+    assert_eq!(bad, ["BENCH {not json}"]);
+    let mut py = BTreeMap::new();
+    py.insert("queue_throughput.py".to_owned(), bench::parse(PYTHON).0);
+    py.insert("gil.py".to_owned(), bench::parse(PYTHON).0);
+    let mut skipped = BTreeMap::new();
+    skipped.insert(
+        "greenlet_switch.py".to_owned(),
+        "needs greenlet: python3 -m pip install greenlet gevent".to_owned(),
+    );
+    bench::pair(&rust, &py, &skipped)
+}
+
+#[test]
+fn parse_reads_bench_lines_and_reports_bad_ones() {
+    let (lines, bad) = bench::parse(RUST);
+    assert_eq!(lines.len(), 8);
+    assert_eq!(bad.len(), 1);
+    assert_eq!(lines[0].name, "queue_1p1c_fifo");
+    assert_eq!(lines[0].unit, "items/s");
+    assert_eq!(lines[0].value, 30_000_000.0);
+    assert_eq!(lines[0].params["maxsize"], 1000);
+}
+
+#[test]
+fn pairing_matches_params_and_computes_both_ratios() {
+    let rows = fixture();
+    let fifo = rows
+        .iter()
+        .find(|r| r.label == "Queue FIFO 1P1C, maxsize 1000")
+        .unwrap();
+    assert_eq!(fifo.rust, 30e6);
+    assert_eq!(fifo.python, Some(750e3));
+    assert_eq!(fifo.vs_python, Some(40.0));
+    assert_eq!(fifo.floor, Some(40e6));
+    // Throughput: cost against the floor is floor / ours.
+    assert!((fifo.vs_floor.unwrap() - 4.0 / 3.0).abs() < 1e-9);
+    assert_eq!(fifo.targets, [(Target::VsFloor(2.0), Some(true))]);
+    let three = rows
+        .iter()
+        .find(|r| r.label == "Queue FIFO 1P1C, maxsize 3")
+        .unwrap();
+    assert_eq!(three.python, Some(80e3));
+    // Time per operation: cost against the floor is ours / floor.
+    let sw = rows.iter().find(|r| r.label == "greenlet switch").unwrap();
+    assert_eq!(sw.vs_floor, Some(60.0));
+    assert_eq!(sw.python, None);
+    assert!(
+        sw.python_note
+            .as_deref()
+            .unwrap()
+            .contains("pip install greenlet")
+    );
+    assert_eq!(
+        sw.targets,
+        [
+            (Target::VsFloor(2.5), Some(false)),
+            (Target::VsPython(50.0), None)
+        ]
+    );
+    let gil = rows.iter().find(|r| r.label.starts_with("GIL")).unwrap();
+    assert_eq!(gil.threads, Some(2.0));
+    assert_eq!(gil.targets, [(Target::PerThread(0.9), Some(true))]);
+    // Figures without a Rust line are not rows.
+    assert!(rows.iter().all(|r| !r.label.starts_with("Manager")));
+}
+
+#[test]
+fn the_table_marks_met_and_unmet_targets() {
+    let table = bench::table(&fixture(), "2 cores, test CPU, Linux 6", "2026-11-27");
+    assert!(table.starts_with("Measured 2026-11-27 on 2 cores, test CPU, Linux 6."));
+    assert!(table.contains("| Queue FIFO 1P1C, maxsize 1000 | 30.000 M items/s | 750.000 k items/s | 40.00x | 40.000 M items/s | 1.33x | <= 2x floor | yes |"), "{table}");
+    assert!(table.contains("| greenlet switch | 60.000 ns | (needs greenlet: python3 -m pip install greenlet gevent) | - | 1.000 ns | 60.00x | <= 2.5x floor, >= 50x Python | **no**, ? |"), "{table}");
+}
+
+#[test]
+fn the_charts_are_svg_with_a_bar_per_figure() {
+    let rows = fixture();
+    let svg = bench::svg(&rows, "test & chart");
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert!(svg.contains("test &amp; chart"));
+    let with_py = rows.iter().filter(|r| r.vs_python.is_some()).count();
+    let with_floor = rows.iter().filter(|r| r.vs_floor.is_some()).count();
+    assert_eq!(svg.matches("<rect x=").count(), with_py + with_floor);
+    let series = xtask::bench_gil_series(&bench::parse(RUST).0, &bench::parse(PYTHON).0);
+    assert_eq!(series[0].1, [(1.0, 1.0), (2.0, 1.95)]);
+    assert_eq!(series[2].1, [(1.0, 0.9), (2.0, 1.8)]);
+    let gil = bench::gil_svg(&series);
+    assert_eq!(gil.matches("<polyline").count(), 3);
+    assert!(gil.contains("Python processes"));
+}
+
+#[test]
+fn time_units_are_converted_before_pairing() {
+    let (rust, _) = bench::parse(
+        r#"BENCH {"name": "process_spawn_start_join", "unit": "ns", "value": 1000000, "params": {}}"#,
+    );
+    let mut py = BTreeMap::new();
+    py.insert(
+        "process_start.py".to_owned(),
+        bench::parse(r#"BENCH {"name": "process_spawn_start_join", "unit": "us", "value": 50000, "params": {}}"#).0,
+    );
+    let rows = bench::pair(&rust, &py, &BTreeMap::new());
+    let close = |a: Option<f64>, b: f64| a.is_some_and(|a| (a - b).abs() <= b * 1e-12);
+    assert!(close(rows[0].python, 50_000_000.0), "{:?}", rows[0].python);
+    assert!(close(rows[0].vs_python, 50.0), "{:?}", rows[0].vs_python);
+    assert!(close(Some(bench::convert(2.0, "ms", "us")), 2000.0));
+    assert_eq!(bench::convert(2.0, "items/s", "ns"), 2.0);
+}
+
+#[test]
+fn human_units() {
+    assert_eq!(bench::human(4.2e9, "bytes/s"), "4.20 GB/s");
+    assert_eq!(
+        bench::human(62.8e6, "increments/s"),
+        "62.800 M increments/s"
+    );
+    assert_eq!(bench::human(35_000.0, "ns"), "35.0 us");
+    assert_eq!(bench::human(5.6, "ns"), "5.600 ns");
+}
