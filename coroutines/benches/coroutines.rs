@@ -5,12 +5,22 @@
 //! - a thread ping-pong over two rendezvous channels, for contrast;
 //! - creating a greenlet;
 //! - resident memory with 10 000 sleeping hub tasks alive at once (target: no more than
-//!   gevent's, `bench/python/gevent_memory.py`).
+//!   gevent's, `bench/python/gevent_memory.py`);
+//! - echo round trips per second with 1000 connections: the hub (a task per connection), a raw
+//!   epoll loop (the floor) and gevent's StreamServer (`bench/python/gevent_echo.py`), all
+//!   driven by the same client (targets: at least 5x gevent, at most 1.5x the raw loop).
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use corosensei::{Coroutine, CoroutineResult};
+use std::cell::RefCell;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::rc::Rc;
+use std::time::Instant;
+
+use coroutines::multiplex::{Backend, serve};
 use coroutines::{Greenlet, getcurrent, hub, val};
 use lesson::bench::{Param, line, measure, measure_pair, report_per_op};
 
@@ -26,6 +36,148 @@ fn vm_rss_kib() -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         })
         .unwrap_or(0)
+}
+
+const CONNS: usize = 1000;
+const ECHO_ROUNDS: usize = 20;
+
+/// Open `CONNS` connections, then `ECHO_ROUNDS` times write 16 bytes on each and read them
+/// back on each. Round trips per second (connection set-up not timed).
+fn drive(addr: SocketAddr) -> f64 {
+    let mut conns: Vec<TcpStream> = (0..CONNS)
+        .map(|_| TcpStream::connect(addr).expect("connect"))
+        .collect();
+    for c in &conns {
+        c.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        c.set_nodelay(true).expect("nodelay");
+    }
+    let msg = [7u8; 16];
+    let mut back = [0u8; 16];
+    let t = Instant::now();
+    for _ in 0..ECHO_ROUNDS {
+        for c in &mut conns {
+            c.write_all(&msg).expect("write");
+        }
+        for c in &mut conns {
+            c.read_exact(&mut back).expect("read");
+        }
+    }
+    (CONNS * ECHO_ROUNDS) as f64 / t.elapsed().as_secs_f64()
+}
+
+/// A hub echo server: a task per connection, on its own thread.
+fn hub_server() -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        let listener = hub::TcpListener::bind("127.0.0.1:0").expect("bind");
+        tx.send(listener.local_addr().expect("addr")).expect("send");
+        let echoes = Rc::new(RefCell::new(Vec::new()));
+        let e = echoes.clone();
+        let acceptor = hub::spawn(move || {
+            for _ in 0..CONNS {
+                let (mut s, _) = listener.accept().expect("accept");
+                let h = hub::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = s.read(&mut buf) {
+                        if n == 0 || s.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .expect("spawn");
+                e.borrow_mut().push(h);
+            }
+        })
+        .expect("spawn");
+        hub::joinall(&[&acceptor]);
+        let hs = echoes.borrow();
+        let refs: Vec<&dyn hub::Joinable> = hs.iter().map(|h| h as &dyn hub::Joinable).collect();
+        hub::joinall(&refs);
+    });
+    (rx.recv().expect("address"), t)
+}
+
+fn echo_figures() {
+    let mut hub_rates = Vec::new();
+    let mut raw_rates = Vec::new();
+    for _ in 0..3 {
+        let (addr, t) = hub_server();
+        hub_rates.push(drive(addr));
+        let _ = t.join();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let t = std::thread::spawn(move || serve(Backend::Epoll, l, CONNS));
+        raw_rates.push(drive(addr));
+        let _ = t.join();
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let hub = median(&mut hub_rates);
+    let raw = median(&mut raw_rates);
+    let p = |via: &str| {
+        [
+            ("connections", CONNS.into()),
+            ("via", Param::from(via)),
+            ("runs", 3usize.into()),
+        ]
+    };
+    println!(
+        "{}",
+        line(
+            "hub_echo_round_trips",
+            "round trips/s",
+            hub,
+            &p("coroutines::hub")
+        )
+    );
+    println!(
+        "{}",
+        line(
+            "hub_echo_round_trips_raw",
+            "round trips/s",
+            raw,
+            &p("raw epoll loop")
+        )
+    );
+    // gevent, with the same client, if it is installed.
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../bench/python/gevent_echo.py"
+    );
+    let child = std::process::Command::new("python3")
+        .arg(script)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Ok(mut child) = child {
+        let port = child
+            .stdout
+            .take()
+            .and_then(|out| BufReader::new(out).lines().next())
+            .and_then(|l| l.ok())
+            .and_then(|l| l.trim().parse::<u16>().ok());
+        if let Some(port) = port {
+            let mut rates: Vec<f64> = (0..3)
+                .map(|_| drive(SocketAddr::from(([127, 0, 0, 1], port))))
+                .collect();
+            println!(
+                "{}",
+                line(
+                    "hub_echo_round_trips_gevent",
+                    "round trips/s",
+                    median(&mut rates),
+                    &p("gevent StreamServer")
+                )
+            );
+        } else {
+            eprintln!("gevent echo server did not start (python3 -m pip install gevent)");
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
 
 fn main() {
@@ -151,4 +303,6 @@ fn main() {
             ]
         )
     );
+
+    echo_figures();
 }

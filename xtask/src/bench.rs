@@ -122,6 +122,10 @@ pub struct Figure {
     pub targets: &'static [Target],
 }
 
+/// In place of a script name: the Python side's line is printed by the Rust bench itself
+/// (which drove the Python server with its own client).
+pub const RUST_RUN: &str = "(rust bench)";
+
 /// Every figure, in chapter order.
 pub const FIGURES: &[Figure] = &[
     Figure {
@@ -306,6 +310,16 @@ pub const FIGURES: &[Figure] = &[
         targets: &[Target::VsFloor(2.5), Target::VsPython(50.0)],
     },
     Figure {
+        label: "hub echo, 1000 connections",
+        chapter: "coroutines",
+        rust: sel("hub_echo_round_trips", &[]),
+        // gevent's server is driven by the Rust bench's own client, so its line comes from
+        // the Rust run (see RUST_RUN).
+        python: Some((RUST_RUN, sel("hub_echo_round_trips_gevent", &[]))),
+        floor: Some(sel("hub_echo_round_trips_raw", &[])),
+        targets: &[Target::VsPython(5.0), Target::VsFloor(1.5)],
+    },
+    Figure {
         label: "10 000 sleeping greenlets, RSS",
         chapter: "coroutines",
         rust: sel("hub_10000_sleeping_tasks_rss", &[]),
@@ -399,6 +413,13 @@ pub fn pair(
         let up = higher_is_better(&unit);
         let (py, python_note) = match f.python {
             None => (None, Some("no counterpart".to_owned())),
+            Some((RUST_RUN, sel)) => match median_of(rust, &sel) {
+                Some((v, py_unit, _)) => (Some(convert(v, &py_unit, &unit)), None),
+                None => (
+                    None,
+                    Some("not measured (python3 -m pip install gevent)".to_owned()),
+                ),
+            },
             Some((script, sel)) => match python.get(script).and_then(|l| median_of(l, &sel)) {
                 Some((v, py_unit, _)) => (Some(convert(v, &py_unit, &unit)), None),
                 None => (

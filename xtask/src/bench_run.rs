@@ -128,6 +128,7 @@ pub fn bench(args: &[String]) -> anyhow::Result<ExitCode> {
             .iter()
             .filter(|f| f.chapter == chapter)
             .filter_map(|f| f.python.map(|(s, _)| s))
+            .filter(|s| *s != bench::RUST_RUN)
             .collect();
         v.dedup();
         v.into_iter().collect::<BTreeSet<_>>().into_iter().collect()

@@ -145,3 +145,27 @@ fn human_units() {
     assert_eq!(bench::human(35_000.0, "ns"), "35.0 us");
     assert_eq!(bench::human(5.6, "ns"), "5.600 ns");
 }
+
+#[test]
+fn a_python_server_driven_by_the_rust_bench_pairs_from_the_rust_run() {
+    let (rust, _) = bench::parse(
+        r#"BENCH {"name": "hub_echo_round_trips", "unit": "round trips/s", "value": 100000, "params": {}}
+BENCH {"name": "hub_echo_round_trips_raw", "unit": "round trips/s", "value": 140000, "params": {}}
+BENCH {"name": "hub_echo_round_trips_gevent", "unit": "round trips/s", "value": 50000, "params": {}}"#,
+    );
+    let rows = bench::pair(&rust, &BTreeMap::new(), &BTreeMap::new());
+    let echo = rows
+        .iter()
+        .find(|r| r.label.starts_with("hub echo"))
+        .unwrap();
+    assert_eq!(echo.python, Some(50_000.0));
+    assert_eq!(echo.vs_python, Some(2.0));
+    assert_eq!(echo.vs_floor, Some(1.4));
+    assert_eq!(
+        echo.targets,
+        [
+            (Target::VsPython(5.0), Some(false)),
+            (Target::VsFloor(1.5), Some(true))
+        ]
+    );
+}
