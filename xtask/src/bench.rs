@@ -374,6 +374,27 @@ fn median_of(lines: &[Line], sel: &Sel) -> Option<(f64, String, usize)> {
     Some((values[n / 2], unit, n))
 }
 
+/// The spread of the lines `sel` picks: the lowest `min` and the highest `max` their benches
+/// reported (each over its own runs), converted to `unit`.
+fn spread(lines: &[Line], sel: &Sel, unit: &str) -> Option<(f64, f64)> {
+    let picked: Vec<&Line> = lines.iter().filter(|l| sel.matches(l)).collect();
+    let get = |l: &Line, k: &str| {
+        l.params
+            .get(k)
+            .and_then(Value::as_f64)
+            .map(|v| convert(v, &l.unit, unit))
+    };
+    let lo = picked
+        .iter()
+        .filter_map(|l| get(l, "min"))
+        .fold(f64::INFINITY, f64::min);
+    let hi = picked
+        .iter()
+        .filter_map(|l| get(l, "max"))
+        .fold(f64::NEG_INFINITY, f64::max);
+    (lo.is_finite() && hi.is_finite()).then_some((lo.min(hi), lo.max(hi)))
+}
+
 /// A figure's numbers after pairing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
@@ -383,8 +404,12 @@ pub struct Row {
     pub unit: String,
     /// Rust's value.
     pub rust: f64,
+    /// Rust's spread (lowest min, highest max over runs and rounds), if reported.
+    pub rust_spread: Option<(f64, f64)>,
     /// Python's value, if measured.
     pub python: Option<f64>,
+    /// Python's spread, if reported.
+    pub python_spread: Option<(f64, f64)>,
     /// The floor's value, if any.
     pub floor: Option<f64>,
     /// How many times better Rust is than Python (>1: Rust better).
@@ -411,6 +436,12 @@ pub fn pair(
             continue;
         };
         let up = higher_is_better(&unit);
+        let rust_spread = spread(rust, &f.rust, &unit);
+        let python_spread = match f.python {
+            Some((RUST_RUN, sel)) => spread(rust, &sel, &unit),
+            Some((script, sel)) => python.get(script).and_then(|l| spread(l, &sel, &unit)),
+            None => None,
+        };
         let (py, python_note) = match f.python {
             None => (None, Some("no counterpart".to_owned())),
             Some((RUST_RUN, sel)) => match median_of(rust, &sel) {
@@ -457,7 +488,9 @@ pub fn pair(
             label: f.label.to_owned(),
             unit,
             rust: r,
+            rust_spread,
             python: py,
+            python_spread,
             floor,
             vs_python,
             vs_floor,
@@ -490,14 +523,32 @@ pub fn human(v: f64, unit: &str) -> String {
     format!("{v:.3} {unit}")
 }
 
+/// A number in three significant figures with an SI suffix, for the spreads.
+fn short(v: f64) -> String {
+    let (x, suffix) = if v.abs() >= 1e9 {
+        (v / 1e9, "G")
+    } else if v.abs() >= 1e6 {
+        (v / 1e6, "M")
+    } else if v.abs() >= 1e3 {
+        (v / 1e3, "k")
+    } else {
+        (v, "")
+    };
+    format!("{x:.3}{suffix}")
+}
+
 /// The report as a Markdown table, under a line naming the machine and the date.
 pub fn table(rows: &[Row], machine: &str, date: &str) -> String {
     let mut out = format!(
-        "Measured {date} on {machine}.\n\n| figure | Rust | Python | Rust vs Python | floor | overhead vs floor | target | met |\n|---|---|---|---|---|---|---|---|\n"
+        "Measured {date} on {machine}. Each value is a median; in brackets the lowest and highest run.\n\n| figure | Rust | Python | Rust vs Python | floor | overhead vs floor | target | met |\n|---|---|---|---|---|---|---|---|\n"
     );
     for r in rows {
+        let with_spread = |v: f64, sp: Option<(f64, f64)>| match sp {
+            Some((lo, hi)) => format!("{} [{} .. {}]", human(v, &r.unit), short(lo), short(hi)),
+            None => human(v, &r.unit),
+        };
         let py = match (r.python, &r.python_note) {
-            (Some(p), _) => human(p, &r.unit),
+            (Some(p), _) => with_spread(p, r.python_spread),
             (None, Some(n)) => format!("({n})"),
             (None, None) => "-".into(),
         };
@@ -515,7 +566,7 @@ pub fn table(rows: &[Row], machine: &str, date: &str) -> String {
             out,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
             r.label,
-            human(r.rust, &r.unit),
+            with_spread(r.rust, r.rust_spread),
             py,
             r.vs_python.map_or("-".into(), |v| format!("{v:.2}x")),
             r.floor.map_or("-".into(), |f| human(f, &r.unit)),

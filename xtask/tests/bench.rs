@@ -6,7 +6,7 @@ use xtask::bench::{self, Target};
 
 const RUST: &str = r#"
 Compiling something
-BENCH {"name": "queue_1p1c_fifo", "unit": "items/s", "value": 30000000, "params": {"maxsize": 1000}}
+BENCH {"name": "queue_1p1c_fifo", "unit": "items/s", "value": 30000000, "params": {"maxsize": 1000, "min": 25000000, "max": 33000000}}
 BENCH {"name": "queue_1p1c_crossbeam", "unit": "items/s", "value": 40000000, "params": {"maxsize": 1000}}
 BENCH {"name": "queue_1p1c_fifo", "unit": "items/s", "value": 1500000, "params": {"maxsize": 3}}
 BENCH {"name": "queue_1p1c_crossbeam", "unit": "items/s", "value": 2000000, "params": {"maxsize": 3}}
@@ -96,7 +96,7 @@ fn pairing_matches_params_and_computes_both_ratios() {
 fn the_table_marks_met_and_unmet_targets() {
     let table = bench::table(&fixture(), "2 cores, test CPU, Linux 6", "2026-11-27");
     assert!(table.starts_with("Measured 2026-11-27 on 2 cores, test CPU, Linux 6."));
-    assert!(table.contains("| Queue FIFO 1P1C, maxsize 1000 | 30.000 M items/s | 750.000 k items/s | 40.00x | 40.000 M items/s | 1.33x | <= 2x floor | yes |"), "{table}");
+    assert!(table.contains("| Queue FIFO 1P1C, maxsize 1000 | 30.000 M items/s [25.000M .. 33.000M] | 750.000 k items/s | 40.00x | 40.000 M items/s | 1.33x | <= 2x floor | yes |"), "{table}");
     assert!(table.contains("| greenlet switch | 60.000 ns | (needs greenlet: python3 -m pip install greenlet gevent) | - | 1.000 ns | 60.00x | <= 2.5x floor, >= 50x Python | **no**, ? |"), "{table}");
 }
 
