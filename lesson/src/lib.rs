@@ -35,6 +35,7 @@ pub mod bench;
 mod cli;
 mod cx;
 mod deadline;
+pub mod testing;
 mod timeline;
 
 pub use cli::{DEFAULT_SCALE, Invocation, Options, UsageError, main, parse};

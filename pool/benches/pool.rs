@@ -76,7 +76,14 @@ fn main() {
             "pool_map",
             s,
             ITEMS as f64,
-            &[("processes", 2usize.into()), ("chunksize", chunk.into())],
+            &[
+                ("processes", 2usize.into()),
+                ("chunksize", chunk.into()),
+                (
+                    "chunking",
+                    Param::from(if chunk == default { "default" } else { "1" }),
+                ),
+            ],
         );
     }
 

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use lesson::testing::index;
 use lesson::{Cx, Record, within};
 
 static FORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -13,12 +14,6 @@ fn run(f: fn(&Cx) -> anyhow::Result<()>) -> Vec<Record> {
         f(&cx).expect("the lesson succeeds");
         cx.records()
     })
-}
-
-fn index(r: &[Record], needle: &str) -> usize {
-    r.iter()
-        .position(|x| x.text.contains(needle))
-        .unwrap_or_else(|| panic!("no {needle:?} in {r:#?}"))
 }
 
 #[test]

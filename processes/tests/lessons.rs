@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use lesson::testing::index;
 use lesson::{Cx, Record, within};
 use processes::{api, basics, start_methods, thousand};
 
@@ -14,12 +15,6 @@ fn run(f: fn(&Cx) -> anyhow::Result<()>) -> Vec<Record> {
         f(&cx).expect("the lesson succeeds");
         cx.records()
     })
-}
-
-fn index(r: &[Record], needle: &str) -> usize {
-    r.iter()
-        .position(|x| x.text.contains(needle))
-        .unwrap_or_else(|| panic!("no {needle:?} in {r:#?}"))
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use lesson::testing::index;
 use lesson::{Cx, Record, within};
 use queues::{channels, fifo, lifo, priority, producer_consumer, sizes, why_queues};
 
@@ -13,12 +14,6 @@ fn run(f: fn(&Cx) -> anyhow::Result<()>) -> Vec<Record> {
         f(&cx).expect("the lesson succeeds");
         cx.records()
     })
-}
-
-fn index(r: &[Record], needle: &str) -> usize {
-    r.iter()
-        .position(|x| x.text.contains(needle))
-        .unwrap_or_else(|| panic!("no {needle:?} in {r:#?}"))
 }
 
 fn texts<'a>(r: &'a [Record], prefix: &str) -> Vec<&'a str> {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use lesson::testing::index;
 use lesson::{Cx, Record, within};
 use sync::{barrier, condition, deadlock, event, poison, race, rlock, semaphore, timer};
 
@@ -15,12 +16,6 @@ fn run(f: fn(&Cx) -> anyhow::Result<()>) -> Vec<Record> {
         f(&cx).expect("the lesson succeeds");
         cx.records()
     })
-}
-
-fn index(r: &[Record], needle: &str) -> usize {
-    r.iter()
-        .position(|x| x.text.contains(needle))
-        .unwrap_or_else(|| panic!("no {needle:?} in {r:#?}"))
 }
 
 fn all(r: &[Record], needle: &str) -> Vec<usize> {

@@ -1,42 +1,14 @@
 //! Drive the chapter binary as a user would (STYLE.md 12).
 
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::Output;
 
 fn run(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_threads"));
-    cmd.args(args).env_remove("LESSON_SCALE");
-    let out = lesson::output_within(&mut cmd, Duration::from_secs(120)).expect("threads ran");
-    eprintln!(
-        "$ threads {}\n--- status: {}\n--- stdout:\n{}--- stderr:\n{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    lesson::testing::run_binary(env!("CARGO_BIN_EXE_threads"), args)
 }
 
 #[test]
-fn unknown_lesson_exits_2_with_the_valid_names() {
-    let out = run(&["nope"]);
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("valid lessons: gil, spawn, join, daemon, introspection"),
-        "{stderr}"
-    );
-}
-
-#[test]
-fn list_matches_the_chapter() {
-    let out = run(&["--list"]);
-    assert!(out.status.success());
-    let names: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
-        .collect();
-    assert_eq!(names, threads::CHAPTER.names());
+fn unknown_lessons_exit_2_and_list_matches_the_chapter() {
+    lesson::testing::check_cli_basics(env!("CARGO_BIN_EXE_threads"), &threads::CHAPTER);
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Each lesson's claims, checked on its narration records (at a small time scale).
 
+use lesson::testing::index;
 use lesson::{Cx, Record};
 use threads::{daemon, gil, join, spawn};
 
@@ -9,13 +10,6 @@ const SCALE: f64 = 0.04;
 
 fn cx() -> Cx {
     Cx::quiet(SCALE).with_exe(env!("CARGO_BIN_EXE_threads"))
-}
-
-fn index(records: &[Record], needle: &str) -> usize {
-    records
-        .iter()
-        .position(|r| r.text.contains(needle))
-        .unwrap_or_else(|| panic!("no line containing {needle:?} in {records:#?}"))
 }
 
 fn indices(records: &[Record], needle: &str) -> Vec<usize> {

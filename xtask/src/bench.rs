@@ -296,7 +296,7 @@ pub const FIGURES: &[Figure] = &[
     Figure {
         label: "Pool map, default chunks",
         chapter: "pool",
-        rust: sel("pool_map", &[("processes", "2")]),
+        rust: sel("pool_map", &[("processes", "2"), ("chunking", "default")]),
         python: Some(("pool.py", sel("pool_map", &[]))),
         floor: None,
         targets: &[],
@@ -502,39 +502,39 @@ pub fn pair(
     rows
 }
 
-/// A value with its unit, readable: 62.8 M increments/s, 5.62 ns, 4.2 GB/s.
-pub fn human(v: f64, unit: &str) -> String {
+/// How a value of `unit` is shown: a divisor and the displayed unit.
+fn display(v: f64, unit: &str) -> (f64, String) {
     if unit == "bytes/s" {
-        return format!("{:.2} GB/s", v / 1e9);
+        return (1e9, "GB/s".into());
     }
     if let Some(per) = unit.strip_suffix("/s") {
-        let (scaled, prefix) = if v >= 1e6 {
-            (v / 1e6, "M ")
+        return if v >= 1e6 {
+            (1e6, format!("M {per}/s"))
         } else if v >= 1e3 {
-            (v / 1e3, "k ")
+            (1e3, format!("k {per}/s"))
         } else {
-            (v, "")
+            (1.0, format!("{per}/s"))
         };
-        return format!("{scaled:.3} {prefix}{per}/s");
     }
     if unit == "ns" && v >= 1e4 {
-        return format!("{:.1} us", v / 1e3);
+        return (1e3, "us".into());
     }
-    format!("{v:.3} {unit}")
+    (1.0, unit.into())
 }
 
-/// A number in three significant figures with an SI suffix, for the spreads.
-fn short(v: f64) -> String {
-    let (x, suffix) = if v.abs() >= 1e9 {
-        (v / 1e9, "G")
-    } else if v.abs() >= 1e6 {
-        (v / 1e6, "M")
-    } else if v.abs() >= 1e3 {
-        (v / 1e3, "k")
-    } else {
-        (v, "")
-    };
-    format!("{x:.3}{suffix}")
+/// A value with its unit, readable: 62.8 M increments/s, 5.62 ns, 4.2 GB/s.
+pub fn human(v: f64, unit: &str) -> String {
+    let (div, shown) = display(v, unit);
+    if unit == "bytes/s" {
+        return format!("{:.2} {shown}", v / div);
+    }
+    format!("{:.3} {shown}", v / div)
+}
+
+/// A value and its spread in the value's displayed unit: `91.0 us [85.5 .. 189.9]`.
+pub fn human_spread(v: f64, lo: f64, hi: f64, unit: &str) -> String {
+    let (div, _) = display(v, unit);
+    format!("{} [{:.3} .. {:.3}]", human(v, unit), lo / div, hi / div)
 }
 
 /// The report as a Markdown table, under a line naming the machine and the date.
@@ -544,7 +544,7 @@ pub fn table(rows: &[Row], machine: &str, date: &str) -> String {
     );
     for r in rows {
         let with_spread = |v: f64, sp: Option<(f64, f64)>| match sp {
-            Some((lo, hi)) => format!("{} [{} .. {}]", human(v, &r.unit), short(lo), short(hi)),
+            Some((lo, hi)) => human_spread(v, lo, hi, &r.unit),
             None => human(v, &r.unit),
         };
         let py = match (r.python, &r.python_note) {

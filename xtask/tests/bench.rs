@@ -96,7 +96,7 @@ fn pairing_matches_params_and_computes_both_ratios() {
 fn the_table_marks_met_and_unmet_targets() {
     let table = bench::table(&fixture(), "2 cores, test CPU, Linux 6", "2026-11-27");
     assert!(table.starts_with("Measured 2026-11-27 on 2 cores, test CPU, Linux 6."));
-    assert!(table.contains("| Queue FIFO 1P1C, maxsize 1000 | 30.000 M items/s [25.000M .. 33.000M] | 750.000 k items/s | 40.00x | 40.000 M items/s | 1.33x | <= 2x floor | yes |"), "{table}");
+    assert!(table.contains("| Queue FIFO 1P1C, maxsize 1000 | 30.000 M items/s [25.000 .. 33.000] | 750.000 k items/s | 40.00x | 40.000 M items/s | 1.33x | <= 2x floor | yes |"), "{table}");
     assert!(table.contains("| greenlet switch | 60.000 ns | (needs greenlet: python3 -m pip install greenlet gevent) | - | 1.000 ns | 60.00x | <= 2.5x floor, >= 50x Python | **no**, ? |"), "{table}");
 }
 
@@ -142,8 +142,12 @@ fn human_units() {
         bench::human(62.8e6, "increments/s"),
         "62.800 M increments/s"
     );
-    assert_eq!(bench::human(35_000.0, "ns"), "35.0 us");
+    assert_eq!(bench::human(35_000.0, "ns"), "35.000 us");
     assert_eq!(bench::human(5.6, "ns"), "5.600 ns");
+    assert_eq!(
+        bench::human_spread(91_000.0, 85_500.0, 189_900.0, "ns"),
+        "91.000 us [85.500 .. 189.900]"
+    );
 }
 
 #[test]
