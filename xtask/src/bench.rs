@@ -161,6 +161,25 @@ pub const FIGURES: &[Figure] = &[
         targets: &[Target::VsFloor(2.0)],
     },
     Figure {
+        label: "Event set -> wake, one core",
+        chapter: "sync",
+        rust: sel("event_set_to_wake", &[("pinned", "one core")]),
+        python: Some((
+            "event.py",
+            sel("event_set_to_wake", &[("pinned", "one core")]),
+        )),
+        floor: None,
+        targets: &[],
+    },
+    Figure {
+        label: "Event set -> wake, unpinned",
+        chapter: "sync",
+        rust: sel("event_set_to_wake", &[("pinned", "no")]),
+        python: Some(("event.py", sel("event_set_to_wake", &[("pinned", "no")]))),
+        floor: None,
+        targets: &[],
+    },
+    Figure {
         label: "Queue FIFO 1P1C, maxsize 1000",
         chapter: "queues",
         rust: sel("queue_1p1c_fifo", &[("maxsize", "1000")]),
