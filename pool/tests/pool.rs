@@ -126,7 +126,7 @@ fn a_worker_killed_from_outside_mid_task_fails_that_task_within_a_deadline() {
         let mut p: Pool<Trouble> = Pool::new(2).unwrap();
         // Two long tasks, one per worker; once both run, kill one worker.
         let long: Vec<_> = (0..2)
-            .map(|i| p.apply_async(Trouble::Slow(i, 1500)).unwrap())
+            .map(|i| p.apply_async(Trouble::Slow(i, 600)).unwrap())
             .collect();
         let victim = p.worker_pids()[0];
         std::thread::sleep(Duration::from_millis(200));
