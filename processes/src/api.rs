@@ -32,15 +32,20 @@ pub fn exists(pid: i32) -> bool {
     }
 }
 
-/// Helper `daemon-parent`: start a daemon and a non-daemon child, say their pids, return.
-pub fn daemon_parent(cx: &Cx) -> anyhow::Result<()> {
+/// A daemon child that sleeps a (scaled) minute and would then say it is done.
+fn sleepy_daemon(cx: &Cx) -> Process {
     let c = cx.clone();
-    let mut daemon = Process::new(move || {
+    Process::new(move || {
         c.sleep(60.0);
         c.say("daemon done (should never be printed)");
     })
     .named("daemon")
-    .daemon(true);
+    .daemon(true)
+}
+
+/// Helper `daemon-parent`: start a daemon and a non-daemon child, say their pids, return.
+pub fn daemon_parent(cx: &Cx) -> anyhow::Result<()> {
+    let mut daemon = sleepy_daemon(cx);
     let c = cx.clone();
     let mut worker = Process::new(move || {
         c.sleep(1.0);
@@ -60,13 +65,7 @@ pub fn daemon_parent(cx: &Cx) -> anyhow::Result<()> {
 
 /// Helper `daemon-parent-killed`: start a daemon child, say its pid, wait to be killed.
 pub fn daemon_parent_killed(cx: &Cx) -> anyhow::Result<()> {
-    let c = cx.clone();
-    let mut daemon = Process::new(move || {
-        c.sleep(60.0);
-        c.say("daemon done (should never be printed)");
-    })
-    .named("daemon")
-    .daemon(true);
+    let mut daemon = sleepy_daemon(cx);
     daemon.start()?;
     cx.say(format!("daemon pid {}", daemon.pid().unwrap_or_default()));
     std::thread::sleep(cx.scaled(120.0) + Duration::from_secs(30));

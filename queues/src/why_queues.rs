@@ -52,15 +52,13 @@ fn look_then_remove(cx: &Cx, list: &Mutex<Vec<i32>>, start: &Barrier) -> Outcome
     out
 }
 
-/// The racy version: two threads started together on the seed's list.
-pub fn racy(cx: &Cx) -> anyhow::Result<Vec<Outcome>> {
-    let list = Mutex::new(ITEMS.to_vec());
-    let start = Barrier::new(2);
+/// Run `f` on two threads named Thread-1 and Thread-2, started together; their results.
+fn two_threads<T: Send>(f: impl Fn() -> T + Sync) -> anyhow::Result<Vec<T>> {
     std::thread::scope(|s| {
         let threads = ["Thread-1", "Thread-2"].map(|name| {
             std::thread::Builder::new()
                 .name(name.into())
-                .spawn_scoped(s, || look_then_remove(cx, &list, &start))
+                .spawn_scoped(s, &f)
         });
         threads
             .into_iter()
@@ -73,31 +71,24 @@ pub fn racy(cx: &Cx) -> anyhow::Result<Vec<Outcome>> {
     })
 }
 
+/// The racy version: two threads started together on the seed's list.
+pub fn racy(cx: &Cx) -> anyhow::Result<Vec<Outcome>> {
+    let list = Mutex::new(ITEMS.to_vec());
+    let start = Barrier::new(2);
+    two_threads(|| look_then_remove(cx, &list, &start))
+}
+
 /// The fix with a lock: one locked `pop` looks and removes in one step.
 pub fn one_pop(cx: &Cx) -> anyhow::Result<Vec<Vec<i32>>> {
     let list = Mutex::new(ITEMS.to_vec());
-    std::thread::scope(|s| {
-        let threads = ["Thread-1", "Thread-2"].map(|name| {
-            std::thread::Builder::new()
-                .name(name.into())
-                .spawn_scoped(s, || {
-                    let mut mine = Vec::new();
-                    while let Some(x) = list.lock().unwrap_or_else(|e| e.into_inner()).pop() {
-                        cx.say(format!("popped {x}"));
-                        mine.push(x);
-                        cx.sleep(1.0);
-                    }
-                    mine
-                })
-        });
-        threads
-            .into_iter()
-            .map(|t| {
-                t.context("spawning")?
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("a thread panicked"))
-            })
-            .collect()
+    two_threads(|| {
+        let mut mine = Vec::new();
+        while let Some(x) = list.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            cx.say(format!("popped {x}"));
+            mine.push(x);
+            cx.sleep(1.0);
+        }
+        mine
     })
 }
 
@@ -107,29 +98,15 @@ pub fn with_queue(cx: &Cx) -> anyhow::Result<Vec<Vec<i32>>> {
     for x in ITEMS {
         q.put(x).map_err(|e| anyhow::anyhow!("put: {e}"))?;
     }
-    std::thread::scope(|s| {
-        let threads = ["Thread-1", "Thread-2"].map(|name| {
-            std::thread::Builder::new()
-                .name(name.into())
-                .spawn_scoped(s, || {
-                    let mut mine = Vec::new();
-                    // try_get answers in one step: an item, or Empty (ShutDown) to stop on.
-                    while let Ok(x) = q.try_get() {
-                        cx.say(format!("got {x}"));
-                        mine.push(x);
-                        cx.sleep(1.0);
-                    }
-                    mine
-                })
-        });
-        threads
-            .into_iter()
-            .map(|t| {
-                t.context("spawning")?
-                    .join()
-                    .map_err(|_| anyhow::anyhow!("a thread panicked"))
-            })
-            .collect()
+    two_threads(|| {
+        let mut mine = Vec::new();
+        // try_get answers in one step: an item, or Empty (ShutDown) to stop on.
+        while let Ok(x) = q.try_get() {
+            cx.say(format!("got {x}"));
+            mine.push(x);
+            cx.sleep(1.0);
+        }
+        mine
     })
 }
 
