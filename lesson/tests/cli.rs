@@ -1,20 +1,9 @@
 //! Drive the demo chapter binary as a user would: exit codes, listing, errors, timeline.
 
 use std::process::{Command, Output};
-use std::time::Duration;
 
 fn run(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lesson-demo"));
-    cmd.args(args).env_remove("LESSON_SCALE");
-    let out = lesson::output_within(&mut cmd, Duration::from_secs(60)).expect("demo binary ran");
-    eprintln!(
-        "$ lesson-demo {}\n--- status: {}\n--- stdout:\n{}--- stderr:\n{}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    lesson::testing::run_binary(env!("CARGO_BIN_EXE_lesson-demo"), args)
 }
 
 fn text(bytes: &[u8]) -> String {

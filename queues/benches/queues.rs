@@ -83,43 +83,19 @@ fn ratio(name: &str, ours: f64, floor: f64, target: f64) {
     );
 }
 
-fn many_to_many(q: Arc<Queue<u64>>) {
+/// 4 producers and 4 consumers move `ITEMS` numbers through one shared queue.
+fn many_to_many<Q: Send + Sync + 'static>(q: Arc<Q>, put: fn(&Q, u64), get: fn(&Q) -> u64) {
     const PER: u64 = ITEMS / 4;
     let consumers: Vec<_> = (0..4)
         .map(|_| {
             let q = q.clone();
-            std::thread::spawn(move || (0..PER).map(|_| q.get().expect("get")).sum::<u64>())
+            std::thread::spawn(move || (0..PER).map(|_| get(&q)).sum::<u64>())
         })
         .collect();
     let producers: Vec<_> = (0..4)
         .map(|p| {
             let q = q.clone();
-            std::thread::spawn(move || (0..PER).for_each(|i| q.put(p * PER + i).expect("put")))
-        })
-        .collect();
-    producers
-        .into_iter()
-        .for_each(|p| p.join().expect("producer"));
-    let sum: u64 = consumers
-        .into_iter()
-        .map(|c| c.join().expect("consumer"))
-        .sum();
-    assert_eq!(sum, ITEMS * (ITEMS - 1) / 2);
-}
-
-fn many_to_many_crossbeam() {
-    const PER: u64 = ITEMS / 4;
-    let (tx, rx) = channel::bounded::<u64>(1000);
-    let consumers: Vec<_> = (0..4)
-        .map(|_| {
-            let rx = rx.clone();
-            std::thread::spawn(move || (0..PER).map(|_| rx.recv().expect("recv")).sum::<u64>())
-        })
-        .collect();
-    let producers: Vec<_> = (0..4)
-        .map(|p| {
-            let tx = tx.clone();
-            std::thread::spawn(move || (0..PER).for_each(|i| tx.send(p * PER + i).expect("send")))
+            std::thread::spawn(move || (0..PER).for_each(|i| put(&q, p * PER + i)))
         })
         .collect();
     producers
@@ -194,9 +170,24 @@ fn main() {
             ("via", "Mutex + 2 Condvars".into()),
         ],
     );
-    let (floor, ours) = measure_pair(RUNS, many_to_many_crossbeam, || {
-        many_to_many(Arc::new(Queue::new(1000)))
-    });
+    let (floor, ours) = measure_pair(
+        RUNS,
+        || {
+            let (tx, rx) = channel::bounded::<u64>(1000);
+            many_to_many(
+                Arc::new((tx, rx)),
+                |c, i| c.0.send(i).expect("send"),
+                |c| c.1.recv().expect("recv"),
+            )
+        },
+        || {
+            many_to_many(
+                Arc::new(Queue::<u64>::new(1000)),
+                |q, i| q.put(i).expect("put"),
+                |q| q.get().expect("get"),
+            )
+        },
+    );
     print_rate(
         "queue_4p4c_crossbeam",
         floor,
