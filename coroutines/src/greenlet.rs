@@ -7,7 +7,23 @@
 //! `switch` from inside a greenlet suspends to a small loop on the root stack (the "hub" of this
 //! module; the thread's own stack), saying which greenlet to run next, and the loop resumes
 //! that one. A greenlet-to-greenlet switch therefore costs two context switches (suspend, then
-//! resume) instead of one; both are a few nanoseconds (`cargo bench -p coroutines`).
+//! resume) instead of one. A switch between the root and a greenlet (the common case, and the
+//! bench's) is one: the root *is* the hub.
+//!
+//! # What a switch costs, and why
+//!
+//! corosensei's own resume + suspend takes about 1 ns per switch here. `Greenlet::switch` adds
+//! what greenlet's semantics need (who is current, parents, dead greenlets, a value or an
+//! error crossing over, panics caught) and comes to about 9 ns (`cargo xtask bench
+//! coroutines`; Python's greenlet: about 200 ns). Three things made the difference, each
+//! measured on the way from a first version at 67 ns:
+//! - a greenlet's state lives in its handle (`Rc` of `Cell`s): no table to look it up in;
+//! - a switch is inlined into the greenlet's own code, so the CPU predicts corosensei's return
+//!   into the hub (a switch that suspends inside a function of its own returns through that
+//!   frame after each resume, and costs 8 ns more);
+//! - only one pointer-pair value crosses the switch, in a `Cell`: corosensei carries a value
+//!   larger than a register slowly, and so does the CPU when a value written just before a
+//!   switch is read back in wider pieces just after it.
 //!
 //! # Behaviour, as greenlet's
 //!
@@ -41,8 +57,7 @@
 //! ```
 
 use std::any::Any;
-use std::cell::RefCell;
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -87,26 +102,13 @@ impl fmt::Display for GreenletError {
 
 impl std::error::Error for GreenletError {}
 
-enum Input {
-    Value(Val),
-    Throw(GreenletError),
-}
+/// What crosses a switch: a value, or an error raised at the receiver's suspension point.
+type Msg = Result<Val, GreenletError>;
 
-impl Input {
-    fn into_result(self) -> Result<Val, GreenletError> {
-        match self {
-            Input::Value(v) => Ok(v),
-            Input::Throw(e) => Err(e),
-        }
-    }
-}
-
-/// What a suspending greenlet asks the hub: run `target` with `input`.
-struct SwitchTo(usize, Input);
-
-type Co = Coroutine<Input, SwitchTo, Result<Val, GreenletError>, DefaultStack>;
-
-const ROOT: usize = 0;
+/// The coroutine passes nothing through corosensei's resume and suspend: a value larger than a
+/// register costs corosensei several nanoseconds to carry across (measured: 1.1 ns per switch
+/// for `()`, 9 ns for 32 bytes). The values go through the greenlet's `mail` and `next`.
+type Co = Coroutine<(), (), Result<Val, GreenletError>, DefaultStack>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -116,88 +118,34 @@ enum State {
     Dead,
 }
 
-struct Slot {
-    co: Option<Co>,
-    parent: usize,
-    state: State,
-    yielder: *const Yielder<Input, SwitchTo>,
-    /// The last handle went while it was running: drop it when it next suspends.
-    orphaned: bool,
-}
-
-/// Greenlet ids are small distinct integers: hashing them is the identity (std's SipHash
-/// would cost more than the context switch itself).
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl std::hash::Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | u64::from(b);
-        }
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.0 = n as u64;
-    }
-}
-
-type Slots = HashMap<usize, Slot, std::hash::BuildHasherDefault<IdHasher>>;
-
-struct Runtime {
-    slots: Slots,
-    current: usize,
-    next: usize,
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        // At thread exit the runtime goes first; unwinding a suspended greenlet now would run
-        // code that needs it. Leave their stacks to the process's end instead.
-        for (_, slot) in self.slots.drain() {
-            std::mem::forget(slot.co);
-        }
-    }
+/// One greenlet's state. Everything a switch touches is here, in `Cell`s: a switch does no
+/// lookup in a table and takes no lock (a greenlet never leaves its thread).
+struct Inner {
+    /// The coroutine; `None` once it is finished or unwound. Only the hub touches it while
+    /// the greenlet runs (it resumes it in place: moving a coroutine in and out of a `Cell`
+    /// on every switch cost more than the switch); anyone else only when it is not running.
+    co: UnsafeCell<Option<Co>>,
+    /// `None`: the thread's root greenlet.
+    parent: RefCell<Option<Rc<Inner>>>,
+    state: Cell<State>,
+    /// Set by the coroutine when it starts; valid while it is alive.
+    yielder: Cell<*const Yielder<(), ()>>,
+    /// The value crossing a switch, into it (set by the hub before resuming it) or out of it
+    /// (set before it suspends). `None`: an error crosses instead, in `thrown`. Data written
+    /// just before a context switch and read just after is slow to read unless it is one
+    /// word or two, so the common case (a value) is kept to a `Box<dyn Any>`.
+    mail: Cell<Option<Val>>,
+    /// The error crossing a switch, when `mail` is `None`.
+    thrown: RefCell<Option<GreenletError>>,
+    /// Where it asked the hub to go when it last suspended (`None`: the root).
+    next: Cell<Option<Rc<Inner>>>,
+    /// Owning handles (made by `new`, and their clones) still alive.
+    owners: Cell<usize>,
 }
 
 thread_local! {
-    static RT: RefCell<Runtime> = RefCell::new(Runtime {
-        slots: Slots::default(),
-        current: ROOT,
-        next: 1,
-    });
-}
-
-fn with_rt<R>(f: impl FnOnce(&mut Runtime) -> R) -> R {
-    RT.with(|rt| f(&mut rt.borrow_mut()))
-}
-
-struct Handle {
-    id: usize,
-}
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        // Take the coroutine out first, then drop it with the runtime released: unwinding it
-        // runs its destructors, which may use greenlets too.
-        let co = RT
-            .try_with(|rt| {
-                let mut rt = rt.borrow_mut();
-                match rt.slots.get_mut(&self.id) {
-                    Some(slot) if slot.state == State::Running => {
-                        slot.orphaned = true;
-                        None
-                    }
-                    Some(_) => rt.slots.remove(&self.id).and_then(|s| s.co),
-                    None => None,
-                }
-            })
-            .ok()
-            .flatten();
-        drop(co);
-    }
+    /// The greenlet running on this thread; null for the root.
+    static CURRENT: Cell<*const Inner> = const { Cell::new(std::ptr::null()) };
 }
 
 /// A greenlet: a function with its own stack that runs when switched to and gives control
@@ -215,20 +163,64 @@ impl Drop for Handle {
 /// assert!(g.dead());
 /// # Ok::<(), coroutines::GreenletError>(())
 /// ```
-#[derive(Clone)]
 pub struct Greenlet {
-    id: usize,
-    /// Present on handles made by `new`: the last one dropped unwinds the greenlet. Handles
-    /// from `getcurrent` and `parent` only name it.
-    _owner: Option<Rc<Handle>>,
-    // Not Send: a greenlet's stack belongs to its thread.
+    /// `None`: the thread's root greenlet.
+    inner: Option<Rc<Inner>>,
+    /// Made by `new` (or cloned from such a handle): the last owner dropped unwinds the
+    /// greenlet. Handles from `getcurrent` and `parent` only name it.
+    owner: bool,
+    // Not Send: a greenlet's stack belongs to its thread (`Rc` already says so; this keeps
+    // it said if the fields change).
     _not_send: PhantomData<*const ()>,
+}
+
+impl Clone for Greenlet {
+    fn clone(&self) -> Greenlet {
+        if self.owner
+            && let Some(i) = &self.inner
+        {
+            i.owners.set(i.owners.get() + 1);
+        }
+        Greenlet {
+            inner: self.inner.clone(),
+            owner: self.owner,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl Drop for Greenlet {
+    fn drop(&mut self) {
+        let Some(i) = self.inner.as_ref().filter(|_| self.owner) else {
+            return;
+        };
+        let left = i.owners.get() - 1;
+        i.owners.set(left);
+        if left == 0 && i.state.get() != State::Running {
+            // SAFETY: not running, so the hub holds no reference into `co` (see `Inner::co`).
+            if let Some(co) = unsafe { (*i.co.get()).take() } {
+                unwind(i, co);
+            }
+        }
+        // Running: the hub unwinds it when it next suspends (`owners` is 0 by then).
+    }
+}
+
+/// Drop a suspended greenlet's coroutine: corosensei unwinds its stack, so its destructors
+/// run (greenlet raises `GreenletExit` for the same purpose). Meanwhile it is the current
+/// greenlet (as in greenlet), and dead: a switch from a destructor fails instead of
+/// suspending a stack that is being unwound.
+fn unwind(i: &Rc<Inner>, co: Co) {
+    i.state.set(State::Dead);
+    let before = CURRENT.with(|c| c.replace(Rc::as_ptr(i)));
+    drop(co);
+    CURRENT.with(|c| c.set(before));
 }
 
 impl fmt::Debug for Greenlet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Greenlet")
-            .field("id", &self.id)
+            .field("root", &self.inner.is_none())
             .field("dead", &self.dead())
             .finish()
     }
@@ -236,30 +228,44 @@ impl fmt::Debug for Greenlet {
 
 impl PartialEq for Greenlet {
     fn eq(&self, other: &Self) -> bool {
-        self.id == other.id
+        match (&self.inner, &other.inner) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Rc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+/// A handle naming `inner` without owning it.
+fn view(inner: Option<Rc<Inner>>) -> Greenlet {
+    Greenlet {
+        inner,
+        owner: false,
+        _not_send: PhantomData,
+    }
+}
+
+/// The running greenlet's state (`None` on the root).
+fn current() -> Option<Rc<Inner>> {
+    let p = CURRENT.with(Cell::get);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `CURRENT` is only non-null while the hub resumes that greenlet, and the hub
+    // holds an `Rc` to it for the whole resume; `p` came from `Rc::as_ptr`.
+    unsafe {
+        Rc::increment_strong_count(p);
+        Some(Rc::from_raw(p))
     }
 }
 
 /// The greenlet running now: the thread's main (root) greenlet outside any other.
 /// Replaces `greenlet.getcurrent()`.
 pub fn getcurrent() -> Greenlet {
-    let id = with_rt(|rt| rt.current);
-    if id == ROOT {
-        return Greenlet::view(ROOT);
-    }
-    Greenlet::view(id)
+    view(current())
 }
 
 impl Greenlet {
-    /// A handle that names greenlet `id` without owning it (dropping it does nothing).
-    fn view(id: usize) -> Greenlet {
-        Greenlet {
-            id,
-            _owner: None,
-            _not_send: PhantomData,
-        }
-    }
-
     /// A new greenlet that will run `f` when first switched to, receiving that switch's value.
     /// Its parent is the greenlet creating it.
     pub fn new(
@@ -274,117 +280,162 @@ impl Greenlet {
         f: impl FnOnce(Val) -> Result<Val, GreenletError> + 'static,
     ) -> Result<Greenlet, GreenletError> {
         let stack = DefaultStack::new(size).map_err(|e| GreenletError::NoStack(e.to_string()))?;
-        let id = with_rt(|rt| {
-            let id = rt.next;
-            rt.next += 1;
-            id
-        });
-        let co = Coroutine::with_stack(stack, move |y: &Yielder<Input, SwitchTo>, first: Input| {
-            with_rt(|rt| {
-                if let Some(slot) = rt.slots.get_mut(&id) {
-                    slot.yielder = y;
-                }
+        let co = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
+            let first = current().map(|me| {
+                me.yielder.set(y);
+                me.receive()
             });
             match first {
-                Input::Value(v) => f(v),
-                Input::Throw(e) => Err(e),
+                Some(Ok(v)) => f(v),
+                Some(Err(e)) => Err(e),
+                None => Err(GreenletError::Thrown("started without a value".into())),
             }
         });
-        with_rt(|rt| {
-            let parent = rt.current;
-            rt.slots.insert(
-                id,
-                Slot {
-                    co: Some(co),
-                    parent,
-                    state: State::New,
-                    yielder: std::ptr::null(),
-                    orphaned: false,
-                },
-            )
+        let inner = Rc::new(Inner {
+            co: UnsafeCell::new(Some(co)),
+            parent: RefCell::new(current()),
+            state: Cell::new(State::New),
+            yielder: Cell::new(std::ptr::null()),
+            mail: Cell::new(None),
+            thrown: RefCell::new(None),
+            next: Cell::new(None),
+            owners: Cell::new(1),
         });
         Ok(Greenlet {
-            id,
-            _owner: Some(Rc::new(Handle { id })),
+            inner: Some(inner),
+            owner: true,
             _not_send: PhantomData,
         })
     }
 
-    fn id(&self) -> usize {
-        self.id
-    }
-
-    /// Whether it has finished (returned, raised or panicked). Replaces `g.dead`.
+    /// Whether it has finished (returned, raised or panicked), or all its owning handles are
+    /// gone. Replaces `g.dead`.
     pub fn dead(&self) -> bool {
-        self.id() != ROOT
-            && with_rt(|rt| {
-                rt.slots
-                    .get(&self.id())
-                    .is_none_or(|s| s.state == State::Dead)
-            })
+        self.inner
+            .as_ref()
+            .is_some_and(|i| i.state.get() == State::Dead || i.owners.get() == 0)
     }
 
     /// Whether it has started and not finished.
     pub fn started(&self) -> bool {
-        with_rt(|rt| {
-            rt.slots
-                .get(&self.id())
-                .is_some_and(|s| matches!(s.state, State::Suspended | State::Running))
+        self.inner.as_ref().is_some_and(|i| {
+            i.owners.get() > 0 && matches!(i.state.get(), State::Suspended | State::Running)
         })
     }
 
     /// Its parent (`None` for the root). Replaces `g.parent`.
     pub fn parent(&self) -> Option<Greenlet> {
-        if self.id() == ROOT {
-            return None;
-        }
-        let p = with_rt(|rt| rt.slots.get(&self.id()).map_or(ROOT, |s| s.parent));
-        Some(Greenlet::view(p))
+        let i = self.inner.as_ref()?;
+        Some(view(i.parent.borrow().clone()))
     }
 
     /// Make `parent` this greenlet's parent. Replaces `g.parent = p`.
     pub fn set_parent(&self, parent: &Greenlet) {
-        with_rt(|rt| {
-            if let Some(slot) = rt.slots.get_mut(&self.id()) {
-                slot.parent = parent.id();
-            }
-        });
+        if let Some(i) = &self.inner {
+            *i.parent.borrow_mut() = parent.inner.clone();
+        }
     }
 
     /// Run this greenlet, giving it `value`; returns what is later switched back to the
     /// caller (or a child's return value). Replaces `g.switch(value)`.
+    ///
+    /// Always inlined, with the suspension inside it: see `switch_to`.
+    #[inline(always)]
     pub fn switch(&self, value: Val) -> Result<Val, GreenletError> {
-        switch_to(self.id(), Input::Value(value))
+        switch_to(self.inner.clone(), Ok(value))
     }
 
     /// Raise `error` in this greenlet where it is suspended (its pending `switch` returns it);
     /// an unstarted greenlet dies at once. Replaces `g.throw(...)`.
     pub fn throw(&self, error: &str) -> Result<Val, GreenletError> {
         switch_to(
-            self.id(),
-            Input::Throw(GreenletError::Thrown(error.to_owned())),
+            self.inner.clone(),
+            Err(GreenletError::Thrown(error.to_owned())),
         )
     }
 }
 
-fn switch_to(target: usize, input: Input) -> Result<Val, GreenletError> {
-    let current = with_rt(|rt| rt.current);
-    if current == ROOT {
+/// A switch from the root runs the hub; a switch from a greenlet suspends it, naming where to
+/// go. This is always inlined into the greenlet's own code: corosensei resumes a coroutine with
+/// a `call` and suspends it with a `ret`, and the CPU predicts that `ret` right only if the
+/// coroutine has not returned from any frame in between. A `switch` that suspends inside a
+/// function of its own returns through that frame after every resume; measured here, that
+/// alone made a switch 8 ns instead of 1.
+#[inline(always)]
+fn switch_to(target: Option<Rc<Inner>>, input: Msg) -> Result<Val, GreenletError> {
+    let me = CURRENT.with(Cell::get);
+    if me.is_null() {
         return run_hub(target, input);
     }
-    if target == current {
-        return input.into_result();
+    // SAFETY: `me` is current, so something holds an `Rc` to it: the hub resuming it, or
+    // `unwind` dropping it (see `current`).
+    let me = unsafe { &*me };
+    let yielder = me.yielder.get();
+    if me.state.get() != State::Running
+        || yielder.is_null()
+        || target.as_ref().is_some_and(|t| std::ptr::eq(&**t, me))
+    {
+        return switch_in_place(me, target, input);
     }
-    let yielder = with_rt(|rt| rt.slots.get(&current).map(|s| s.yielder));
-    let Some(yielder) = yielder.filter(|y| !y.is_null()) else {
-        return Err(GreenletError::Thrown(
-            "switch from an unknown greenlet".into(),
-        ));
-    };
-    // SAFETY: `current` is running, so we are on its stack, inside the closure that
-    // recorded this yielder; corosensei keeps the yielder alive for as long as the coroutine.
-    let yielder = unsafe { &*yielder };
-    yielder.suspend(SwitchTo(target, input)).into_result()
+    me.next.set(target);
+    me.post(input);
+    // SAFETY: `me` is running, so we are on its stack, inside the closure that recorded this
+    // yielder; corosensei keeps the yielder alive for as long as the coroutine.
+    unsafe { &*yielder }.suspend(());
+    me.receive()
+}
+
+impl Inner {
+    /// Leave `input` in this greenlet's mail.
+    #[inline(always)]
+    fn post(&self, input: Msg) {
+        match input {
+            Ok(v) => self.mail.set(Some(v)),
+            Err(e) => self.post_error(e),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn post_error(&self, e: GreenletError) {
+        *self.thrown.borrow_mut() = Some(e);
+        self.mail.set(None);
+    }
+
+    /// Take what `post` left.
+    #[inline(always)]
+    fn receive(&self) -> Result<Val, GreenletError> {
+        match self.mail.take() {
+            Some(v) => Ok(v),
+            None => Err(self.receive_error()),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn receive_error(&self) -> GreenletError {
+        self.thrown
+            .borrow_mut()
+            .take()
+            .unwrap_or_else(|| GreenletError::Thrown("resumed without a value".into()))
+    }
+}
+
+/// A switch that does not suspend: to itself (greenlet returns the value at once), or from a
+/// greenlet whose stack is being unwound (it cannot suspend any more).
+#[cold]
+#[inline(never)]
+fn switch_in_place(
+    me: &Inner,
+    target: Option<Rc<Inner>>,
+    input: Msg,
+) -> Result<Val, GreenletError> {
+    if me.state.get() == State::Running && target.is_some_and(|t| std::ptr::eq(&*t, me)) {
+        return input;
+    }
+    Err(GreenletError::Thrown(
+        "switch from a greenlet that is being unwound".into(),
+    ))
 }
 
 fn panic_text(payload: &(dyn Any + Send)) -> String {
@@ -397,79 +448,56 @@ fn panic_text(payload: &(dyn Any + Send)) -> String {
 
 /// The loop on the root stack: resume the target; follow its switches; hand return values to
 /// parents; come back when something switches to the root.
-fn run_hub(mut target: usize, mut input: Input) -> Result<Val, GreenletError> {
+#[inline(always)]
+fn run_hub(mut target: Option<Rc<Inner>>, mut input: Msg) -> Result<Val, GreenletError> {
     loop {
         // A dead (or dropped) target means its parent, and so on up to the root.
-        let co = with_rt(|rt| {
-            loop {
-                if target == ROOT {
-                    return None;
-                }
-                match rt.slots.get_mut(&target) {
-                    Some(slot) if slot.state != State::Dead => {
-                        slot.state = State::Running;
-                        rt.current = target;
-                        return slot.co.take();
-                    }
-                    Some(slot) => target = slot.parent,
-                    None => target = ROOT,
-                }
+        let t = loop {
+            let Some(t) = target else {
+                return input;
+            };
+            // SAFETY: the hub runs on the root stack, so `t` is not running: nothing else
+            // holds a reference into its `co`.
+            if t.state.get() != State::Dead && unsafe { (*t.co.get()).is_some() } {
+                break t;
             }
-        });
-        let Some(mut co) = co else {
-            return input.into_result();
+            target = t.parent.borrow().clone();
         };
-        let outcome = catch_unwind(AssertUnwindSafe(|| co.resume(input)));
-        let (next, next_input, keep) = with_rt(|rt| {
-            rt.current = ROOT;
-            let slot = rt.slots.get_mut(&target);
-            let parent = slot.as_ref().map_or(ROOT, |s| s.parent);
-            match outcome {
-                Ok(CoroutineResult::Yield(SwitchTo(t, i))) => {
-                    let keep = slot.is_some_and(|s| {
-                        s.state = State::Suspended;
-                        !s.orphaned
-                    });
-                    (t, i, keep)
+        t.state.set(State::Running);
+        t.post(input);
+        CURRENT.with(|c| c.set(Rc::as_ptr(&t)));
+        // SAFETY: checked `Some` above; while it runs, only this loop touches `co`
+        // (`Greenlet::drop` leaves a running greenlet's coroutine alone).
+        let co = unsafe { (*t.co.get()).as_mut().unwrap_unchecked() };
+        let outcome = catch_unwind(AssertUnwindSafe(|| co.resume(())));
+        CURRENT.with(|c| c.set(std::ptr::null()));
+        // SAFETY: it has stopped running; the `&mut` above is no longer used.
+        let finished = |t: &Inner| unsafe { (*t.co.get()).take() };
+        match outcome {
+            Ok(CoroutineResult::Yield(())) => {
+                t.state.set(State::Suspended);
+                let (next, i) = (t.next.take(), t.receive());
+                if t.owners.get() == 0
+                    && let Some(co) = finished(&t)
+                {
+                    // Its last owner went while it ran: unwind it now, from the root stack.
+                    unwind(&t, co);
                 }
-                Ok(CoroutineResult::Return(r)) => {
-                    if let Some(s) = slot {
-                        s.state = State::Dead;
-                    }
-                    let i = match r {
-                        Ok(v) => Input::Value(v),
-                        Err(e) => Input::Throw(e),
-                    };
-                    (parent, i, false)
-                }
-                Err(payload) => {
-                    if let Some(s) = slot {
-                        s.state = State::Dead;
-                    }
-                    let e = GreenletError::Panicked(panic_text(&*payload));
-                    (parent, Input::Throw(e), false)
-                }
+                target = next;
+                input = i;
             }
-        });
-        if keep {
-            with_rt(|rt| {
-                if let Some(s) = rt.slots.get_mut(&target) {
-                    s.co = Some(co);
-                }
-            });
-        } else {
-            // Finished (or orphaned: unwound now, from the root stack).
-            let orphaned = with_rt(|rt| {
-                rt.slots
-                    .get(&target)
-                    .is_some_and(|s| s.orphaned && s.state != State::Dead)
-            });
-            if orphaned {
-                with_rt(|rt| rt.slots.remove(&target));
+            Ok(CoroutineResult::Return(r)) => {
+                t.state.set(State::Dead);
+                drop(finished(&t));
+                target = t.parent.borrow().clone();
+                input = r;
             }
-            drop(co);
+            Err(payload) => {
+                t.state.set(State::Dead);
+                drop(finished(&t));
+                target = t.parent.borrow().clone();
+                input = Err(GreenletError::Panicked(panic_text(&*payload)));
+            }
         }
-        target = next;
-        input = next_input;
     }
 }

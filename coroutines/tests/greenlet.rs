@@ -109,6 +109,62 @@ fn dropping_a_suspended_greenlet_unwinds_its_stack() {
 }
 
 #[test]
+fn a_greenlet_whose_last_handle_goes_while_it_runs_is_unwound_when_it_suspends() {
+    let drops = Rc::new(Cell::new(0));
+    let d = drops.clone();
+    let slot: Rc<std::cell::RefCell<Option<Greenlet>>> = Rc::default();
+    let s = slot.clone();
+    let g = Greenlet::new(move |_| {
+        let _on_my_stack = Counted(d);
+        drop(s.borrow_mut().take()); // its last owning handle
+        getcurrent().parent().unwrap().switch(val("suspended"))?;
+        unreachable!("never resumed");
+    })
+    .unwrap();
+    // A handle that only names `g` (a parent handle does not own), to switch with.
+    let child = Greenlet::new(Ok).unwrap();
+    child.set_parent(&g);
+    let named = child.parent().unwrap();
+    *slot.borrow_mut() = Some(g);
+    let r = named.switch(val(())).unwrap();
+    assert_eq!(*r.downcast::<&str>().unwrap(), "suspended");
+    assert_eq!(
+        drops.get(),
+        1,
+        "its stack was not unwound when it suspended"
+    );
+    assert!(named.dead());
+}
+
+struct SwitchesOnDrop(Rc<Cell<Option<bool>>>);
+
+impl Drop for SwitchesOnDrop {
+    fn drop(&mut self) {
+        let r = getcurrent().parent().unwrap().switch(val(()));
+        self.0.set(Some(r.is_err()));
+    }
+}
+
+#[test]
+fn a_switch_from_a_destructor_of_an_unwinding_greenlet_fails_cleanly() {
+    let failed = Rc::new(Cell::new(None));
+    let f = failed.clone();
+    let g = Greenlet::new(move |_| {
+        let _guard = SwitchesOnDrop(f);
+        getcurrent().parent().unwrap().switch(val(()))?;
+        unreachable!("never resumed");
+    })
+    .unwrap();
+    g.switch(val(())).unwrap();
+    drop(g);
+    assert_eq!(
+        failed.get(),
+        Some(true),
+        "the switch did not return an error"
+    );
+}
+
+#[test]
 fn a_panic_reaches_the_parent_as_an_error() {
     let g = Greenlet::new(|_| -> Result<coroutines::Val, GreenletError> { panic!("greenlet bug") })
         .unwrap();
