@@ -277,3 +277,114 @@ pub fn read_one_frame<T: DeserializeOwned>(fd: impl AsFd, max: usize) -> Result<
         }
     })
 }
+
+/// A buffered reader of frames, for a descriptor that has exactly **one** reader (one end of a
+/// socket pair that only one thread reads). It reads whatever has arrived, up to 64 KiB at a
+/// time, and hands out the frames in it one by one: a stream of small messages costs one
+/// `read` per batch instead of two per message.
+///
+/// It must not be used where several readers share a descriptor (an [`crate::Queue`]'s pipe):
+/// the bytes it reads ahead belong to it alone. A prefix over `max` is refused before anything
+/// is allocated for it, as in [`read_frame`].
+///
+/// ```
+/// use ipc::frame::{FrameReader, write_frame};
+/// let (a, b) = std::os::unix::net::UnixStream::pair()?;
+/// for n in 1..=3u32 {
+///     write_frame(&a, &n, 1024)?;
+/// }
+/// let mut r = FrameReader::new(1024);
+/// assert_eq!(r.read::<u32>(&b)?, 1);          // one `read` brought all three
+/// assert_eq!(r.buffered(), 2 * 5);            // two more frames of 4 + 1 bytes wait
+/// assert_eq!((r.read::<u32>(&b)?, r.read::<u32>(&b)?), (2, 3));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct FrameReader {
+    buf: Vec<u8>,
+    /// `buf[start..end]` has arrived and is not yet handed out.
+    start: usize,
+    end: usize,
+    max: usize,
+}
+
+/// How much a [`FrameReader`] asks the kernel for at once.
+const READ_AHEAD: usize = 64 * 1024;
+
+impl FrameReader {
+    /// A reader refusing frames over `max` bytes.
+    pub fn new(max: usize) -> FrameReader {
+        FrameReader {
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            max,
+        }
+    }
+
+    /// Bytes read from the descriptor and not handed out yet.
+    pub fn buffered(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// The next frame, decoded: from the buffer if it holds a whole one, else after reading
+    /// more. End-of-file between frames is [`FrameError::Eof`], within one
+    /// [`FrameError::Truncated`].
+    pub fn read<T: DeserializeOwned>(&mut self, fd: impl AsFd) -> Result<T, FrameError> {
+        let len = loop {
+            if self.buffered() >= HEADER {
+                let mut header = [0u8; HEADER];
+                header.copy_from_slice(&self.buf[self.start..self.start + HEADER]);
+                let len = u32::from_le_bytes(header) as usize;
+                if len > self.max {
+                    return Err(FrameError::TooLarge {
+                        claimed: len,
+                        max: self.max,
+                    });
+                }
+                if self.buffered() >= HEADER + len {
+                    break len;
+                }
+                self.fill(&fd, HEADER + len)?;
+            } else {
+                self.fill(&fd, HEADER)?;
+            }
+        };
+        let body = self.start + HEADER..self.start + HEADER + len;
+        self.start = body.end;
+        decode(&self.buf[body])
+    }
+
+    /// Read at least once, with room for a frame of `need` bytes (a length already checked
+    /// against `max`) from `start`.
+    fn fill(&mut self, fd: &impl AsFd, need: usize) -> Result<(), FrameError> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let want = need.max(READ_AHEAD);
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
+        loop {
+            match nix::unistd::read(fd, &mut self.buf[self.end..]) {
+                Ok(0) if self.end == 0 => return Err(FrameError::Eof),
+                Ok(0) => {
+                    return Err(FrameError::Truncated {
+                        expected: need.max(HEADER),
+                        got: self.end,
+                    });
+                }
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(());
+                }
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => return Err(FrameError::Timeout),
+                Err(Errno::ECONNRESET) => return Err(FrameError::Eof),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}

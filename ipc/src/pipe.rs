@@ -179,6 +179,13 @@ impl<S, R: DeserializeOwned> Connection<S, R> {
         frame::read_frame(self.reader()?, self.max)
     }
 
+    /// Receive one message through `reader`, which keeps what it read ahead for the next
+    /// call: one `read` can bring a whole batch of messages. Only for an end that one thread
+    /// alone reads, always through the same `reader` (see [`frame::FrameReader`]).
+    pub fn recv_buffered(&self, reader: &mut frame::FrameReader) -> Result<R, FrameError> {
+        reader.read(self.reader()?)
+    }
+
     /// Receive one message, waiting at most `timeout` for it to start.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<R, FrameError> {
         if !self.poll(timeout)? {

@@ -76,3 +76,53 @@ fn a_peer_that_dies_mid_frame_is_truncated_and_between_frames_is_eof() {
         Err(FrameError::Eof)
     ));
 }
+
+#[test]
+fn a_frame_reader_hands_out_every_frame_in_order_across_reads() {
+    // 3000 frames of different sizes: many arrive per read, some straddle two reads, and one
+    // is larger than the reader's 64 KiB read-ahead.
+    let mut bytes = Vec::new();
+    let msgs: Vec<Vec<u8>> = (0..3000u32)
+        .map(|i| vec![i as u8; (i as usize * 7) % 300])
+        .chain(std::iter::once(vec![9u8; 100_000]))
+        .collect();
+    for m in &msgs {
+        bytes.extend(frame::encode(m, 1 << 20).unwrap());
+    }
+    let (r, w) = nix::unistd::pipe().unwrap();
+    let writer = std::thread::spawn(move || frame::write_all(w.as_fd(), &bytes));
+    let mut reader = frame::FrameReader::new(1 << 20);
+    for m in &msgs {
+        assert_eq!(&reader.read::<Vec<u8>>(r.as_fd()).unwrap(), m);
+    }
+    writer.join().unwrap().unwrap();
+    assert!(matches!(
+        reader.read::<Vec<u8>>(r.as_fd()),
+        Err(FrameError::Eof)
+    ));
+}
+
+#[test]
+fn a_frame_reader_refuses_bad_input_as_read_frame_does() {
+    let mut reader = frame::FrameReader::new(1 << 20);
+    let r = pipe_with(&u32::MAX.to_le_bytes());
+    assert!(matches!(
+        reader.read::<Vec<u8>>(r.as_fd()),
+        Err(FrameError::TooLarge { claimed, .. }) if claimed == u32::MAX as usize
+    ));
+    let mut reader = frame::FrameReader::new(1024);
+    let r = pipe_with(&[3, 0, 0, 0, 0xff, 0xff, 0xff]);
+    assert!(matches!(
+        reader.read::<u32>(r.as_fd()),
+        Err(FrameError::Decode(_))
+    ));
+    let mut reader = frame::FrameReader::new(1024);
+    let r = pipe_with(&[10, 0, 0, 0, 1, 2]);
+    assert!(matches!(
+        reader.read::<Vec<u8>>(r.as_fd()),
+        Err(FrameError::Truncated {
+            expected: 14,
+            got: 6
+        })
+    ));
+}

@@ -4,9 +4,11 @@
 //!
 //! Every worker is a forked [`Process`] with a socket pair of its own, so the parent always
 //! knows which worker holds which job. In the parent, one thread per worker takes jobs from a
-//! shared queue, sends them in batches (one cross-process wake-up for many small jobs), and
-//! reads the replies in order. A single *result-handler* thread runs every callback, in the
-//! parent, as Python does.
+//! shared queue and sends a batch of them as one frame (one `write`, one cross-process wake-up
+//! for many small jobs). The worker replies to each job as it finishes it, and the parent reads
+//! the replies ahead in bulk ([`ipc::frame::FrameReader`]): measured on 20 000 trivial tasks,
+//! a frame per job each way took 2x as long. A single *result-handler* thread runs every
+//! callback, in the parent, as Python does.
 //!
 //! When a worker dies (a signal, an exit), its thread sees end-of-file: the job the worker was
 //! running fails with [`TaskError::WorkerDied`], the jobs of the batch it had not started go
@@ -38,6 +40,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{self, Receiver, Sender};
+use ipc::frame::{DEFAULT_MAX_FRAME, FrameReader};
 use ipc::{Connection, FrameError, Pipe};
 use processes::Process;
 use serde::de::DeserializeOwned;
@@ -324,12 +327,15 @@ impl<T: Task> fmt::Debug for Pool<T> {
     }
 }
 
-type WorkerEnd<T> = Connection<Job<T>, Reply<<T as Task>::Output>>;
+/// The parent's end of a worker's socket pair: a batch of jobs goes out as one frame; a reply
+/// comes back for each job as it finishes (so when a worker dies, the replies already sent say
+/// which jobs it had finished).
+type WorkerEnd<T> = Connection<Vec<Job<T>>, Reply<<T as Task>::Output>>;
 
 /// Fork one worker; the parent's end of its socket pair.
 fn fork_worker<T: Task>() -> Result<(Process, WorkerEnd<T>), PoolError> {
-    let (parent_end, child_end) =
-        Pipe::duplex::<Job<T>, Reply<T::Output>>().map_err(|e| PoolError::Start(e.to_string()))?;
+    let (parent_end, child_end) = Pipe::duplex::<Vec<Job<T>>, Reply<T::Output>>()
+        .map_err(|e| PoolError::Start(e.to_string()))?;
     let keep = child_end.as_raw_fd();
     // The worker keeps only its own end: otherwise a worker forked later would hold copies of
     // the other workers' ends, and they would never see end-of-file when told to stop.
@@ -343,27 +349,32 @@ fn fork_worker<T: Task>() -> Result<(Process, WorkerEnd<T>), PoolError> {
 }
 
 /// The worker: run jobs until the parent closes the connection.
-fn worker_loop<T: Task>(conn: Connection<Reply<T::Output>, Job<T>>) {
-    while let Ok(job) = conn.recv() {
-        let results = job
-            .tasks
-            .into_iter()
-            .map(|task| match catch_unwind(AssertUnwindSafe(|| task.run())) {
-                Ok(Ok(out)) => Ok(out),
-                Ok(Err(e)) => Err(TaskError::Failed(format!("{e:#}"))),
-                Err(payload) => Err(TaskError::Panicked(processes_panic_message(&*payload))),
-            })
-            .collect();
-        if conn
-            .send(&Reply {
-                id: job.id,
-                results,
-            })
-            .is_err()
-        {
-            return;
+fn worker_loop<T: Task>(conn: Connection<Reply<T::Output>, Vec<Job<T>>>) {
+    while let Ok(batch) = conn.recv() {
+        for job in batch {
+            if !run_job(&conn, job) {
+                return;
+            }
         }
     }
+}
+
+/// Run one job and send its reply; `false` if the parent is gone.
+fn run_job<T: Task>(conn: &Connection<Reply<T::Output>, Vec<Job<T>>>, job: Job<T>) -> bool {
+    let results = job
+        .tasks
+        .into_iter()
+        .map(|task| match catch_unwind(AssertUnwindSafe(|| task.run())) {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(e)) => Err(TaskError::Failed(format!("{e:#}"))),
+            Err(payload) => Err(TaskError::Panicked(processes_panic_message(&*payload))),
+        })
+        .collect();
+    conn.send(&Reply {
+        id: job.id,
+        results,
+    })
+    .is_ok()
 }
 
 fn processes_panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -759,6 +770,7 @@ fn drive<T: Task>(
     maxtasks: Option<usize>,
 ) {
     let mut ran = 0usize;
+    let mut replies = FrameReader::new(DEFAULT_MAX_FRAME);
     let stopping = || shared.terminated.load(Ordering::SeqCst);
     'jobs: loop {
         let first = match jobs.recv_timeout(Duration::from_millis(20)) {
@@ -785,16 +797,15 @@ fn drive<T: Task>(
                 Err(_) => break,
             }
         }
-        let mut sent = 0;
-        for job in &batch {
-            if end.send(job).is_err() {
-                break;
-            }
-            sent += 1;
-        }
+        // One frame for the batch; the replies come one per job, read ahead in bulk.
+        let sent = if end.send(&batch).is_ok() {
+            batch.len()
+        } else {
+            0
+        };
         let mut replied = 0;
         while replied < sent {
-            match end.recv() {
+            match end.recv_buffered(&mut replies) {
                 Ok(reply) => {
                     ran += batch[replied].tasks.len();
                     let _ = done.send((reply.id, Ok(reply.results)));
@@ -832,6 +843,8 @@ fn drive<T: Task>(
             if stopping() || !replace(slot, &mut worker, &mut end, shared, &mut ran) {
                 break 'jobs;
             }
+            // What was read ahead from the old worker's end is of no use now.
+            replies = FrameReader::new(DEFAULT_MAX_FRAME);
             continue;
         }
         if maxtasks.is_some_and(|m| ran >= m) {
@@ -840,6 +853,7 @@ fn drive<T: Task>(
             if !replace(slot, &mut worker, &mut end, shared, &mut ran) {
                 break 'jobs;
             }
+            replies = FrameReader::new(DEFAULT_MAX_FRAME);
         }
     }
     // Queue closed (join/terminate): let the worker see end-of-file, then reap it.
