@@ -188,7 +188,8 @@ impl Client {
             let (_, stream) = slot.as_ref().ok_or(ManagerError::Protocol)?;
             let buf = frame::encode(req, DEFAULT_MAX_FRAME)?;
             frame::write_all(stream.as_fd(), &buf)?;
-            Ok(frame::read_frame::<Response>(
+            // One request, one reply: the reply is all there is to read, usually in one `read`.
+            Ok(frame::read_one_frame::<Response>(
                 stream.as_fd(),
                 DEFAULT_MAX_FRAME,
             )?)
