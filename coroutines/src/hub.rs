@@ -59,16 +59,32 @@ struct Slot {
     yielder: *const Yielder<Wake, Wait>,
     /// Bumped at every wait, so a timer or event for an older wait is ignored.
     generation: u64,
-    /// The fd it waits on, if any (registered in epoll).
-    fd: Option<RawFd>,
+    /// The fd it waits on, if any, and whether for writing.
+    fd: Option<(RawFd, bool)>,
     /// The innermost `timeout(...)` deadline around its current code.
     deadline: Option<Instant>,
     done: Rc<Cell<bool>>,
 }
 
+/// A socket registered in the hub's epoll, and who waits on it.
+///
+/// A socket is registered once, edge-triggered, at its first wait, and stays registered until
+/// it is dropped ([`release_fd`]): a wait then costs no `epoll_ctl` at all, where registering
+/// and removing it at every wait cost two system calls per wait. Edge-triggered is right here
+/// because a task only waits after its `read`, `write` or `accept` said `WouldBlock`: anything
+/// that arrives after that is a new edge.
+#[derive(Default)]
+struct FdWaiters {
+    /// The task waiting to read (or accept), with the generation of its wait.
+    reader: Option<(u64, u64)>,
+    /// The task waiting to write (or for a connect to finish).
+    writer: Option<(u64, u64)>,
+}
+
 struct Hub {
     epoll: Epoll,
     tasks: HashMap<u64, Slot>,
+    fds: HashMap<RawFd, FdWaiters>,
     ready: VecDeque<(u64, Wake)>,
     timers: BinaryHeap<Reverse<(Instant, u64, u64, u64)>>,
     seq: u64,
@@ -89,6 +105,7 @@ fn with_hub<R>(f: impl FnOnce(&mut Hub) -> R) -> io::Result<R> {
             *h = Some(Hub {
                 epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(io::Error::from)?,
                 tasks: HashMap::new(),
+                fds: HashMap::new(),
                 ready: VecDeque::new(),
                 timers: BinaryHeap::new(),
                 seq: 0,
@@ -380,20 +397,28 @@ fn run_until(stop: impl Fn() -> bool) {
             _ => return,
         };
         let _ = with_hub(|h| {
+            let trouble = EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP | EpollFlags::EPOLLRDHUP;
             for ev in &events[..n] {
-                let data = ev.data();
-                let (id, generation) = (data >> 32, data & 0xffff_ffff);
-                if let Some(s) = h.tasks.get_mut(&id)
-                    && (s.generation & 0xffff_ffff) == generation
-                    && let Some(fd) = s.fd.take()
-                {
-                    // SAFETY: the task that registered `fd` is still waiting on it, so its
-                    // socket (the fd's owner) is alive on that task's stack.
-                    let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-                    let _ = h.epoll.delete(bfd);
-                    h.io_waiting -= 1;
-                    s.generation += 1;
-                    h.ready.push_back((id, Wake::Ready));
+                let Some(w) = h.fds.get_mut(&(ev.data() as RawFd)) else {
+                    continue;
+                };
+                let flags = ev.events();
+                let mut woken = [None, None];
+                if flags.intersects(EpollFlags::EPOLLIN | trouble) {
+                    woken[0] = w.reader.take();
+                }
+                if flags.intersects(EpollFlags::EPOLLOUT | trouble) {
+                    woken[1] = w.writer.take();
+                }
+                for (id, generation) in woken.into_iter().flatten() {
+                    if let Some(s) = h.tasks.get_mut(&id)
+                        && s.generation == generation
+                    {
+                        s.fd = None;
+                        h.io_waiting -= 1;
+                        s.generation += 1;
+                        h.ready.push_back((id, Wake::Ready));
+                    }
                 }
             }
             let now = Instant::now();
@@ -405,10 +430,14 @@ fn run_until(stop: impl Fn() -> bool) {
                 if let Some(s) = h.tasks.get_mut(&id)
                     && s.generation == generation
                 {
-                    let wake = if let Some(fd) = s.fd.take() {
-                        // SAFETY: as above; the waiting task owns the socket.
-                        let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-                        let _ = h.epoll.delete(bfd);
+                    let wake = if let Some((fd, write)) = s.fd.take() {
+                        if let Some(w) = h.fds.get_mut(&fd) {
+                            if write {
+                                w.writer = None;
+                            } else {
+                                w.reader = None;
+                            }
+                        }
                         h.io_waiting -= 1;
                         Wake::TimedOut
                     } else {
@@ -456,23 +485,37 @@ fn resume(id: u64, wake: Wake) {
                     Wait::Yield => h.ready.push_back((id, Wake::Ready)),
                     Wait::Until(t) => timer(h, t),
                     Wait::Readable(fd, deadline) | Wait::Writable(fd, deadline) => {
-                        let flags = if matches!(w, Wait::Readable(..)) {
-                            EpollFlags::EPOLLIN
-                        } else {
-                            EpollFlags::EPOLLOUT
-                        } | EpollFlags::EPOLLONESHOT;
-                        let data = (id << 32) | (generation & 0xffff_ffff);
-                        // SAFETY: the waiting task owns the socket until it is woken.
-                        let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-                        if h.epoll.add(bfd, EpollEvent::new(flags, data)).is_ok() {
-                            s.fd = Some(fd);
-                            h.io_waiting += 1;
-                            if let Some(t) = deadline {
-                                timer(h, t);
+                        let write = matches!(w, Wait::Writable(..));
+                        let registered = h.fds.contains_key(&fd) || {
+                            let flags = EpollFlags::EPOLLIN
+                                | EpollFlags::EPOLLOUT
+                                | EpollFlags::EPOLLRDHUP
+                                | EpollFlags::EPOLLET;
+                            // SAFETY: the waiting task owns the socket; it stays registered
+                            // until the socket's drop calls `release_fd`.
+                            let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+                            let added = h.epoll.add(bfd, EpollEvent::new(flags, fd as u64));
+                            if added.is_ok() {
+                                h.fds.insert(fd, FdWaiters::default());
                             }
-                        } else {
+                            added.is_ok()
+                        };
+                        match h.fds.get_mut(&fd) {
+                            Some(waiters) if registered => {
+                                let me = Some((id, generation));
+                                if write {
+                                    waiters.writer = me;
+                                } else {
+                                    waiters.reader = me;
+                                }
+                                s.fd = Some((fd, write));
+                                h.io_waiting += 1;
+                                if let Some(t) = deadline {
+                                    timer(h, t);
+                                }
+                            }
                             // Not pollable (a regular file): it is always ready.
-                            h.ready.push_back((id, Wake::Ready));
+                            _ => h.ready.push_back((id, Wake::Ready)),
                         }
                     }
                 }
@@ -489,6 +532,22 @@ fn resume(id: u64, wake: Wake) {
             }
         });
     }
+}
+
+/// Forget a socket that is about to be closed: out of the hub's epoll and its table (a later
+/// socket may get the same number). Called by the sockets' `drop`; harmless if the socket
+/// never waited, or if the hub is gone (at thread exit).
+fn release_fd(fd: RawFd) {
+    let _ = HUB.try_with(|h| {
+        if let Ok(mut h) = h.try_borrow_mut()
+            && let Some(hub) = h.as_mut()
+            && hub.fds.remove(&fd).is_some()
+        {
+            // SAFETY: called while the socket owning `fd` is still open.
+            let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            let _ = hub.epoll.delete(bfd);
+        }
+    });
 }
 
 /// A TCP connection whose reads and writes wait cooperatively. Replaces gevent's patched
@@ -509,20 +568,23 @@ impl TcpStream {
             None,
         )
         .map_err(io::Error::from)?;
-        match socket::connect(fd.as_raw_fd(), &SockaddrIn::from(addr)) {
+        // From here on its drop releases the fd from the hub, however connect ends.
+        let stream = TcpStream {
+            inner: std::net::TcpStream::from(fd),
+        };
+        match socket::connect(stream.inner.as_raw_fd(), &SockaddrIn::from(addr)) {
             Ok(()) => {}
             Err(Errno::EINPROGRESS) => {
-                wait_io(fd.as_raw_fd(), true)?;
-                let err = socket::getsockopt(&fd, sockopt::SocketError).map_err(io::Error::from)?;
+                wait_io(stream.inner.as_raw_fd(), true)?;
+                let err = socket::getsockopt(&stream.inner, sockopt::SocketError)
+                    .map_err(io::Error::from)?;
                 if err != 0 {
                     return Err(io::Error::from_raw_os_error(err));
                 }
             }
             Err(e) => return Err(e.into()),
         }
-        Ok(TcpStream {
-            inner: std::net::TcpStream::from(fd),
-        })
+        Ok(stream)
     }
 
     fn from_std(inner: std::net::TcpStream) -> io::Result<TcpStream> {
@@ -577,6 +639,12 @@ impl TcpStream {
     }
 }
 
+impl Drop for TcpStream {
+    fn drop(&mut self) {
+        release_fd(self.inner.as_raw_fd());
+    }
+}
+
 impl AsFd for TcpStream {
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.inner.as_fd()
@@ -588,6 +656,12 @@ impl AsFd for TcpStream {
 #[derive(Debug)]
 pub struct TcpListener {
     inner: std::net::TcpListener,
+}
+
+impl Drop for TcpListener {
+    fn drop(&mut self) {
+        release_fd(self.inner.as_raw_fd());
+    }
 }
 
 impl TcpListener {

@@ -115,3 +115,51 @@ fn a_switch_is_cheaper_than_a_thread_hand_off_and_greenlets_need_no_lock() {
     assert!(tradeoffs::thread_handoff_ns(100) > 0.0);
     assert_eq!(tradeoffs::shared_counter(500).unwrap(), 1000);
 }
+
+/// Sockets stay registered in the hub's epoll between waits and leave it when dropped: a new
+/// socket that gets a dropped one's descriptor number must still be woken.
+#[test]
+fn a_socket_reusing_a_dropped_sockets_number_is_still_woken() {
+    use std::io::{Read, Write};
+    use std::os::fd::{AsFd, AsRawFd};
+    let numbers = within(Duration::from_secs(60), "echo", || {
+        let listener = hub::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Clients on plain threads: connect, send, read the echo, one after another.
+        let clients = std::thread::spawn(move || {
+            for round in 0..5u8 {
+                let mut c = std::net::TcpStream::connect(addr).unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                c.write_all(&[round; 3]).unwrap();
+                let mut back = [0u8; 3];
+                c.read_exact(&mut back).unwrap();
+                assert_eq!(back, [round; 3]);
+            }
+        });
+        let server = hub::spawn(move || {
+            let mut numbers = Vec::new();
+            for _ in 0..5 {
+                let (mut s, _) = listener.accept().unwrap();
+                numbers.push(s.as_fd().as_raw_fd());
+                let mut buf = [0u8; 3];
+                let mut got = 0;
+                while got < 3 {
+                    got += s.read(&mut buf[got..]).unwrap();
+                }
+                s.write_all(&buf).unwrap();
+                // Waits (registered) for the client's close, then drops the socket.
+                while s.read(&mut buf).unwrap() > 0 {}
+            }
+            numbers
+        })
+        .unwrap();
+        hub::joinall(&[&server]);
+        clients.join().unwrap();
+        server.take().unwrap()
+    });
+    assert_eq!(numbers.len(), 5);
+    assert!(
+        numbers.windows(2).any(|w| w[0] == w[1]),
+        "no descriptor number was reused, so this did not test reuse: {numbers:?}"
+    );
+}
