@@ -50,17 +50,22 @@ fn read_exact(fd: impl AsFd, buf: &mut [u8]) -> bool {
     true
 }
 
-/// Round trips through a raw socketpair with an echo child, and through `Connection`s.
-fn round_trips(pinned: bool) {
-    let saved = pin(pinned);
-    // Raw: 8 bytes there, 8 bytes back.
-    let (mine, theirs): (OwnedFd, OwnedFd) = socketpair(
+/// A raw Unix stream socketpair: the floor's transport.
+fn raw_pair() -> (OwnedFd, OwnedFd) {
+    socketpair(
         AddressFamily::Unix,
         SockType::Stream,
         None,
         SockFlag::SOCK_CLOEXEC,
     )
-    .expect("socketpair");
+    .expect("socketpair")
+}
+
+/// Round trips through a raw socketpair with an echo child, and through `Connection`s.
+fn round_trips(pinned: bool) {
+    let saved = pin(pinned);
+    // Raw: 8 bytes there, 8 bytes back.
+    let (mine, theirs) = raw_pair();
     let mut raw_echo = Process::new(move || {
         let mut buf = [0u8; 8];
         while read_exact(&theirs, &mut buf) {
@@ -153,13 +158,7 @@ fn bulk() {
     let (raw, conn) = measure_pair(
         RUNS,
         || {
-            let (mine, theirs): (OwnedFd, OwnedFd) = socketpair(
-                AddressFamily::Unix,
-                SockType::Stream,
-                None,
-                SockFlag::SOCK_CLOEXEC,
-            )
-            .expect("socketpair");
+            let (mine, theirs) = raw_pair();
             let mut child = Process::new(move || {
                 let data = vec![7u8; MIB];
                 for _ in 0..COUNT {

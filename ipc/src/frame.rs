@@ -159,21 +159,43 @@ pub fn write_all(fd: impl AsFd, mut buf: &[u8]) -> Result<(), FrameError> {
     Ok(())
 }
 
-/// Fill `buf` from `fd`; the bytes read before end-of-file if it came first. A socket with a
-/// receive time-out (`SO_RCVTIMEO`) that expires gives [`FrameError::Timeout`].
-fn read_full(fd: impl AsFd, buf: &mut [u8]) -> Result<usize, FrameError> {
-    let mut got = 0;
-    while got < buf.len() {
-        match nix::unistd::read(&fd, &mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
+/// One `read` into `buf` (0 at end-of-file), retried on signals. A socket with a receive
+/// time-out (`SO_RCVTIMEO`) that expires gives [`FrameError::Timeout`]; a reset connection is
+/// end-of-file.
+fn read_some(fd: &impl AsFd, buf: &mut [u8]) -> Result<usize, FrameError> {
+    loop {
+        match nix::unistd::read(fd, buf) {
+            Ok(n) => return Ok(n),
             Err(Errno::EINTR) => {}
             Err(Errno::EAGAIN) => return Err(FrameError::Timeout),
             Err(Errno::ECONNRESET) => return Err(FrameError::Eof),
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Fill `buf` from `fd`; the bytes read before end-of-file if it came first.
+fn read_full(fd: impl AsFd, buf: &mut [u8]) -> Result<usize, FrameError> {
+    let mut got = 0;
+    while got < buf.len() {
+        match read_some(&fd, &mut buf[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
     Ok(got)
+}
+
+/// The body length a frame's prefix (its first `HEADER` bytes) claims, refused over `max`
+/// before anything is allocated for it.
+fn body_len(prefix: &[u8], max: usize) -> Result<usize, FrameError> {
+    let mut header = [0u8; HEADER];
+    header.copy_from_slice(&prefix[..HEADER]);
+    let len = u32::from_le_bytes(header) as usize;
+    if len > max {
+        return Err(FrameError::TooLarge { claimed: len, max });
+    }
+    Ok(len)
 }
 
 /// Read one frame's length from `fd`; a clean end-of-file before it is [`FrameError::Eof`].
@@ -189,11 +211,7 @@ fn read_header(fd: impl AsFd, max: usize) -> Result<usize, FrameError> {
         }
         _ => {}
     }
-    let len = u32::from_le_bytes(header) as usize;
-    if len > max {
-        return Err(FrameError::TooLarge { claimed: len, max });
-    }
-    Ok(len)
+    body_len(&header, max)
 }
 
 /// Read one frame's body (of `len` bytes) into `buf[..len]`, growing `buf` if needed.
@@ -241,27 +259,20 @@ pub fn read_one_frame<T: DeserializeOwned>(fd: impl AsFd, max: usize) -> Result<
         }
         let mut got = 0;
         loop {
-            match nix::unistd::read(&fd, &mut buf[got..]) {
-                Ok(0) if got == 0 => return Err(FrameError::Eof),
-                Ok(0) => {
+            match read_some(&fd, &mut buf[got..])? {
+                0 if got == 0 => return Err(FrameError::Eof),
+                0 => {
                     return Err(FrameError::Truncated {
                         expected: HEADER.max(got + 1),
                         got,
                     });
                 }
-                Ok(n) => got += n,
-                Err(Errno::EINTR) => continue,
-                Err(Errno::EAGAIN) => return Err(FrameError::Timeout),
-                Err(Errno::ECONNRESET) => return Err(FrameError::Eof),
-                Err(e) => return Err(e.into()),
+                n => got += n,
             }
             if got < HEADER {
                 continue;
             }
-            let len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-            if len > max {
-                return Err(FrameError::TooLarge { claimed: len, max });
-            }
+            let len = body_len(&buf[..HEADER], max)?;
             let whole = HEADER + len;
             if got > whole {
                 return Err(FrameError::Io(io::Error::other(
@@ -333,15 +344,7 @@ impl FrameReader {
     pub fn read<T: DeserializeOwned>(&mut self, fd: impl AsFd) -> Result<T, FrameError> {
         let len = loop {
             if self.buffered() >= HEADER {
-                let mut header = [0u8; HEADER];
-                header.copy_from_slice(&self.buf[self.start..self.start + HEADER]);
-                let len = u32::from_le_bytes(header) as usize;
-                if len > self.max {
-                    return Err(FrameError::TooLarge {
-                        claimed: len,
-                        max: self.max,
-                    });
-                }
+                let len = body_len(&self.buf[self.start..self.end], self.max)?;
                 if self.buffered() >= HEADER + len {
                     break len;
                 }
@@ -367,23 +370,15 @@ impl FrameReader {
         if self.buf.len() < want {
             self.buf.resize(want, 0);
         }
-        loop {
-            match nix::unistd::read(fd, &mut self.buf[self.end..]) {
-                Ok(0) if self.end == 0 => return Err(FrameError::Eof),
-                Ok(0) => {
-                    return Err(FrameError::Truncated {
-                        expected: need.max(HEADER),
-                        got: self.end,
-                    });
-                }
-                Ok(n) => {
-                    self.end += n;
-                    return Ok(());
-                }
-                Err(Errno::EINTR) => {}
-                Err(Errno::EAGAIN) => return Err(FrameError::Timeout),
-                Err(Errno::ECONNRESET) => return Err(FrameError::Eof),
-                Err(e) => return Err(e.into()),
+        match read_some(fd, &mut self.buf[self.end..])? {
+            0 if self.end == 0 => Err(FrameError::Eof),
+            0 => Err(FrameError::Truncated {
+                expected: need.max(HEADER),
+                got: self.end,
+            }),
+            n => {
+                self.end += n;
+                Ok(())
             }
         }
     }
