@@ -111,6 +111,15 @@ pub fn write_frame<T: Serialize + ?Sized>(
     msg: &T,
     max: usize,
 ) -> Result<(), FrameError> {
+    with_frame(msg, max, |buf| write_all(fd, buf))
+}
+
+/// Encode `msg` as a whole frame in this thread's scratch buffer and hand it to `send`.
+pub(crate) fn with_frame<T: Serialize + ?Sized, R>(
+    msg: &T,
+    max: usize,
+    send: impl FnOnce(&[u8]) -> Result<R, FrameError>,
+) -> Result<R, FrameError> {
     SCRATCH.with(|scratch| {
         let mut buf = std::mem::take(&mut *scratch.borrow_mut());
         buf.clear();
@@ -120,13 +129,18 @@ pub fn write_frame<T: Serialize + ?Sized>(
             .and_then(|buf| finish(buf, max));
         match outcome {
             Ok(buf) => {
-                let written = write_all(fd, &buf);
+                let sent = send(&buf);
                 *scratch.borrow_mut() = buf;
-                written
+                sent
             }
             Err(e) => Err(e),
         }
     })
+}
+
+/// Lend this thread's scratch buffer (for receiving a body) to `f`.
+pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    SCRATCH.with(|scratch| f(&mut scratch.borrow_mut()))
 }
 
 /// Write `bytes` as one frame without encoding (Python's `send_bytes`).
@@ -188,7 +202,7 @@ fn read_full(fd: impl AsFd, buf: &mut [u8]) -> Result<usize, FrameError> {
 
 /// The body length a frame's prefix (its first `HEADER` bytes) claims, refused over `max`
 /// before anything is allocated for it.
-fn body_len(prefix: &[u8], max: usize) -> Result<usize, FrameError> {
+pub(crate) fn body_len(prefix: &[u8], max: usize) -> Result<usize, FrameError> {
     let mut header = [0u8; HEADER];
     header.copy_from_slice(&prefix[..HEADER]);
     let len = u32::from_le_bytes(header) as usize;

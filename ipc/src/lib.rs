@@ -1,9 +1,9 @@
 //! # Chapter 5: communication between processes
 //!
 //! The seed's sections 进程间的通信 (队列), 管道, Managers and 进程同步, retold with typed
-//! messages (serde + postcard, length-prefixed, never executed: in place of pickle), a pipe
-//! [`Queue`], socket-pair [`Pipe`]s, a [`Manager`] server, and shared memory with a robust
-//! process-shared [`Lock`].
+//! messages (serde + postcard, length-prefixed, never executed: in place of pickle), a
+//! shared-memory [`Queue`], socket-pair [`Pipe`]s, a [`Manager`] server, and shared memory
+//! with a robust process-shared [`Lock`].
 //!
 //! # Python -> Rust
 //!

@@ -51,10 +51,10 @@ pub fn thread_queue_does_not_cross(
 }
 
 /// Python's trap, reported instead of hung: a child puts 1 KiB items while nobody reads, with
-/// `put_timeout`; once the pipe is full it gets a time-out and exits, so the parent's join
+/// `put_timeout`; once the queue is full it gets a time-out and exits, so the parent's join
 /// returns. Then the parent drains what fitted. Returns (items that fitted, the child's exit
 /// code, items drained).
-pub fn full_pipe(cx: &Cx) -> anyhow::Result<(u32, i32, u32)> {
+pub fn full_queue(cx: &Cx) -> anyhow::Result<(u32, i32, u32)> {
     let q: Queue<Vec<u8>> = Queue::new()?;
     let fitted = crate::AtomicValue::new(std::sync::atomic::AtomicU32::new(0))?;
     let (child_q, child_fitted, c) = (q.clone(), fitted.clone(), cx.clone());
@@ -101,15 +101,15 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     cx.explain(
         "Python's multiprocessing.Queue hides a feeder thread that writes after put() returns;\n\
          joining a child before reading what it put deadlocks once the pipe is full. Here put()\n\
-         writes itself and blocks in the child when the pipe is full; put_timeout() reports it:",
+         writes itself and waits in the child when the queue is full; put_timeout() reports it:",
     );
-    let (fitted, code, drained) = full_pipe(cx)?;
+    let (fitted, code, drained) = full_queue(cx)?;
     cx.say(format!(
-        "parent: joined the child first (exit {code}): {fitted} items of 1 KiB had fitted in the pipe; drained {drained}"
+        "parent: joined the child first (exit {code}): {fitted} items of 1 KiB had fitted in the queue's 64 KiB; drained {drained}"
     ));
     ensure!(
         fitted > 0 && drained == fitted,
-        "lost items in the full-pipe demo"
+        "lost items in the full-queue demo"
     );
     cx.explain(
         "The rule stays: drain the queue before joining its producers, or join with a timeout.",

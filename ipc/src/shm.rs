@@ -22,7 +22,7 @@ use nix::libc;
 use nix::sys::mman::{MapFlags, ProtFlags, mmap_anonymous, munmap};
 
 /// A shared anonymous mapping, unmapped when the last handle in this process goes.
-struct Mapping {
+pub(crate) struct Mapping {
     ptr: NonNull<c_void>,
     len: usize,
 }
@@ -34,7 +34,7 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
-    fn new(len: usize) -> io::Result<Mapping> {
+    pub(crate) fn new(len: usize) -> io::Result<Mapping> {
         let size = NonZeroUsize::new(len.max(1)).unwrap_or(NonZeroUsize::MIN);
         // SAFETY: a fresh anonymous mapping aliases nothing; mmap zero-fills it.
         let ptr = unsafe {
@@ -49,7 +49,7 @@ impl Mapping {
         Ok(Mapping { ptr, len })
     }
 
-    fn at<T>(&self, offset: usize) -> *mut T {
+    pub(crate) fn at<T>(&self, offset: usize) -> *mut T {
         debug_assert!(offset + size_of::<T>() <= self.len.max(1));
         // SAFETY: callers stay within the mapping (offsets computed from its layout).
         unsafe { self.ptr.as_ptr().cast::<u8>().add(offset).cast::<T>() }

@@ -64,6 +64,134 @@ fn four_producer_processes_every_item_once_in_per_producer_order() {
     }
 }
 
+/// Items of a size and content that depend on (producer, index), so a torn or misplaced frame
+/// shows. Every 50th is larger than the queue's whole ring and has to stream through it.
+fn item(p: u32, i: u32) -> Vec<u8> {
+    let len = if i % 50 == 49 {
+        ipc::queue::CAPACITY * 2 + 17
+    } else {
+        (i as usize * 37 + p as usize * 11) % 3000
+    };
+    (0..len).map(|k| (k as u32 ^ i ^ (p << 3)) as u8).collect()
+}
+
+#[test]
+fn frames_of_every_size_wrap_around_the_ring_and_stay_whole() {
+    let _fork = serial();
+    within(LONG, "2 producers, big frames", || {
+        let q: Queue<(u32, u32, Vec<u8>)> = Queue::new().unwrap();
+        let mut procs: Vec<Process> = (0..2)
+            .map(|p| {
+                let q = q.clone();
+                Process::new(move || -> Result<(), FrameError> {
+                    for i in 0..300 {
+                        q.put(&(p, i, item(p, i)))?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for p in &mut procs {
+            p.start().unwrap();
+        }
+        let mut next = [0u32; 2];
+        for _ in 0..600 {
+            let (p, i, bytes) = q.get_timeout(LONG).unwrap();
+            assert_eq!(i, next[p as usize], "producer {p} out of order");
+            assert!(bytes == item(p, i), "producer {p} item {i} arrived torn");
+            next[p as usize] += 1;
+        }
+        for p in &mut procs {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        assert!(matches!(q.try_get(), Err(FrameError::Timeout)));
+    });
+}
+
+#[test]
+fn two_consumer_processes_get_every_item_exactly_once() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let _fork = serial();
+    within(LONG, "2 consumers", || {
+        let q: Queue<u64> = Queue::new().unwrap();
+        let (sum, count) = (
+            ipc::AtomicValue::new(AtomicU64::new(0)).unwrap(),
+            ipc::AtomicValue::new(AtomicU64::new(0)).unwrap(),
+        );
+        let mut consumers: Vec<Process> = (0..2)
+            .map(|_| {
+                let (q, sum, count) = (q.clone(), sum.clone(), count.clone());
+                Process::new(move || -> Result<(), FrameError> {
+                    // 0 is the stop sign: one for each consumer.
+                    while let n @ 1.. = q.get_timeout(LONG)? {
+                        sum.fetch_add(n, Ordering::SeqCst);
+                        count.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for c in &mut consumers {
+            c.start().unwrap();
+        }
+        for n in 1..=20_000u64 {
+            q.put(&n).unwrap();
+        }
+        q.put(&0).unwrap();
+        q.put(&0).unwrap();
+        for c in &mut consumers {
+            assert_eq!(c.join().unwrap(), 0);
+        }
+        assert_eq!(count.load(Ordering::SeqCst), 20_000);
+        assert_eq!(sum.load(Ordering::SeqCst), 20_000 * 20_001 / 2);
+    });
+}
+
+#[test]
+fn a_producer_killed_while_waiting_for_room_leaves_the_queue_usable() {
+    let _fork = serial();
+    within(LONG, "killed producer", || {
+        let q: Queue<Vec<u8>> = Queue::new().unwrap();
+        let fitted = ipc::AtomicValue::new(std::sync::atomic::AtomicU32::new(0)).unwrap();
+        let (child_q, child_fitted) = (q.clone(), fitted.clone());
+        let mut p = Process::new(move || {
+            for i in 0u8.. {
+                // Blocks for good once the ring is full, holding the writer lock.
+                if child_q.put(&vec![i; 1000]).is_err() {
+                    return;
+                }
+                child_fitted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        p.start().unwrap();
+        // Wait (by count, not by time) until the ring is full and the child is stuck.
+        let full = (ipc::queue::CAPACITY / 1010) as u32;
+        let t = Instant::now();
+        while fitted.load(std::sync::atomic::Ordering::SeqCst) < full {
+            assert!(t.elapsed() < LONG, "the child never filled the queue");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        p.kill().unwrap();
+        p.join().unwrap();
+        // Everything it put is there, whole and in order (one more than counted if it was
+        // killed between a put and its count), and then nothing: no torn frame.
+        let n = fitted.load(std::sync::atomic::Ordering::SeqCst);
+        let mut got = 0u32;
+        loop {
+            match q.try_get() {
+                Ok(v) => assert_eq!(v, vec![got as u8; 1000], "item {got}"),
+                Err(FrameError::Timeout) => break,
+                Err(e) => panic!("item {got}: {e}"),
+            }
+            got += 1;
+        }
+        assert!(got == n || got == n + 1, "{got} items for {n} puts");
+        // The writer lock it died holding is recovered by the next put.
+        q.put_timeout(&vec![9; 10], LONG).unwrap();
+        assert_eq!(q.get_timeout(LONG).unwrap(), vec![9; 10]);
+    });
+}
+
 #[test]
 fn a_thread_queue_does_not_cross_a_fork() {
     let _fork = serial();
@@ -75,10 +203,10 @@ fn a_thread_queue_does_not_cross_a_fork() {
 }
 
 #[test]
-fn a_full_pipe_is_reported_by_put_timeout_not_hung() {
+fn a_full_queue_is_reported_by_put_timeout_not_hung() {
     let _fork = serial();
-    let (fitted, code, drained) = within(LONG, "full pipe", || {
-        process_queue::full_pipe(&cx()).unwrap()
+    let (fitted, code, drained) = within(LONG, "full queue", || {
+        process_queue::full_queue(&cx()).unwrap()
     });
     assert_eq!(code, 0);
     assert!(fitted > 0);

@@ -18,11 +18,11 @@ fn run(f: fn(&Cx) -> anyhow::Result<()>) -> Vec<Record> {
 }
 
 #[test]
-fn queue_crosses_a_thread_queue_does_not_and_a_full_pipe_is_reported() {
+fn queue_crosses_a_thread_queue_does_not_and_a_full_queue_is_reported() {
     let r = run(ipc::process_queue::run);
     index(&r, "parent: got [1, 2, 3] from the process queue");
     index(&r, "recv_timeout(1 s) on the thread queue -> Err(Timeout)");
-    index(&r, "had fitted in the pipe; drained");
+    index(&r, "had fitted in the queue's 64 KiB; drained");
 }
 
 #[test]
