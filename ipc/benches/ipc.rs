@@ -11,7 +11,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use ipc::{Lock, Manager, Pipe, Queue, frame};
-use lesson::bench::{Param, Sample, line, measure, measure_pair, report_per_op};
+use lesson::bench::{Param, Sample, line, measure, measure_pair, report_per_op, selected};
 use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::unistd::Pid;
@@ -154,7 +154,7 @@ fn rate(name: &str, unit: &str, s: Sample, amount: f64, params: &[(&str, Param)]
 /// A child sends `count` messages of 1 MiB; the parent receives them.
 fn bulk() {
     const MIB: usize = 1 << 20;
-    const COUNT: usize = 64;
+    const COUNT: usize = 256;
     let (raw, conn) = measure_pair(
         RUNS,
         || {
@@ -337,11 +337,20 @@ fn lock() {
 
 fn main() {
     let t = Instant::now();
-    round_trips(true);
-    round_trips(false);
-    bulk();
-    queue();
-    manager();
-    lock();
+    if selected("round_trip") {
+        round_trips(true);
+        round_trips(false);
+    }
+    let groups: [(&str, fn()); 4] = [
+        ("bulk", bulk),
+        ("queue", queue),
+        ("manager", manager),
+        ("lock", lock),
+    ];
+    for (name, run) in groups {
+        if selected(name) {
+            run();
+        }
+    }
     eprintln!("ipc benches took {:.1}s", t.elapsed().as_secs_f64());
 }

@@ -166,7 +166,9 @@ pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> Result<boo
 
 impl<S: Serialize, R> Connection<S, R> {
     /// Send one message. Replaces `conn.send(obj)`. A peer that has gone gives an error
-    /// (`EPIPE`), not a signal: Rust ignores SIGPIPE.
+    /// (`EPIPE`), not a signal: Rust ignores SIGPIPE. Large byte strings in `msg` are written
+    /// straight from it, not copied ([`frame::write_frame`]), so two threads sending on one
+    /// end at once must take turns (a `Mutex`), as with Python's `Connection`.
     pub fn send(&self, msg: &S) -> Result<(), FrameError> {
         frame::write_frame(self.writer()?, msg, self.max)
     }

@@ -126,3 +126,93 @@ fn a_frame_reader_refuses_bad_input_as_read_frame_does() {
         })
     ));
 }
+
+/// A message mixing large byte strings (written straight from the message) with small fields
+/// (gathered in a buffer), as `write_frame` sends it.
+#[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+struct Mixed {
+    id: u32,
+    head: serde_bytes::ByteBuf,
+    big: serde_bytes::ByteBuf,
+    text: String,
+    // 3000 small strings: more than DIRECT bytes of small pieces, so the gather buffer fills.
+    many: Vec<serde_bytes::ByteBuf>,
+    tail: u64,
+}
+
+fn mixed() -> Mixed {
+    let pattern = |n: usize, seed: u8| -> Vec<u8> {
+        (0..n).map(|i| (i as u8).wrapping_mul(31) ^ seed).collect()
+    };
+    Mixed {
+        id: 7,
+        head: pattern(100, 1).into(),
+        big: pattern(frame::DIRECT * 3 + 5, 2).into(),
+        text: "é".repeat(frame::DIRECT),
+        many: (0..3000).map(|i| pattern(40, i as u8).into()).collect(),
+        tail: u64::MAX,
+    }
+}
+
+fn socketpair() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+    socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_message_with_large_byte_strings_is_written_in_pieces_as_the_same_frame() {
+    let msg = mixed();
+    let expected = frame::encode(&msg, 1 << 20).unwrap();
+    assert!(expected.len() > 4 * frame::DIRECT);
+    let (r, w) = socketpair();
+    let writer = std::thread::spawn(move || {
+        let msg = mixed();
+        // Twice, so the second frame is written after the scratch buffer was given back.
+        frame::write_frame(&w, &msg, 1 << 20).unwrap();
+        frame::write_frame(&w, &msg, 1 << 20).unwrap();
+        // A small message afterwards takes the one-buffer path again.
+        frame::write_frame(&w, &9u8, 1 << 20).unwrap();
+    });
+    let mut wire = Vec::new();
+    frame::read_bytes_into(&r, &mut wire, 1 << 20).unwrap();
+    assert_eq!(wire.len() + frame::HEADER, expected.len());
+    assert!(wire[..] == expected[frame::HEADER..], "the bytes differ");
+    let again: Mixed = frame::read_frame(&r, 1 << 20).unwrap();
+    assert_eq!(again, msg);
+    assert_eq!(frame::read_frame::<u8>(&r, 1 << 20).unwrap(), 9);
+    writer.join().unwrap();
+}
+
+#[test]
+fn a_large_message_over_the_limit_writes_nothing_and_a_gone_reader_is_an_error() {
+    let msg = mixed();
+    let (r, w) = socketpair();
+    // Over the limit: refused after measuring, before the header goes out.
+    assert!(matches!(
+        frame::write_frame(&w, &msg, 100_000),
+        Err(FrameError::TooLarge { max: 100_000, .. })
+    ));
+    drop(w);
+    assert!(matches!(
+        frame::read_frame::<u8>(&r, 1 << 20),
+        Err(FrameError::Eof)
+    ));
+    // The reader gone: an error (EPIPE), not a panic or a hang; and the next frame, on a
+    // healthy socket, is whole.
+    let (r, w) = socketpair();
+    drop(r);
+    assert!(matches!(
+        frame::write_frame(&w, &msg, 1 << 20),
+        Err(FrameError::Io(_))
+    ));
+    let (r, w) = socketpair();
+    frame::write_frame(&w, &(1u8, "ok"), 1 << 20).unwrap();
+    let got: (u8, String) = frame::read_frame(&r, 1 << 20).unwrap();
+    assert_eq!(got, (1, "ok".to_owned()));
+}

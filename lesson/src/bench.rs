@@ -52,6 +52,23 @@ pub fn measure_pair(runs: usize, mut a: impl FnMut(), mut b: impl FnMut()) -> (S
     (sample(ta), sample(tb))
 }
 
+/// Whether the bench group `group` should run: the names given on the command line (after
+/// `cargo bench -p CRATE --`) select groups by substring; with none given, every group runs.
+/// Flags (`--bench`, which cargo passes) are ignored.
+///
+/// ```
+/// // With no names on the command line (as in this doc test), every group is selected.
+/// assert!(lesson::bench::selected("bulk"));
+/// ```
+pub fn selected(group: &str) -> bool {
+    selected_by(std::env::args().skip(1), group)
+}
+
+fn selected_by(args: impl Iterator<Item = String>, group: &str) -> bool {
+    let names: Vec<String> = args.filter(|a| !a.starts_with('-')).collect();
+    names.is_empty() || names.iter().any(|n| group.contains(n.as_str()))
+}
+
 /// A JSON value for [`line()`]'s params.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Param {
@@ -159,4 +176,25 @@ pub fn report_per_op(name: &str, sample: Sample, ops: u64, params: &[(&str, Para
     let median = ns(sample.median);
     println!("{}", line(name, "ns", median, &all));
     median
+}
+
+#[cfg(test)]
+mod tests {
+    use super::selected_by;
+
+    fn args(a: &[&str]) -> impl Iterator<Item = String> {
+        a.iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .into_iter()
+    }
+
+    #[test]
+    fn names_select_groups_by_substring_and_flags_are_ignored() {
+        assert!(selected_by(args(&["--bench"]), "bulk"));
+        assert!(selected_by(args(&["--bench", "bulk"]), "bulk"));
+        assert!(selected_by(args(&["man"]), "manager"));
+        assert!(!selected_by(args(&["--bench", "bulk"]), "manager"));
+        assert!(selected_by(args(&["queue", "lock"]), "lock"));
+    }
 }
