@@ -16,7 +16,8 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Once};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -168,7 +169,7 @@ impl Clone for Client {
 
 impl Client {
     fn call(&self, req: &Request) -> Result<Response, ManagerError> {
-        let me = std::process::id();
+        let me = current_pid();
         let mut slot = self.conn.borrow_mut();
         if slot.as_ref().is_none_or(|(pid, _)| *pid != me) {
             let stream = UnixStream::connect(self.path.as_path())
@@ -203,6 +204,29 @@ impl Client {
                 Err(e)
             }
         }
+    }
+}
+
+/// This process's id, without a `getpid` system call per proxy call: cached, and forgotten in
+/// a child by a `pthread_atfork` handler (`fork` runs it; the child then asks again).
+fn current_pid() -> u32 {
+    static PID: AtomicU32 = AtomicU32::new(0);
+    static HANDLER: Once = Once::new();
+    extern "C" fn forget() {
+        PID.store(0, Ordering::Relaxed);
+    }
+    HANDLER.call_once(|| {
+        // SAFETY: registers a handler that only stores to an atomic, which is async-signal-
+        // safe, as a handler running in a freshly forked child must be.
+        unsafe { libc::pthread_atfork(None, None, Some(forget)) };
+    });
+    match PID.load(Ordering::Relaxed) {
+        0 => {
+            let pid = std::process::id();
+            PID.store(pid, Ordering::Relaxed);
+            pid
+        }
+        pid => pid,
     }
 }
 

@@ -263,6 +263,55 @@ fn manager_sees_every_write_of_five_processes() {
     assert_eq!(appended, (0..5).map(ipc::Data::from).collect::<Vec<_>>());
 }
 
+/// A proxy that the parent has used, reached by forked children as the very same object (a
+/// clone starts unconnected, so it would not test this): the children must see that they are
+/// not the process that opened its connection.
+static INHERITED: std::sync::Mutex<Option<ipc::ValueProxy>> = std::sync::Mutex::new(None);
+
+fn add_inherited() -> Result<i64, ipc::ManagerError> {
+    let slot = INHERITED.lock().unwrap_or_else(|e| e.into_inner());
+    slot.as_ref().expect("set by the test").add(1)
+}
+
+#[test]
+fn a_proxy_used_before_fork_opens_a_new_connection_in_the_child() {
+    // The parent calls first (so the proxy holds a connection), then calls on while two forked
+    // children call through the same object. Had they kept the parent's socket, replies would
+    // go to the wrong process: values out of order, errors, or a lost count.
+    let _fork = serial();
+    let total = within(LONG, "own connections", || {
+        let m = Manager::start_with_timeout(Duration::from_secs(5)).unwrap();
+        let v = m.value(0).unwrap();
+        assert_eq!(v.add(0).unwrap(), 0);
+        *INHERITED.lock().unwrap() = Some(v);
+        let mut children: Vec<Process> = (0..2)
+            .map(|_| {
+                Process::new(|| -> Result<(), ipc::ManagerError> {
+                    for _ in 0..2000 {
+                        add_inherited()?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for c in &mut children {
+            c.start().unwrap();
+        }
+        let mut last = 0;
+        for _ in 0..2000 {
+            let now = add_inherited().unwrap();
+            assert!(now > last, "a reply out of order: {now} after {last}");
+            last = now;
+        }
+        for c in &mut children {
+            assert_eq!(c.join().unwrap(), 0, "a child's call failed");
+        }
+        let v = INHERITED.lock().unwrap().take().unwrap();
+        v.get().unwrap()
+    });
+    assert_eq!(total, 6000);
+}
+
 #[test]
 fn a_killed_manager_server_fails_calls_within_their_timeout() {
     let _fork = serial();
