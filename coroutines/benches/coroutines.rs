@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use coroutines::multiplex::{Backend, serve};
 use coroutines::{Greenlet, getcurrent, hub, val};
-use lesson::bench::{Param, line, measure, measure_pair, report_per_op};
+use lesson::bench::{Param, line, measure, measure_pair, report_per_op, selected};
 
 const RUNS: usize = 7;
 const ROUNDS: u64 = 200_000;
@@ -181,6 +181,21 @@ fn echo_figures() {
 }
 
 fn main() {
+    let groups: [(&str, fn()); 5] = [
+        ("switch", switch_figures),
+        ("handoff", handoff_figure),
+        ("create", create_figure),
+        ("memory", memory_figure),
+        ("echo", echo_figures),
+    ];
+    for (name, run) in groups {
+        if selected(name) {
+            run();
+        }
+    }
+}
+
+fn switch_figures() {
     // As `bench/python/greenlet_switch.py`: the parent is looked up once, then switched to.
     let g = Greenlet::new(|_| {
         let parent = getcurrent()
@@ -237,7 +252,9 @@ fn main() {
             ]
         )
     );
+}
 
+fn handoff_figure() {
     const PINGS: u64 = 20_000;
     let (to, from_main) = crossbeam::channel::bounded::<u64>(0);
     let (back, from_thread) = crossbeam::channel::bounded::<u64>(0);
@@ -262,7 +279,9 @@ fn main() {
         2 * PINGS,
         &[("via", "crossbeam rendezvous ping-pong".into())],
     );
+}
 
+fn create_figure() {
     const CREATE: u64 = 10_000;
     let s = measure(5, || {
         for _ in 0..CREATE {
@@ -275,7 +294,9 @@ fn main() {
         CREATE,
         &[("stack", (coroutines::DEFAULT_STACK as f64).into())],
     );
+}
 
+fn memory_figure() {
     const TASKS: usize = 10_000;
     let before = vm_rss_kib();
     let peak = std::rc::Rc::new(std::cell::Cell::new(0u64));
@@ -304,6 +325,4 @@ fn main() {
             ]
         )
     );
-
-    echo_figures();
 }
