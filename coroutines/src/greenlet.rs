@@ -14,16 +14,21 @@
 //!
 //! corosensei's own resume + suspend takes about 1 ns per switch here. `Greenlet::switch` adds
 //! what greenlet's semantics need (who is current, parents, dead greenlets, a value or an
-//! error crossing over, panics caught) and comes to about 9 ns (`cargo xtask bench
-//! coroutines`; Python's greenlet: about 200 ns). Three things made the difference, each
-//! measured on the way from a first version at 67 ns:
+//! error crossing over, panics caught) and comes to about 3 ns (`cargo xtask bench
+//! coroutines`; Python's greenlet: about 200 ns). Each of these was measured on the way from a
+//! first version at 67 ns:
 //! - a greenlet's state lives in its handle (`Rc` of `Cell`s): no table to look it up in;
 //! - a switch is inlined into the greenlet's own code, so the CPU predicts corosensei's return
 //!   into the hub (a switch that suspends inside a function of its own returns through that
 //!   frame after each resume, and costs 8 ns more);
-//! - only one pointer-pair value crosses the switch, in a `Cell`: corosensei carries a value
-//!   larger than a register slowly, and so does the CPU when a value written just before a
-//!   switch is read back in wider pieces just after it.
+//! - nothing crosses corosensei's resume and suspend themselves (corosensei carries a value
+//!   larger than a register slowly): the value waits in a `Cell` of the greenlet;
+//! - that value is one word ([`Val`]) and so is the error ([`GreenletError`]): a switch's
+//!   `Result` is two words. With `Box<dyn Any>` (two words) and an unboxed error, the
+//!   compiler wrote a value's halves separately just before a switch and read them back as one
+//!   16-byte piece just after; the CPU cannot forward pending writes to such a read, and the
+//!   stall was about half of a 5 ns switch;
+//! - a panic is caught once, around the greenlet's function, not around every resume.
 //!
 //! # Behaviour, as greenlet's
 //!
@@ -31,7 +36,8 @@
 //!   parent's last `switch` had returned it. Switching to a dead greenlet goes to its parent.
 //! - [`Greenlet::throw`] makes the target's pending `switch` return `Err`, as greenlet raises
 //!   the exception at the target's suspension point.
-//! - A panic inside a greenlet reaches its parent as `Err(GreenletError::Panicked)`.
+//! - A panic inside a greenlet reaches its parent as an error of kind
+//!   [`GreenletErrorKind::Panicked`].
 //! - Dropping the last handle of a suspended greenlet unwinds its stack, so its destructors run
 //!   (greenlet raises `GreenletExit` into it for the same purpose).
 //! - A `Greenlet` cannot leave its thread: it is not `Send`. greenlet finds out at run time
@@ -66,22 +72,23 @@ use std::rc::Rc;
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-/// A value passed by `switch` (greenlet passes any object).
-pub type Val = Box<dyn Any>;
-
-/// Box a value for `switch`.
-pub fn val<T: Any>(t: T) -> Val {
-    Box::new(t)
-}
+use crate::val::Val;
 
 /// The default stack of a greenlet: 256 KiB of address space (memory is only used as the
 /// stack grows into it), plus a guard page. Deep recursion needs [`Greenlet::with_stack_size`];
 /// running past the end is a segmentation fault on the guard page, not a panic.
 pub const DEFAULT_STACK: usize = 256 * 1024;
 
-/// Why a switch returned no value.
+/// Why a switch returned no value: see [`GreenletError::kind`].
+///
+/// One word (the details are boxed), as [`Val`] is, so that a switch's
+/// `Result<Val, GreenletError>` is two words and crosses the hub in registers.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GreenletError(Box<GreenletErrorKind>);
+
+/// The kinds of [`GreenletError`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GreenletError {
+pub enum GreenletErrorKind {
     /// Raised into this greenlet by [`Greenlet::throw`] (or its child finished with it).
     Thrown(String),
     /// A greenlet panicked; the message.
@@ -90,12 +97,37 @@ pub enum GreenletError {
     NoStack(String),
 }
 
+impl GreenletError {
+    /// An error raised at a suspension point, as [`Greenlet::throw`] does (greenlet raises an
+    /// exception there).
+    pub fn thrown(message: impl Into<String>) -> GreenletError {
+        GreenletErrorKind::Thrown(message.into()).into()
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &GreenletErrorKind {
+        &self.0
+    }
+}
+
+impl From<GreenletErrorKind> for GreenletError {
+    fn from(kind: GreenletErrorKind) -> GreenletError {
+        GreenletError(Box::new(kind))
+    }
+}
+
+impl fmt::Debug for GreenletError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 impl fmt::Display for GreenletError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            GreenletError::Thrown(m) => write!(f, "thrown: {m}"),
-            GreenletError::Panicked(m) => write!(f, "a greenlet panicked: {m}"),
-            GreenletError::NoStack(m) => write!(f, "cannot make a greenlet stack: {m}"),
+        match self.kind() {
+            GreenletErrorKind::Thrown(m) => write!(f, "thrown: {m}"),
+            GreenletErrorKind::Panicked(m) => write!(f, "a greenlet panicked: {m}"),
+            GreenletErrorKind::NoStack(m) => write!(f, "cannot make a greenlet stack: {m}"),
         }
     }
 }
@@ -155,11 +187,11 @@ thread_local! {
 /// use coroutines::{Greenlet, val};
 ///
 /// let g = Greenlet::new(|v| {
-///     let n = *v.downcast::<i32>().unwrap();
+///     let n = v.downcast::<i32>().unwrap();
 ///     Ok(val(n * 2))                      // returned to the parent: main here
 /// })?;
 /// let out = g.switch(val(21))?;          // start it with 21
-/// assert_eq!(*out.downcast::<i32>().unwrap(), 42);
+/// assert_eq!(out.downcast::<i32>().unwrap(), 42);
 /// assert!(g.dead());
 /// # Ok::<(), coroutines::GreenletError>(())
 /// ```
@@ -279,16 +311,26 @@ impl Greenlet {
         size: usize,
         f: impl FnOnce(Val) -> Result<Val, GreenletError> + 'static,
     ) -> Result<Greenlet, GreenletError> {
-        let stack = DefaultStack::new(size).map_err(|e| GreenletError::NoStack(e.to_string()))?;
+        let stack = DefaultStack::new(size)
+            .map_err(|e| GreenletError::from(GreenletErrorKind::NoStack(e.to_string())))?;
         let co = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
             let first = current().map(|me| {
                 me.yielder.set(y);
                 me.receive()
             });
             match first {
-                Some(Ok(v)) => f(v),
+                // The panic is caught here, once per greenlet, not around every resume in the
+                // hub (a `catch_unwind` there costs a call on every switch).
+                Some(Ok(v)) => catch_unwind(AssertUnwindSafe(|| f(v))).unwrap_or_else(|payload| {
+                    // Being unwound because its last owner dropped it (`unwind`): corosensei's
+                    // own unwinding payload must go on to corosensei, which ends it.
+                    if current().is_some_and(|me| me.state.get() == State::Dead) {
+                        std::panic::resume_unwind(payload);
+                    }
+                    Err(GreenletErrorKind::Panicked(panic_text(&*payload)).into())
+                }),
                 Some(Err(e)) => Err(e),
-                None => Err(GreenletError::Thrown("started without a value".into())),
+                None => Err(GreenletError::thrown("started without a value")),
             }
         });
         let inner = Rc::new(Inner {
@@ -348,10 +390,7 @@ impl Greenlet {
     /// Raise `error` in this greenlet where it is suspended (its pending `switch` returns it);
     /// an unstarted greenlet dies at once. Replaces `g.throw(...)`.
     pub fn throw(&self, error: &str) -> Result<Val, GreenletError> {
-        switch_to(
-            self.inner.clone(),
-            Err(GreenletError::Thrown(error.to_owned())),
-        )
+        switch_to(self.inner.clone(), Err(GreenletError::thrown(error)))
     }
 }
 
@@ -417,7 +456,7 @@ impl Inner {
         self.thrown
             .borrow_mut()
             .take()
-            .unwrap_or_else(|| GreenletError::Thrown("resumed without a value".into()))
+            .unwrap_or_else(|| GreenletError::thrown("resumed without a value"))
     }
 }
 
@@ -433,8 +472,8 @@ fn switch_in_place(
     if me.state.get() == State::Running && target.is_some_and(|t| std::ptr::eq(&*t, me)) {
         return input;
     }
-    Err(GreenletError::Thrown(
-        "switch from a greenlet that is being unwound".into(),
+    Err(GreenletError::thrown(
+        "switch from a greenlet that is being unwound",
     ))
 }
 
@@ -469,12 +508,14 @@ fn run_hub(mut target: Option<Rc<Inner>>, mut input: Msg) -> Result<Val, Greenle
         // SAFETY: checked `Some` above; while it runs, only this loop touches `co`
         // (`Greenlet::drop` leaves a running greenlet's coroutine alone).
         let co = unsafe { (*t.co.get()).as_mut().unwrap_unchecked() };
-        let outcome = catch_unwind(AssertUnwindSafe(|| co.resume(())));
+        // A panic cannot come out of `resume`: the greenlet's body catches its own (see
+        // `with_stack_size`).
+        let outcome = co.resume(());
         CURRENT.with(|c| c.set(std::ptr::null()));
         // SAFETY: it has stopped running; the `&mut` above is no longer used.
         let finished = |t: &Inner| unsafe { (*t.co.get()).take() };
         match outcome {
-            Ok(CoroutineResult::Yield(())) => {
+            CoroutineResult::Yield(()) => {
                 t.state.set(State::Suspended);
                 let (next, i) = (t.next.take(), t.receive());
                 if t.owners.get() == 0
@@ -486,17 +527,11 @@ fn run_hub(mut target: Option<Rc<Inner>>, mut input: Msg) -> Result<Val, Greenle
                 target = next;
                 input = i;
             }
-            Ok(CoroutineResult::Return(r)) => {
+            CoroutineResult::Return(r) => {
                 t.state.set(State::Dead);
                 drop(finished(&t));
                 target = t.parent.borrow().clone();
                 input = r;
-            }
-            Err(payload) => {
-                t.state.set(State::Dead);
-                drop(finished(&t));
-                target = t.parent.borrow().clone();
-                input = Err(GreenletError::Panicked(panic_text(&*payload)));
             }
         }
     }

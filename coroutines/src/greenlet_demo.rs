@@ -61,26 +61,24 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         "values travel through switch, and a finished greenlet's result goes to its parent:",
     );
     let doubler = Greenlet::new(|v| {
-        let n = *v
+        let n = v
             .downcast::<i32>()
-            .map_err(|_| GreenletError::Thrown("not an i32".into()))?;
+            .map_err(|_| GreenletError::thrown("not an i32"))?;
         let more = crate::getcurrent()
             .parent()
             .map(|p| p.switch(val(n * 2)))
             .transpose()?
             .and_then(|v| v.downcast::<i32>().ok())
-            .map_or(0, |b| *b);
+            .unwrap_or(0);
         Ok(val(format!("done with {more}")))
     })?;
     let first = doubler.switch(val(21))?;
-    let first = first.downcast::<i32>().map_or(-1, |b| *b);
+    let first = first.downcast::<i32>().unwrap_or(-1);
     cx.say(format!(
         "doubler.switch(21) -> {first} (switched back to main, its parent)"
     ));
     let last = doubler.switch(val(7))?;
-    let last = last
-        .downcast::<String>()
-        .map_or_else(|_| String::new(), |b| *b);
+    let last = last.downcast::<String>().unwrap_or_default();
     cx.say(format!(
         "doubler.switch(7) -> {last:?} (its return value); dead: {}",
         doubler.dead()
@@ -91,7 +89,7 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     );
 
     let again = doubler.switch(val("anyone?"))?;
-    let again = again.downcast::<&str>().map_or("", |b| *b);
+    let again = again.downcast::<&str>().unwrap_or("");
     cx.say(format!(
         "switch to the dead doubler -> goes to its parent: {again:?} comes straight back"
     ));
@@ -110,7 +108,7 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         "worker.throw(\"stop working\") -> raised in the worker, which let it out: {thrown:?}"
     ));
     ensure!(
-        thrown.err() == Some(GreenletError::Thrown("stop working".into())),
+        thrown.err() == Some(GreenletError::thrown("stop working")),
         "throw"
     );
     Ok(())

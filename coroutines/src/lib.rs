@@ -9,7 +9,7 @@
 //!
 //! | Python | Rust |
 //! |---|---|
-//! | `greenlet(run)`, `g.switch(v)` | [`Greenlet::new`], [`Greenlet::switch`] (values are [`Val`] = `Box<dyn Any>`) |
+//! | `greenlet(run)`, `g.switch(v)` | [`Greenlet::new`], [`Greenlet::switch`] (values are [`Val`]: a `Box<dyn Any>` in one word) |
 //! | `greenlet.getcurrent()`, `g.parent`, `g.dead` | [`getcurrent`], [`Greenlet::parent`], [`Greenlet::dead`] |
 //! | `g.throw(...)` | [`Greenlet::throw`]: the target's pending `switch` returns `Err` |
 //! | `GreenletExit` when a greenlet is collected | dropping the last handle unwinds its stack |
@@ -42,10 +42,12 @@ pub mod pages;
 pub mod select_demo;
 pub mod tradeoffs;
 pub mod triggers;
+pub mod val;
 pub mod yield_demo;
 
 pub use generator::Generator;
-pub use greenlet::{DEFAULT_STACK, Greenlet, GreenletError, Val, getcurrent, val};
+pub use greenlet::{DEFAULT_STACK, Greenlet, GreenletError, GreenletErrorKind, getcurrent};
+pub use val::{Val, val};
 
 use lesson::{Chapter, Lesson};
 

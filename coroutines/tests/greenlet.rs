@@ -3,7 +3,9 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use coroutines::{Generator, Greenlet, GreenletError, getcurrent, greenlet_demo, val};
+use coroutines::{
+    Generator, Greenlet, GreenletError, GreenletErrorKind, getcurrent, greenlet_demo, val,
+};
 use lesson::Cx;
 
 #[test]
@@ -15,15 +17,15 @@ fn the_seeds_transcript_is_exactly_56_12_65_24() {
 #[test]
 fn values_pass_through_switch_and_a_return_goes_to_the_parent() {
     let g = Greenlet::new(|v| {
-        let n = *v.downcast::<i32>().unwrap();
+        let n = v.downcast::<i32>().unwrap();
         let back = getcurrent().parent().unwrap().switch(val(n + 1))?;
-        Ok(val(*back.downcast::<i32>().unwrap() * 10))
+        Ok(val(back.downcast::<i32>().unwrap() * 10))
     })
     .unwrap();
     assert!(!g.started());
-    assert_eq!(*g.switch(val(1)).unwrap().downcast::<i32>().unwrap(), 2);
+    assert_eq!(g.switch(val(1)).unwrap().downcast::<i32>().unwrap(), 2);
     assert!(g.started() && !g.dead());
-    assert_eq!(*g.switch(val(5)).unwrap().downcast::<i32>().unwrap(), 50);
+    assert_eq!(g.switch(val(5)).unwrap().downcast::<i32>().unwrap(), 50);
     assert!(g.dead());
 }
 
@@ -39,7 +41,7 @@ fn a_child_returns_to_its_parent_not_to_whoever_switched_last() {
         })?;
         assert_eq!(inner.parent(), Some(getcurrent()));
         let r = inner.switch(val(()))?;
-        l.borrow_mut().push(*r.downcast::<&str>().unwrap());
+        l.borrow_mut().push(r.downcast::<&str>().unwrap());
         Ok(val(()))
     })
     .unwrap();
@@ -53,7 +55,7 @@ fn switching_to_a_dead_greenlet_goes_to_its_parent() {
     g.switch(val(1)).unwrap();
     assert!(g.dead());
     let r = g.switch(val("back to main")).unwrap();
-    assert_eq!(*r.downcast::<&str>().unwrap(), "back to main");
+    assert_eq!(r.downcast::<&str>().unwrap(), "back to main");
 }
 
 #[test]
@@ -62,7 +64,7 @@ fn throw_raises_at_the_suspension_point_and_kills_an_unstarted_one() {
     let s = seen.clone();
     let g = Greenlet::new(move |_| {
         match getcurrent().parent().unwrap().switch(val(())) {
-            Err(GreenletError::Thrown(m)) if m == "boom" => s.set(true),
+            Err(e) if e == GreenletError::thrown("boom") => s.set(true),
             _ => {}
         }
         Ok(val("handled"))
@@ -71,11 +73,11 @@ fn throw_raises_at_the_suspension_point_and_kills_an_unstarted_one() {
     g.switch(val(())).unwrap();
     let r = g.throw("boom").unwrap();
     assert!(seen.get());
-    assert_eq!(*r.downcast::<&str>().unwrap(), "handled");
+    assert_eq!(r.downcast::<&str>().unwrap(), "handled");
     let fresh = Greenlet::new(|_| Ok(val("never runs"))).unwrap();
     assert_eq!(
         fresh.throw("early").unwrap_err(),
-        GreenletError::Thrown("early".into())
+        GreenletError::thrown("early")
     );
     assert!(fresh.dead());
 }
@@ -127,7 +129,7 @@ fn a_greenlet_whose_last_handle_goes_while_it_runs_is_unwound_when_it_suspends()
     let named = child.parent().unwrap();
     *slot.borrow_mut() = Some(g);
     let r = named.switch(val(())).unwrap();
-    assert_eq!(*r.downcast::<&str>().unwrap(), "suspended");
+    assert_eq!(r.downcast::<&str>().unwrap(), "suspended");
     assert_eq!(
         drops.get(),
         1,
@@ -169,8 +171,11 @@ fn a_panic_reaches_the_parent_as_an_error() {
     let g = Greenlet::new(|_| -> Result<coroutines::Val, GreenletError> { panic!("greenlet bug") })
         .unwrap();
     match g.switch(val(())) {
-        Err(GreenletError::Panicked(m)) => assert_eq!(m, "greenlet bug"),
-        Err(other) => panic!("wrong error: {other}"),
+        Err(e) => assert_eq!(
+            e.kind(),
+            &GreenletErrorKind::Panicked("greenlet bug".into()),
+            "wrong error: {e}"
+        ),
         Ok(_) => panic!("a panicking greenlet returned a value"),
     }
     assert!(g.dead());

@@ -2,7 +2,7 @@
 //! kernel refuses another stack mapping gives an error, not a crash, and things work again once
 //! they are dropped.
 
-use coroutines::{Greenlet, GreenletError, val};
+use coroutines::{Greenlet, GreenletErrorKind, val};
 
 #[test]
 fn past_the_map_limit_a_new_greenlet_is_an_error() {
@@ -23,7 +23,7 @@ fn past_the_map_limit_a_new_greenlet_is_an_error() {
             alive.len()
         );
     };
-    assert!(matches!(err, GreenletError::NoStack(_)), "{err}");
+    assert!(matches!(err.kind(), GreenletErrorKind::NoStack(_)), "{err}");
     assert!(
         err.to_string().contains("cannot make a greenlet stack"),
         "{err}"
@@ -35,5 +35,5 @@ fn past_the_map_limit_a_new_greenlet_is_an_error() {
     );
     drop(alive);
     let g = Greenlet::new(Ok).expect("a stack once the others are gone");
-    assert_eq!(*g.switch(val(7)).unwrap().downcast::<i32>().unwrap(), 7);
+    assert_eq!(g.switch(val(7)).unwrap().downcast::<i32>().unwrap(), 7);
 }
