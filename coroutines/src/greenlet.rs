@@ -142,14 +142,6 @@ type Msg = Result<Val, GreenletError>;
 /// for `()`, 9 ns for 32 bytes). The values go through the greenlet's `mail` and `next`.
 type Co = Coroutine<(), (), Result<Val, GreenletError>, DefaultStack>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    New,
-    Suspended,
-    Running,
-    Dead,
-}
-
 /// One greenlet's state. Everything a switch touches is here, in `Cell`s: a switch does no
 /// lookup in a table and takes no lock (a greenlet never leaves its thread).
 struct Inner {
@@ -159,7 +151,9 @@ struct Inner {
     co: UnsafeCell<Option<Co>>,
     /// `None`: the thread's root greenlet.
     parent: RefCell<Option<Rc<Inner>>>,
-    state: Cell<State>,
+    /// Finished, or being unwound. Whether it runs is not kept here (that would be two more
+    /// writes per switch): it runs exactly when it is `CURRENT` and not dead ([`running`]).
+    dead: Cell<bool>,
     /// Set by the coroutine when it starts; valid while it is alive.
     yielder: Cell<*const Yielder<(), ()>>,
     /// The value crossing a switch, into it (set by the hub before resuming it) or out of it
@@ -228,7 +222,7 @@ impl Drop for Greenlet {
         };
         let left = i.owners.get() - 1;
         i.owners.set(left);
-        if left == 0 && i.state.get() != State::Running {
+        if left == 0 && !running(i) {
             // SAFETY: not running, so the hub holds no reference into `co` (see `Inner::co`).
             if let Some(co) = unsafe { (*i.co.get()).take() } {
                 unwind(i, co);
@@ -238,12 +232,18 @@ impl Drop for Greenlet {
     }
 }
 
+/// Whether `i` is running: the hub is inside its resume (it is `CURRENT`), and it is not being
+/// unwound.
+fn running(i: &Rc<Inner>) -> bool {
+    CURRENT.with(Cell::get) == Rc::as_ptr(i) && !i.dead.get()
+}
+
 /// Drop a suspended greenlet's coroutine: corosensei unwinds its stack, so its destructors
 /// run (greenlet raises `GreenletExit` for the same purpose). Meanwhile it is the current
 /// greenlet (as in greenlet), and dead: a switch from a destructor fails instead of
 /// suspending a stack that is being unwound.
 fn unwind(i: &Rc<Inner>, co: Co) {
-    i.state.set(State::Dead);
+    i.dead.set(true);
     let before = CURRENT.with(|c| c.replace(Rc::as_ptr(i)));
     drop(co);
     CURRENT.with(|c| c.set(before));
@@ -326,7 +326,7 @@ impl Greenlet {
                 Some(Ok(v)) => catch_unwind(AssertUnwindSafe(|| f(v))).unwrap_or_else(|payload| {
                     // Being unwound because its last owner dropped it (`unwind`): corosensei's
                     // own unwinding payload must go on to corosensei, which ends it.
-                    if current().is_some_and(|me| me.state.get() == State::Dead) {
+                    if current().is_some_and(|me| me.dead.get()) {
                         std::panic::resume_unwind(payload);
                     }
                     Err(GreenletErrorKind::Panicked(panic_text(&*payload)).into())
@@ -338,7 +338,7 @@ impl Greenlet {
         let inner = Rc::new(Inner {
             co: UnsafeCell::new(Some(co)),
             parent: RefCell::new(current()),
-            state: Cell::new(State::New),
+            dead: Cell::new(false),
             yielder: Cell::new(std::ptr::null()),
             mail: Cell::new(None),
             thrown: RefCell::new(None),
@@ -357,14 +357,15 @@ impl Greenlet {
     pub fn dead(&self) -> bool {
         self.inner
             .as_ref()
-            .is_some_and(|i| i.state.get() == State::Dead || i.owners.get() == 0)
+            .is_some_and(|i| i.dead.get() || i.owners.get() == 0)
     }
 
     /// Whether it has started and not finished.
     pub fn started(&self) -> bool {
-        self.inner.as_ref().is_some_and(|i| {
-            i.owners.get() > 0 && matches!(i.state.get(), State::Suspended | State::Running)
-        })
+        // The coroutine records its yielder when it first runs.
+        self.inner
+            .as_ref()
+            .is_some_and(|i| i.owners.get() > 0 && !i.dead.get() && !i.yielder.get().is_null())
     }
 
     /// Its parent (`None` for the root). Replaces `g.parent`.
@@ -412,10 +413,7 @@ fn switch_to(target: Option<&Rc<Inner>>, input: Msg) -> Result<Val, GreenletErro
     // `unwind` dropping it (see `current`).
     let me = unsafe { &*me };
     let yielder = me.yielder.get();
-    if me.state.get() != State::Running
-        || yielder.is_null()
-        || target.is_some_and(|t| std::ptr::eq(&**t, me))
-    {
+    if me.dead.get() || yielder.is_null() || target.is_some_and(|t| std::ptr::eq(&**t, me)) {
         return switch_in_place(me, target, input);
     }
     me.next.set(target.cloned());
@@ -471,7 +469,7 @@ fn switch_in_place(
     target: Option<&Rc<Inner>>,
     input: Msg,
 ) -> Result<Val, GreenletError> {
-    if me.state.get() == State::Running && target.is_some_and(|t| std::ptr::eq(&**t, me)) {
+    if !me.dead.get() && target.is_some_and(|t| std::ptr::eq(&**t, me)) {
         return input;
     }
     Err(GreenletError::thrown(
@@ -511,14 +509,13 @@ fn run_hub(first: Option<&Rc<Inner>>, input: Msg) -> Result<Val, GreenletError> 
 fn runnable(t: &Inner) -> bool {
     // SAFETY: the hub runs on the root stack, so `t` is not running: nothing else holds a
     // reference into its `co`.
-    t.state.get() != State::Dead && unsafe { (*t.co.get()).is_some() }
+    !t.dead.get() && unsafe { (*t.co.get()).is_some() }
 }
 
 /// Run `t` (which must be [`runnable`]) with `input` until it switches away or finishes:
 /// where to go next (`None`: the root), with what.
 #[inline(always)]
 fn resume(t: &Rc<Inner>, input: Msg) -> (Option<Rc<Inner>>, Msg) {
-    t.state.set(State::Running);
     t.post(input);
     // `Rc::as_ptr`, not `&**t`: `current` turns this pointer back into an `Rc`.
     CURRENT.with(|c| c.set(Rc::as_ptr(t)));
@@ -533,7 +530,6 @@ fn resume(t: &Rc<Inner>, input: Msg) -> (Option<Rc<Inner>>, Msg) {
     let finished = |t: &Inner| unsafe { (*t.co.get()).take() };
     match outcome {
         CoroutineResult::Yield(()) => {
-            t.state.set(State::Suspended);
             let (next, i) = (t.next.take(), t.receive());
             if t.owners.get() == 0
                 && let Some(co) = finished(t)
@@ -544,7 +540,7 @@ fn resume(t: &Rc<Inner>, input: Msg) -> (Option<Rc<Inner>>, Msg) {
             (next, i)
         }
         CoroutineResult::Return(r) => {
-            t.state.set(State::Dead);
+            t.dead.set(true);
             drop(finished(t));
             (t.parent.borrow().clone(), r)
         }
