@@ -157,9 +157,9 @@ struct Inner {
     /// Set by the coroutine when it starts; valid while it is alive.
     yielder: Cell<*const Yielder<(), ()>>,
     /// The value crossing a switch, into it (set by the hub before resuming it) or out of it
-    /// (set before it suspends). `None`: an error crosses instead, in `thrown`. Data written
-    /// just before a context switch and read just after is slow to read unless it is one
-    /// word or two, so the common case (a value) is kept to a `Box<dyn Any>`.
+    /// (set before it suspends). `None`: an error crosses instead, in `thrown`. One word
+    /// (see [`Val`]): data written just before a context switch and read just after is slow
+    /// to read when the compiler splits it differently on the two sides.
     mail: Cell<Option<Val>>,
     /// The error crossing a switch, when `mail` is `None`.
     thrown: RefCell<Option<GreenletError>>,
