@@ -244,6 +244,7 @@ fn running(i: &Rc<Inner>) -> bool {
 /// suspending a stack that is being unwound.
 fn unwind(i: &Rc<Inner>, co: Co) {
     i.dead.set(true);
+    i.yielder.set(std::ptr::null());
     let before = CURRENT.with(|c| c.replace(Rc::as_ptr(i)));
     drop(co);
     CURRENT.with(|c| c.set(before));
@@ -412,11 +413,15 @@ fn switch_to(target: Option<&Rc<Inner>>, input: Msg) -> Result<Val, GreenletErro
     // SAFETY: `me` is current, so something holds an `Rc` to it: the hub resuming it, or
     // `unwind` dropping it (see `current`).
     let me = unsafe { &*me };
+    // Null once it is being unwound (see `unwind`): then it cannot suspend any more.
     let yielder = me.yielder.get();
-    if me.dead.get() || yielder.is_null() || target.is_some_and(|t| std::ptr::eq(&**t, me)) {
+    if yielder.is_null() || target.is_some_and(|t| std::ptr::eq(&**t, me)) {
         return switch_in_place(me, target, input);
     }
-    me.next.set(target.cloned());
+    // `next` is empty here (the hub takes it at every suspension), and empty means the root.
+    if let Some(t) = target {
+        me.next.set(Some(t.clone()));
+    }
     me.post(input);
     // SAFETY: `me` is running, so we are on its stack, inside the closure that recorded this
     // yielder; corosensei keeps the yielder alive for as long as the coroutine.
@@ -509,7 +514,8 @@ fn run_hub(first: Option<&Rc<Inner>>, input: Msg) -> Result<Val, GreenletError> 
 fn runnable(t: &Inner) -> bool {
     // SAFETY: the hub runs on the root stack, so `t` is not running: nothing else holds a
     // reference into its `co`.
-    !t.dead.get() && unsafe { (*t.co.get()).is_some() }
+    // (A dead greenlet's coroutine is gone: taken when it finished or was unwound.)
+    unsafe { (*t.co.get()).is_some() }
 }
 
 /// Run `t` (which must be [`runnable`]) with `input` until it switches away or finishes:
