@@ -8,7 +8,9 @@
 //!   gevent's, `bench/python/gevent_memory.py`);
 //! - echo round trips per second with 1000 connections: the hub (a task per connection), a raw
 //!   epoll loop (the floor) and gevent's StreamServer (`bench/python/gevent_echo.py`), all
-//!   driven by the same client (targets: at least 5x gevent, at most 1.5x the raw loop).
+//!   driven by the same client (targets: at least 5x gevent, at most 1.5x the raw loop); and
+//!   each server's CPU time per round trip (from the kernel's `schedstat`), which the rate
+//!   cannot show once the client keeps its own core busy.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -41,9 +43,39 @@ fn vm_rss_kib() -> u64 {
 const CONNS: usize = 1000;
 const ECHO_ROUNDS: usize = 20;
 
+/// Where a server runs, to read the CPU time it has used: a process (gevent), or one of
+/// this process's threads (the hub, the raw loop).
+#[derive(Clone, Copy)]
+enum Server {
+    Process(u32),
+    Thread(i32),
+}
+
+impl Server {
+    /// Nanoseconds on a CPU so far: the first field of the kernel's `schedstat`.
+    fn cpu_ns(self) -> Option<u64> {
+        let path = match self {
+            Server::Process(pid) => format!("/proc/{pid}/schedstat"),
+            Server::Thread(tid) => format!("/proc/self/task/{tid}/schedstat"),
+        };
+        std::fs::read_to_string(path)
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    }
+}
+
+/// One drive of a server: round trips per second, and the server's CPU time per round trip.
+struct Drive {
+    rate: f64,
+    server_cpu_ns: Option<f64>,
+}
+
 /// Open `CONNS` connections, then `ECHO_ROUNDS` times write 16 bytes on each and read them
-/// back on each. Round trips per second (connection set-up not timed).
-fn drive(addr: SocketAddr) -> f64 {
+/// back on each. Connection set-up is not timed, nor counted in the server's CPU time.
+fn drive(addr: SocketAddr, server: Server) -> Drive {
     let mut conns: Vec<TcpStream> = (0..CONNS)
         .map(|_| TcpStream::connect(addr).expect("connect"))
         .collect();
@@ -54,6 +86,7 @@ fn drive(addr: SocketAddr) -> f64 {
     }
     let msg = [7u8; 16];
     let mut back = [0u8; 16];
+    let cpu_before = server.cpu_ns();
     let t = Instant::now();
     for _ in 0..ECHO_ROUNDS {
         for c in &mut conns {
@@ -63,15 +96,27 @@ fn drive(addr: SocketAddr) -> f64 {
             c.read_exact(&mut back).expect("read");
         }
     }
-    (CONNS * ECHO_ROUNDS) as f64 / t.elapsed().as_secs_f64()
+    let elapsed = t.elapsed();
+    let trips = (CONNS * ECHO_ROUNDS) as f64;
+    let server_cpu_ns = cpu_before
+        .zip(server.cpu_ns())
+        .map(|(before, after)| after.saturating_sub(before) as f64 / trips);
+    Drive {
+        rate: trips / elapsed.as_secs_f64(),
+        server_cpu_ns,
+    }
 }
 
 /// A hub echo server: a task per connection, on its own thread.
-fn hub_server() -> (SocketAddr, std::thread::JoinHandle<()>) {
+fn hub_server() -> (SocketAddr, Server, std::thread::JoinHandle<()>) {
     let (tx, rx) = std::sync::mpsc::channel();
     let t = std::thread::spawn(move || {
         let listener = hub::TcpListener::bind("127.0.0.1:0").expect("bind");
-        tx.send(listener.local_addr().expect("addr")).expect("send");
+        tx.send((
+            listener.local_addr().expect("addr"),
+            Server::Thread(nix::unistd::gettid().as_raw()),
+        ))
+        .expect("send");
         let echoes = Rc::new(RefCell::new(Vec::new()));
         let e = echoes.clone();
         let acceptor = hub::spawn(move || {
@@ -95,28 +140,34 @@ fn hub_server() -> (SocketAddr, std::thread::JoinHandle<()>) {
         let refs: Vec<&dyn hub::Joinable> = hs.iter().map(|h| h as &dyn hub::Joinable).collect();
         hub::joinall(&refs);
     });
-    (rx.recv().expect("address"), t)
+    let (addr, server) = rx.recv().expect("address");
+    (addr, server, t)
+}
+
+/// The middle value.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 fn echo_figures() {
-    let mut hub_rates = Vec::new();
-    let mut raw_rates = Vec::new();
+    let mut hub_runs = Vec::new();
+    let mut raw_runs = Vec::new();
     for _ in 0..3 {
-        let (addr, t) = hub_server();
-        hub_rates.push(drive(addr));
+        let (addr, server, t) = hub_server();
+        hub_runs.push(drive(addr, server));
         let _ = t.join();
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = l.local_addr().expect("addr");
-        let t = std::thread::spawn(move || serve(Backend::Epoll, l, CONNS));
-        raw_rates.push(drive(addr));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let t = std::thread::spawn(move || {
+            tx.send(Server::Thread(nix::unistd::gettid().as_raw()))
+                .expect("send");
+            serve(Backend::Epoll, l, CONNS)
+        });
+        raw_runs.push(drive(addr, rx.recv().expect("tid")));
         let _ = t.join();
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let hub = median(&mut hub_rates);
-    let raw = median(&mut raw_rates);
     let p = |via: &str| {
         [
             ("connections", CONNS.into()),
@@ -124,24 +175,33 @@ fn echo_figures() {
             ("runs", 3usize.into()),
         ]
     };
-    println!(
-        "{}",
-        line(
-            "hub_echo_round_trips",
-            "round trips/s",
-            hub,
-            &p("coroutines::hub")
-        )
-    );
-    println!(
-        "{}",
-        line(
-            "hub_echo_round_trips_raw",
-            "round trips/s",
-            raw,
-            &p("raw epoll loop")
-        )
-    );
+    let report = |suffix: &str, runs: &[Drive], via: &str| {
+        println!(
+            "{}",
+            line(
+                &format!("hub_echo_round_trips{suffix}"),
+                "round trips/s",
+                median(runs.iter().map(|d| d.rate).collect()),
+                &p(via)
+            )
+        );
+        // The server's own cost, which the round trips per second cannot show once the one
+        // client keeps its core busy.
+        let cpu: Vec<f64> = runs.iter().filter_map(|d| d.server_cpu_ns).collect();
+        if cpu.len() == runs.len() {
+            println!(
+                "{}",
+                line(
+                    &format!("hub_echo_server_cpu{suffix}"),
+                    "ns",
+                    median(cpu),
+                    &p(via)
+                )
+            );
+        }
+    };
+    report("", &hub_runs, "coroutines::hub");
+    report("_raw", &raw_runs, "raw epoll loop");
     // gevent, with the same client, if it is installed.
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -160,18 +220,11 @@ fn echo_figures() {
             .and_then(|l| l.ok())
             .and_then(|l| l.trim().parse::<u16>().ok());
         if let Some(port) = port {
-            let mut rates: Vec<f64> = (0..3)
-                .map(|_| drive(SocketAddr::from(([127, 0, 0, 1], port))))
+            let server = Server::Process(child.id());
+            let runs: Vec<Drive> = (0..3)
+                .map(|_| drive(SocketAddr::from(([127, 0, 0, 1], port)), server))
                 .collect();
-            println!(
-                "{}",
-                line(
-                    "hub_echo_round_trips_gevent",
-                    "round trips/s",
-                    median(&mut rates),
-                    &p("gevent StreamServer")
-                )
-            );
+            report("_gevent", &runs, "gevent StreamServer");
         } else {
             eprintln!("gevent echo server did not start (python3 -m pip install gevent)");
         }

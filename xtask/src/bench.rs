@@ -339,6 +339,16 @@ pub const FIGURES: &[Figure] = &[
         targets: &[Target::VsPython(5.0), Target::VsFloor(1.5)],
     },
     Figure {
+        // What each server itself spends per round trip (the round trips per second are
+        // capped by the one client's core); the kernel's TCP work is most of the floor.
+        label: "hub echo, server CPU per round trip",
+        chapter: "coroutines",
+        rust: sel("hub_echo_server_cpu", &[]),
+        python: Some((RUST_RUN, sel("hub_echo_server_cpu_gevent", &[]))),
+        floor: Some(sel("hub_echo_server_cpu_raw", &[])),
+        targets: &[],
+    },
+    Figure {
         label: "10 000 sleeping greenlets, RSS",
         chapter: "coroutines",
         rust: sel("hub_10000_sleeping_tasks_rss", &[]),
