@@ -73,12 +73,47 @@ struct Slot {
 /// and removing it at every wait cost two system calls per wait. Edge-triggered is right here
 /// because a task only waits after its `read`, `write` or `accept` said `WouldBlock`: anything
 /// that arrives after that is a new edge.
-#[derive(Default)]
 struct FdWaiters {
     /// The task waiting to read (or accept), with the generation of its wait.
     reader: Option<(u64, u64)>,
     /// The task waiting to write (or for a connect to finish).
     writer: Option<(u64, u64)>,
+    /// `false` once a read found the socket drained, until its next event: then a read can
+    /// wait straight away instead of asking the kernel first to be told `WouldBlock`
+    /// ([`TcpStream::read`]). Edge-triggered epoll reports every arrival of new data, so no
+    /// data that comes after the draining read goes unnoticed.
+    readable: bool,
+    /// The peer closed (or the socket failed): a read returns at once from now on (0, or
+    /// the error), and no further event will say so. `readable` then stays `true`.
+    closed: bool,
+}
+
+impl Default for FdWaiters {
+    fn default() -> FdWaiters {
+        FdWaiters {
+            reader: None,
+            writer: None,
+            readable: true,
+            closed: false,
+        }
+    }
+}
+
+/// Whether a read on `fd` may find something: `false` only when the hub knows the last read
+/// drained it and no event came since. A socket the hub does not know: `true`.
+fn may_read(fd: RawFd) -> bool {
+    with_hub(|h| h.fds.get(&fd).is_none_or(|w| w.readable)).unwrap_or(true)
+}
+
+/// Note that a read drained `fd` (it returned less than it asked for).
+fn drained(fd: RawFd) {
+    let _ = with_hub(|h| {
+        if let Some(w) = h.fds.get_mut(&fd)
+            && !w.closed
+        {
+            w.readable = false;
+        }
+    });
 }
 
 struct Hub {
@@ -404,7 +439,11 @@ fn run_until(stop: impl Fn() -> bool) {
                 };
                 let flags = ev.events();
                 let mut woken = [None, None];
+                if flags.intersects(trouble) {
+                    w.closed = true;
+                }
                 if flags.intersects(EpollFlags::EPOLLIN | trouble) {
+                    w.readable = true;
                     woken[0] = w.reader.take();
                 }
                 if flags.intersects(EpollFlags::EPOLLOUT | trouble) {
@@ -593,11 +632,23 @@ impl TcpStream {
     }
 
     /// Read some bytes, waiting cooperatively for them; 0 at end-of-file.
+    ///
+    /// A read that returns less than it asked for has emptied the socket's receive queue, so
+    /// the next read waits for the socket's next event at once, without first asking the
+    /// kernel only to hear `WouldBlock`: one system call less per message in an echo loop.
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let fd = self.inner.as_raw_fd();
+        if !buf.is_empty() && !may_read(fd) {
+            wait_io(fd, false)?;
+        }
         loop {
             match self.inner.read(buf) {
+                Ok(n) if n > 0 && n < buf.len() => {
+                    drained(fd);
+                    return Ok(n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    wait_io(self.inner.as_raw_fd(), false)?;
+                    wait_io(fd, false)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 other => return other,

@@ -163,3 +163,50 @@ fn a_socket_reusing_a_dropped_sockets_number_is_still_woken() {
         "no descriptor number was reused, so this did not test reuse: {numbers:?}"
     );
 }
+
+#[test]
+fn after_a_read_that_drained_the_socket_later_data_and_the_close_still_arrive() {
+    // A short read tells the hub the socket is drained, so the next read waits for an event
+    // without asking the kernel first. Data sent after that, and the peer's close (which
+    // raises no further event once seen), must still reach the task, in order.
+    use std::io::Write;
+    let got = within(Duration::from_secs(60), "drained reads", || {
+        let listener = hub::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (sent_first, first_read) = std::sync::mpsc::channel::<()>();
+        let (read_first, wait_read) = std::sync::mpsc::channel::<()>();
+        let client = std::thread::spawn(move || {
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            c.write_all(b"one").unwrap();
+            sent_first.send(()).unwrap();
+            // Only once the server has read "one" (and so marked the socket drained).
+            wait_read.recv().unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            c.write_all(b"two").unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            c.write_all(b"three").unwrap();
+            // Dropped here: the close follows the last bytes.
+        });
+        let server = hub::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            first_read.recv().unwrap();
+            let mut buf = [0u8; 64];
+            let mut got = Vec::new();
+            let n = s.read(&mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+            read_first.send(()).unwrap();
+            loop {
+                match s.read(&mut buf).unwrap() {
+                    0 => break,
+                    n => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            got
+        })
+        .unwrap();
+        hub::joinall(&[&server]);
+        client.join().unwrap();
+        server.take().unwrap()
+    });
+    assert_eq!(got, b"onetwothree");
+}
