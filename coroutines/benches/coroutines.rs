@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use coroutines::multiplex::{Backend, serve};
 use coroutines::{Greenlet, getcurrent, hub, val};
-use lesson::bench::{Param, line, measure, measure_pair, report_per_op, selected};
+use lesson::bench::{Param, line, measure, measure_pair, report_per_op, run_selected};
 
 const RUNS: usize = 7;
 const ROUNDS: u64 = 200_000;
@@ -234,18 +234,13 @@ fn echo_figures() {
 }
 
 fn main() {
-    let groups: [(&str, fn()); 5] = [
+    run_selected(&[
         ("switch", switch_figures),
         ("handoff", handoff_figure),
         ("create", create_figure),
         ("memory", memory_figure),
         ("echo", echo_figures),
-    ];
-    for (name, run) in groups {
-        if selected(name) {
-            run();
-        }
-    }
+    ]);
 }
 
 fn switch_figures() {

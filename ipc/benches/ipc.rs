@@ -11,7 +11,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use ipc::{Lock, Manager, Pipe, Queue, frame};
-use lesson::bench::{Param, Sample, line, measure, measure_pair, report_per_op, selected};
+use lesson::bench::{Param, Sample, line, measure, measure_pair, report_per_op, run_selected};
 use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::unistd::Pid;
@@ -337,20 +337,15 @@ fn lock() {
 
 fn main() {
     let t = Instant::now();
-    if selected("round_trip") {
-        round_trips(true);
-        round_trips(false);
-    }
-    let groups: [(&str, fn()); 4] = [
+    run_selected(&[
+        ("round_trip", || {
+            round_trips(true);
+            round_trips(false);
+        }),
         ("bulk", bulk),
         ("queue", queue),
         ("manager", manager),
         ("lock", lock),
-    ];
-    for (name, run) in groups {
-        if selected(name) {
-            run();
-        }
-    }
+    ]);
     eprintln!("ipc benches took {:.1}s", t.elapsed().as_secs_f64());
 }

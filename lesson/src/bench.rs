@@ -64,6 +64,16 @@ pub fn selected(group: &str) -> bool {
     selected_by(std::env::args().skip(1), group)
 }
 
+/// Run each of `groups` (a name and the function printing its figures) that [`selected`]
+/// selects, in order: `cargo bench -p CRATE -- NAME...` runs some groups only.
+pub fn run_selected(groups: &[(&str, fn())]) {
+    for (name, run) in groups {
+        if selected(name) {
+            run();
+        }
+    }
+}
+
 fn selected_by(args: impl Iterator<Item = String>, group: &str) -> bool {
     let names: Vec<String> = args.filter(|a| !a.starts_with('-')).collect();
     names.is_empty() || names.iter().any(|n| group.contains(n.as_str()))
