@@ -287,7 +287,8 @@ pub const FIGURES: &[Figure] = &[
         chapter: "ipc",
         rust: sel("manager_dict_set", &[]),
         python: Some(("ipc.py", sel("manager_dict_set", &[]))),
-        floor: None,
+        // A bare poll server over socketpairs, the same exchange with nothing else.
+        floor: Some(sel("manager_dict_set_raw", &[])),
         targets: &[Target::VsPython(5.0)],
     },
     Figure {
