@@ -9,8 +9,10 @@
 //! ```
 //!
 //! FLAGS (`--scale X`, `--real-time`, `--timeline`) are handed to every chapter binary.
-//! It uses only `std::process` and `anyhow`: cargo is taken from `$CARGO`, the workspace root
-//! from this crate's manifest directory, and every command is printed before it runs.
+//! It runs everything through `std::process` with `anyhow` errors, and reads the benches'
+//! `BENCH {json}` lines with `serde_json`; deadlines on child processes come from `lesson`
+//! (`output_within`, `wait_within`); cargo is taken from `$CARGO`, the workspace root from
+//! this crate's manifest directory, and every command is printed before it runs.
 #![forbid(unsafe_code)]
 
 use std::os::unix::process::ExitStatusExt;
@@ -21,9 +23,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 pub mod bench;
-mod bench_run;
 
-pub use bench_run::gil_series as bench_gil_series;
+pub use bench::gil_series as bench_gil_series;
 
 /// The chapters, in the order the Python lesson tells them. Each is a crate and a binary of
 /// the same name; `tests/structure.rs` checks that every one has its files and README.
@@ -249,7 +250,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
         ["all", ..] => all(&args[1..]),
         ["list"] => list(),
         ["test"] => test(),
-        ["bench", ..] => bench_run::bench(&args[1..]),
+        ["bench", ..] => bench::run::bench(&args[1..]),
         ["run"] => return usage("run needs a chapter"),
         ["run", chapter, ..] => match CHAPTERS.iter().find(|c| *c == chapter) {
             Some(chapter) => run(chapter, &args[2..]),

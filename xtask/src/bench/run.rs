@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::bench::{self, FIGURES, Line};
+use super::{self as bench, FIGURES, Line};
 use crate::{CHAPTERS, root, show};
 
 fn target_dir() -> PathBuf {
