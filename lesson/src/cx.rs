@@ -166,6 +166,13 @@ impl Cx {
         Duration::from_secs_f64((seed_seconds * self.inner.scale).max(0.0))
     }
 
+    /// The bound on a wait that should end far sooner (a reply, a join, an event the lesson
+    /// itself sets): the seed's minute, scaled, plus 10 s of slack for a loaded machine. A
+    /// lesson that reaches it has a bug, and says so instead of hanging.
+    pub fn long_wait(&self) -> Duration {
+        self.scaled(60.0) + Duration::from_secs(10)
+    }
+
     /// Sleep as long as the Python lesson sleeps, scaled. Replaces `time.sleep(seconds)`.
     pub fn sleep(&self, seed_seconds: f64) {
         std::thread::sleep(self.scaled(seed_seconds));

@@ -43,6 +43,18 @@ pub use cx::{Cx, Record, speaker};
 pub use deadline::{output_within, wait_within, within};
 pub use timeline::render as render_timeline;
 
+/// The text of a panic payload: `panic!("...")` gives a `&str` or a `String`; anything else is
+/// described, not lost. Every chapter shows a caught panic's message through this one function.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}
+
 /// The signature of a lesson: narrate through the context, return an error to fail the lesson.
 pub type RunFn = fn(&Cx) -> anyhow::Result<()>;
 

@@ -4,7 +4,7 @@
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use crate::Chapter;
+use crate::{Chapter, Cx, Record, RunFn};
 
 /// Run the binary at `exe` with `args` (stdin closed, `LESSON_SCALE` unset, 120 s at most),
 /// printing the command, its status, stdout and stderr, so a failing test shows them.
@@ -64,4 +64,21 @@ pub fn index(records: &[crate::Record], needle: &str) -> usize {
         .iter()
         .position(|r| r.text.contains(needle))
         .unwrap_or_else(|| panic!("no line containing {needle:?} in {records:#?}"))
+}
+
+/// How long [`run_lesson`] lets a lesson run before the test fails.
+pub const LESSON_LIMIT: Duration = Duration::from_secs(120);
+
+/// Run lesson `f` with `cx` (usually [`Cx::quiet`], with [`Cx::with_exe`] where the lesson
+/// starts helpers) on a thread of its own under [`LESSON_LIMIT`], and return what it said.
+///
+/// # Panics
+/// If the lesson fails or does not finish in time (this is for tests).
+pub fn run_lesson(cx: Cx, f: RunFn) -> Vec<Record> {
+    crate::within(LESSON_LIMIT, "the lesson", move || {
+        if let Err(e) = f(&cx) {
+            panic!("the lesson failed: {e:#}");
+        }
+        cx.records()
+    })
 }

@@ -100,3 +100,41 @@ fn a_child_past_its_deadline_is_killed_and_reaped() {
     let status = lesson::wait_within(&mut child, Duration::from_secs(30)).unwrap();
     assert!(status.is_some_and(|s| s.success()));
 }
+
+#[test]
+fn run_lesson_returns_what_the_lesson_said() {
+    fn lesson(cx: &Cx) -> anyhow::Result<()> {
+        cx.say("one");
+        cx.say("two");
+        Ok(())
+    }
+    let r = lesson::testing::run_lesson(Cx::quiet(0.001), lesson);
+    let texts: Vec<&str> = r.iter().map(|x| x.text.as_str()).collect();
+    assert_eq!(texts, ["one", "two"]);
+}
+
+#[test]
+fn run_lesson_fails_the_test_with_the_lessons_error() {
+    fn lesson(_: &Cx) -> anyhow::Result<()> {
+        anyhow::bail!("the demo broke")
+    }
+    let caught = std::panic::catch_unwind(|| lesson::testing::run_lesson(Cx::quiet(0.001), lesson));
+    let payload = caught.expect_err("a failing lesson must fail the test");
+    assert!(lesson::panic_message(payload.as_ref()).contains("the demo broke"));
+}
+
+#[test]
+fn long_wait_is_the_scaled_minute_plus_slack() {
+    let cx = Cx::quiet(0.5);
+    assert_eq!(cx.long_wait(), Duration::from_secs(40));
+}
+
+#[test]
+fn panic_message_reads_str_string_and_other_payloads() {
+    let s: Box<dyn std::any::Any + Send> = Box::new("static");
+    assert_eq!(lesson::panic_message(s.as_ref()), "static");
+    let s: Box<dyn std::any::Any + Send> = Box::new(String::from("owned"));
+    assert_eq!(lesson::panic_message(s.as_ref()), "owned");
+    let s: Box<dyn std::any::Any + Send> = Box::new(7u8);
+    assert!(lesson::panic_message(s.as_ref()).contains("non-string"));
+}
