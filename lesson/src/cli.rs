@@ -4,7 +4,7 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::ExitCode;
 
-use crate::{Chapter, Cx, Lesson, render_timeline};
+use crate::{Chapter, Cx, Handoff, Lesson, render_timeline, render_timeline_svg};
 
 /// The default time scale: the seed's `time.sleep(5)` becomes 250 ms, so that every chapter
 /// finishes in seconds and `cargo xtask all` well under a minute, while sleeps stay long enough
@@ -19,10 +19,23 @@ const MAX_SCALE: f64 = 100.0;
 pub struct Options {
     /// Multiplies every `cx.sleep(seconds)`; 1.0 is real time.
     pub scale: f64,
-    /// Draw the timeline after each lesson.
-    pub timeline: bool,
+    /// Draw the timeline after each lesson: as text, or into an SVG file.
+    pub timeline: Timeline,
     /// `--count N`: the size of a lesson's experiment, for lessons that have one.
     pub count: Option<usize>,
+}
+
+/// Whether and how to draw a lesson's timeline (`--timeline`, `--timeline=svg`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Timeline {
+    /// No timeline.
+    #[default]
+    Off,
+    /// A text chart after the lesson's narration (`--timeline`, `--timeline=text`).
+    Text,
+    /// The text chart, and an SVG picture written to `timeline-CHAPTER-LESSON.svg` in the
+    /// current directory (`--timeline=svg`, or `--timeline svg`).
+    Svg,
 }
 
 /// What the command line asks for.
@@ -61,7 +74,7 @@ impl fmt::Display for UsageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}\nvalid lessons: {}\nflags: --list --help --scale X --real-time --timeline",
+            "{}\nvalid lessons: {}\nflags: --list --help --scale X --real-time --timeline[=svg]",
             self.message,
             self.valid.join(", ")
         )
@@ -101,12 +114,12 @@ pub fn parse(
     };
     let mut scale: Option<f64> = None;
     let mut real_time = false;
-    let mut timeline = false;
+    let mut timeline = Timeline::Off;
     let mut count: Option<usize> = None;
     let mut list = false;
     let mut helper: Option<String> = None;
     let mut names: Vec<String> = Vec::new();
-    let mut args = args.into_iter();
+    let mut args = args.into_iter().peekable();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
@@ -121,7 +134,20 @@ pub fn parse(
         match flag.as_str() {
             "-h" | "--help" => return Ok(Invocation::Help),
             "--list" => list = true,
-            "--timeline" => timeline = true,
+            "--timeline" => {
+                timeline = match inline.as_deref() {
+                    None | Some("text") => Timeline::Text,
+                    Some("svg") => Timeline::Svg,
+                    Some(other) => {
+                        return Err(fail(format!("--timeline takes text or svg, got {other:?}")));
+                    }
+                };
+                // `--timeline svg`: no lesson is called svg.
+                if inline.is_none() && args.peek().map(String::as_str) == Some("svg") {
+                    args.next();
+                    timeline = Timeline::Svg;
+                }
+            }
             "--real-time" => real_time = true,
             "--scale" => scale = Some(parse_scale(&value("a number")?).map_err(&fail)?),
             "--helper" => helper = Some(value("a helper name")?),
@@ -213,7 +239,12 @@ pub fn main(chapter: &'static Chapter) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Invocation::Helper { helper, options }) => {
-            report(chapter, helper, &context(options), options)
+            // A helper started by a lesson narrates on that lesson's timeline.
+            let cx = match std::env::var(crate::HANDOFF_ENV).map(|t| Handoff::decode(&t)) {
+                Ok(Ok(handoff)) => with_exe(handoff.cx()),
+                _ => context(options),
+            };
+            report(chapter, helper, &cx, options)
         }
         Ok(Invocation::Run { lessons, options }) => {
             for lesson in lessons {
@@ -249,7 +280,10 @@ fn one_line_panics() {
 }
 
 fn context(options: Options) -> Cx {
-    let cx = Cx::new(options.scale).with_count(options.count);
+    with_exe(Cx::new(options.scale).with_count(options.count))
+}
+
+fn with_exe(cx: Cx) -> Cx {
     match std::env::current_exe() {
         Ok(exe) => cx.with_exe(exe),
         Err(_) => cx,
@@ -259,8 +293,17 @@ fn context(options: Options) -> Cx {
 /// Run one lesson; print its timeline if asked; print its error chain if it failed.
 fn report(chapter: &Chapter, lesson: &Lesson, cx: &Cx, options: Options) -> ExitCode {
     let outcome = catch_unwind(AssertUnwindSafe(|| (lesson.run)(cx)));
-    if options.timeline {
-        print!("{}", render_timeline(&cx.records(), 72));
+    if options.timeline != Timeline::Off {
+        let records = cx.timeline();
+        print!("{}", render_timeline(&records, 72));
+        if options.timeline == Timeline::Svg {
+            let path = format!("timeline-{}-{}.svg", chapter.name, lesson.name);
+            let title = format!("{}/{}: {}", chapter.name, lesson.name, lesson.title);
+            match std::fs::write(&path, render_timeline_svg(&records, &title)) {
+                Ok(()) => println!("timeline drawn in {path}"),
+                Err(e) => eprintln!("cannot write the timeline to {path}: {e}"),
+            }
+        }
     }
     match outcome {
         Ok(Ok(())) => ExitCode::SUCCESS,
@@ -284,13 +327,14 @@ fn report(chapter: &Chapter, lesson: &Lesson, cx: &Cx, options: Options) -> Exit
 fn help(chapter: &Chapter) -> String {
     let mut out = format!(
         "{name}: {title}\n\n\
-         usage: {name} [LESSON] [--scale X | --real-time] [--timeline]\n       \
+         usage: {name} [LESSON] [--scale X | --real-time] [--timeline[=svg]]\n       \
          {name} --list | --help\n\n\
          Without LESSON, every lesson runs in order.\n\n\
          --scale X     multiply the Python lesson's sleeps by X (default {DEFAULT_SCALE}; \
          env LESSON_SCALE)\n\
          --real-time   sleep exactly as long as the Python lesson (--scale 1)\n\
-         --timeline    after each lesson, chart who printed when\n\
+         --timeline    after each lesson, chart who did what when\n\
+         --timeline=svg  the same, and draw it in timeline-CHAPTER-LESSON.svg\n\
          --count N     the size of a lesson's experiment, where it has one\n\
          --list        the lessons, one per line\n\nlessons:\n",
         name = chapter.name,

@@ -38,10 +38,10 @@ mod deadline;
 pub mod testing;
 mod timeline;
 
-pub use cli::{DEFAULT_SCALE, Invocation, Options, UsageError, main, parse};
-pub use cx::{Cx, Record, speaker};
+pub use cli::{DEFAULT_SCALE, Invocation, Options, Timeline, UsageError, main, parse};
+pub use cx::{Activity, Cx, HANDOFF_ENV, Handoff, Kind, Record, SpanGuard, speaker};
 pub use deadline::{output_within, wait_within, within};
-pub use timeline::render as render_timeline;
+pub use timeline::{render as render_timeline, render_svg as render_timeline_svg, speakers};
 
 /// The text of a panic payload: `panic!("...")` gives a `&str` or a `String`; anything else is
 /// described, not lost. Every chapter shows a caught panic's message through this one function.

@@ -53,7 +53,7 @@ fn unknown_lesson_exits_2_naming_the_lessons() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("no lesson \"nope\""), "{stderr}");
     assert!(
-        stderr.contains("valid lessons: hello, fails, a-name-longer-than-the-column"),
+        stderr.contains("valid lessons: hello, children, fails, a-name-longer-than-the-column"),
         "{stderr}"
     );
 }
@@ -108,7 +108,15 @@ fn list_and_help_exit_0() {
         .lines()
         .map(|l| l.split_whitespace().next().unwrap_or("").to_owned())
         .collect();
-    assert_eq!(names, ["hello", "fails", "a-name-longer-than-the-column"]);
+    assert_eq!(
+        names,
+        [
+            "hello",
+            "children",
+            "fails",
+            "a-name-longer-than-the-column"
+        ]
+    );
     let out = run(&["--help"]);
     assert!(out.status.success());
     assert!(text(&out.stdout).contains("--real-time"));
@@ -127,4 +135,40 @@ fn timeline_draws_one_row_per_speaker() {
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert!(rows[0].starts_with("main "));
     assert!(rows[1].starts_with("Thread-1 "));
+}
+
+#[test]
+fn helper_processes_narrate_on_the_parents_timeline() {
+    let dir = std::env::temp_dir().join(format!("lesson-svg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = lesson::output_within(
+        Command::new(env!("CARGO_BIN_EXE_lesson-demo"))
+            .args(["children", "--scale", "0.01", "--timeline=svg"])
+            .env_remove("LESSON_SCALE")
+            .current_dir(&dir),
+        std::time::Duration::from_secs(120),
+    )
+    .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    // The text chart has a row for main and one per helper process, whose lines the parent
+    // never printed itself: they came back through the sink.
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains(" |") && l.ends_with('|'))
+        .collect();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows[0].starts_with("main "), "{rows:?}");
+    assert!(rows[1..].iter().all(|r| r.starts_with("pid ")), "{rows:?}");
+    // Each helper's row shows its sleep as a bar.
+    assert!(rows[1..].iter().all(|r| r.contains('~')), "{rows:?}");
+    let svg = std::fs::read_to_string(dir.join("timeline-lesson-demo-children.svg")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(svg.starts_with("<svg"));
+    assert_eq!(svg.matches("class=\"row\"").count(), 3);
+    assert!(svg.contains("data-speaker=\"main\""));
+    assert_eq!(svg.matches("class=\"span sleeping\"").count(), 2);
+    assert!(svg.contains("class=\"span waiting\""));
+    assert!(svg.contains("hello from a helper process"));
+    assert!(svg.trim_end().ends_with("</svg>"));
 }

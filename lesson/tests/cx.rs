@@ -47,11 +47,7 @@ fn unnamed_threads_show_their_id() {
 
 #[test]
 fn timeline_overlapping_rows() {
-    let r = |ms, who: &str| Record {
-        at: Duration::from_millis(ms),
-        speaker: who.into(),
-        text: String::new(),
-    };
+    let r = |ms, who: &str| Record::said(Duration::from_millis(ms), who, "");
     let chart = render_timeline(
         &[
             r(0, "main"),
@@ -63,13 +59,13 @@ fn timeline_overlapping_rows() {
         ],
         21,
     );
-    let rows: Vec<&str> = chart.lines().skip(1).collect();
+    let rows: Vec<&str> = chart.lines().skip(2).collect();
     assert_eq!(rows[0], "main |*-------------------*|");
     assert_eq!(rows[1], "a    |*-------------------*|");
     assert_eq!(rows[2], "b    |          *---------*|");
     assert!(chart.starts_with("timeline: 0 .. 0.100s"));
     // An empty narration and a single instant do not divide by zero.
-    assert_eq!(render_timeline(&[], 10).lines().count(), 1);
+    assert_eq!(render_timeline(&[], 10).lines().count(), 2);
     assert!(render_timeline(&[r(0, "x")], 3).contains("x |*  |"));
 }
 
@@ -86,6 +82,14 @@ fn helper_needs_the_chapter_binary() {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     assert_eq!(args, ["--helper", "x", "--scale", "0.5"]);
+    let handoff = cmd
+        .get_envs()
+        .find(|(k, _)| *k == lesson::HANDOFF_ENV)
+        .and_then(|(_, v)| v)
+        .expect("a helper is handed the lesson's timeline");
+    let handoff = lesson::Handoff::decode(&handoff.to_string_lossy()).unwrap();
+    assert_eq!(handoff.scale, 0.5);
+    assert!(handoff.sink.is_some());
 }
 
 #[test]
@@ -137,4 +141,87 @@ fn panic_message_reads_str_string_and_other_payloads() {
     assert_eq!(lesson::panic_message(s.as_ref()), "owned");
     let s: Box<dyn std::any::Any + Send> = Box::new(7u8);
     assert!(lesson::panic_message(s.as_ref()).contains("non-string"));
+}
+
+#[test]
+fn spans_are_kept_apart_from_lines_and_drawn_as_bars() {
+    let cx = Cx::quiet(0.001);
+    cx.say("before");
+    {
+        let _hold = cx.span(lesson::Activity::Hold, "holding the lock");
+        cx.say("inside");
+    }
+    cx.sleep(1.0);
+    let lines: Vec<String> = cx.records().into_iter().map(|r| r.text).collect();
+    assert_eq!(lines, ["before", "inside"]);
+    let all = cx.timeline();
+    let kinds: Vec<&str> = all
+        .iter()
+        .map(|r| match r.kind {
+            lesson::Kind::Said => "said",
+            lesson::Kind::Span { activity, .. } => activity.name(),
+        })
+        .collect();
+    assert_eq!(kinds, ["said", "holding", "said", "sleeping"]);
+    assert!(
+        all[1].end() >= all[2].at,
+        "the span covers the line said inside it"
+    );
+    let chart = render_timeline(&all, 40);
+    assert!(chart.contains('#') && chart.contains('~'), "{chart}");
+}
+
+#[test]
+fn a_forked_childs_lines_reach_the_parents_records() {
+    use nix::sys::wait::{WaitStatus, waitpid};
+    use nix::unistd::{ForkResult, fork};
+    let cx = Cx::quiet(0.001);
+    cx.say("parent before");
+    let named = cx.as_speaker("Process-1");
+    // SAFETY: the child only formats, writes to the sink with one write(2), and leaves with
+    // _exit; it takes no lock another thread of the test harness may hold (a quiet context
+    // prints nothing, and a child never touches the records' mutex).
+    match unsafe { fork() }.unwrap() {
+        ForkResult::Child => {
+            named.say("child speaks");
+            cx.say("child without a name");
+            // SAFETY: _exit is async-signal-safe and skips the parent's destructors.
+            unsafe { nix::libc::_exit(0) }
+        }
+        ForkResult::Parent { child } => {
+            let status = lesson::within(Duration::from_secs(60), "the child", move || {
+                waitpid(child, None)
+            })
+            .unwrap();
+            assert_eq!(status, WaitStatus::Exited(child, 0));
+            cx.say("parent after");
+            let r = cx.records();
+            let texts: Vec<&str> = r.iter().map(|r| r.text.as_str()).collect();
+            assert_eq!(
+                texts,
+                [
+                    "parent before",
+                    "child speaks",
+                    "child without a name",
+                    "parent after"
+                ]
+            );
+            let me = lesson::speaker(std::process::id());
+            let speakers: Vec<&str> = r.iter().map(|r| r.speaker.as_str()).collect();
+            let pid = format!("pid {child}");
+            assert_eq!(
+                speakers,
+                [me.as_str(), "Process-1", pid.as_str(), me.as_str()]
+            );
+            assert_eq!(r[1].pid, child.as_raw() as u32);
+        }
+    }
+}
+
+#[test]
+fn a_handoff_survives_its_text_form() {
+    let h = Cx::quiet(0.25).handoff().named("worker\t1");
+    let back = lesson::Handoff::decode(&h.encode()).unwrap();
+    assert_eq!(back, h);
+    assert!(lesson::Handoff::decode("nonsense").is_err());
 }

@@ -1,6 +1,6 @@
 //! Command-line parsing without starting a process.
 
-use lesson::{Chapter, DEFAULT_SCALE, Invocation, Lesson, Options, parse};
+use lesson::{Chapter, DEFAULT_SCALE, Invocation, Lesson, Options, Timeline, parse};
 
 static CH: Chapter = Chapter {
     name: "demo",
@@ -45,7 +45,7 @@ fn no_name_runs_every_lesson_in_order_at_the_default_scale() {
         options,
         Options {
             scale: DEFAULT_SCALE,
-            timeline: false,
+            timeline: Timeline::Off,
             count: None
         }
     );
@@ -57,7 +57,18 @@ fn scale_precedence_flag_over_env_over_default() {
     assert_eq!(run_options(&["--scale", "0.3"], Some("0.2")).1.scale, 0.3);
     assert_eq!(run_options(&["--scale=0.4"], None).1.scale, 0.4);
     assert_eq!(run_options(&["--real-time"], Some("0.2")).1.scale, 1.0);
-    assert!(run_options(&["two", "--timeline"], None).1.timeline);
+    assert_eq!(
+        run_options(&["two", "--timeline"], None).1.timeline,
+        Timeline::Text
+    );
+    assert_eq!(
+        run_options(&["--timeline", "svg", "two"], None).1.timeline,
+        Timeline::Svg
+    );
+    assert_eq!(
+        run_options(&["--timeline=svg"], None).1.timeline,
+        Timeline::Svg
+    );
     assert_eq!(run_options(&["--count", "1000"], None).1.count, Some(1000));
     assert_eq!(run_options(&["--count=7"], None).1.count, Some(7));
 }
@@ -72,6 +83,7 @@ fn bad_input_is_a_usage_error_naming_the_lessons() {
         &["--helper"],
         &["--count", "0"],
         &["--count", "many"],
+        &["--timeline=png"],
     ] {
         let err = go(args, None).unwrap_err();
         assert_eq!(err.valid, ["one", "two"], "{args:?}");

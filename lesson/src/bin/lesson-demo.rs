@@ -2,7 +2,7 @@
 //! tests drive to check exit codes: `hello` succeeds, `fails` returns an error with a cause.
 
 use anyhow::Context;
-use lesson::{Chapter, Cx, Lesson};
+use lesson::{Activity, Chapter, Cx, Lesson};
 
 fn hello(cx: &Cx) -> anyhow::Result<()> {
     cx.say("hello from main");
@@ -17,6 +17,37 @@ fn hello(cx: &Cx) -> anyhow::Result<()> {
         .join()
         .map_err(|_| anyhow::anyhow!("the thread panicked"))?;
     cx.say("done");
+    Ok(())
+}
+
+/// Two helper processes narrate on this lesson's timeline while main waits for them.
+fn children(cx: &Cx) -> anyhow::Result<()> {
+    cx.say("starting two helpers");
+    let mut running = Vec::new();
+    for _ in 0..2 {
+        running.push(cx.helper("child")?.spawn().context("starting a helper")?);
+    }
+    let _waiting = cx.span(Activity::Wait, "waiting for the helpers");
+    for mut child in running {
+        match lesson::wait_within(&mut child, cx.long_wait())? {
+            Some(status) if status.success() => {}
+            Some(status) => anyhow::bail!("a helper failed: {status}"),
+            None => anyhow::bail!("a helper did not end in time: killed"),
+        }
+    }
+    drop(_waiting);
+    cx.say("both helpers ended");
+    Ok(())
+}
+
+fn child(cx: &Cx) -> anyhow::Result<()> {
+    cx.say("hello from a helper process");
+    {
+        let _work = cx.span(Activity::Work, "counting");
+        std::hint::black_box((0..10_000u64).sum::<u64>());
+    }
+    cx.sleep(1.0);
+    cx.say("goodbye from a helper process");
     Ok(())
 }
 
@@ -36,6 +67,11 @@ static CHAPTER: Chapter = Chapter {
             run: hello,
         },
         Lesson {
+            name: "children",
+            title: "two helper processes on one timeline",
+            run: children,
+        },
+        Lesson {
             name: "fails",
             title: "a lesson that returns an error",
             run: fails,
@@ -49,7 +85,11 @@ static CHAPTER: Chapter = Chapter {
             },
         },
     ],
-    helpers: &[],
+    helpers: &[Lesson {
+        name: "child",
+        title: "a helper process that narrates",
+        run: child,
+    }],
 };
 
 fn main() -> std::process::ExitCode {
