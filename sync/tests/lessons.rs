@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use lesson::testing::index;
 use lesson::{Cx, Record, within};
-use sync::{barrier, condition, deadlock, event, poison, race, rlock, semaphore, timer};
+use sync::lessons::{barrier, condition, deadlock, event, poison, race, rlock, semaphore, timer};
 
 /// Large enough that the seed's sleeps (3 s -> 150 ms) dwarf scheduling delays on a loaded machine.
 const SCALE: f64 = 0.05;
