@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use crate::deadline;
 use crate::shim::{Condvar, Mutex, lock, wait, wait_timeout};
 
 #[derive(Debug, Default)]
@@ -81,9 +82,10 @@ impl Event {
     }
 
     /// Wait at most `timeout`; `true` if the event was set, `false` on time-out. Replaces
-    /// `event.wait(timeout)`, which returns the same.
+    /// `event.wait(timeout)`, which returns the same. A timeout too long to represent as a
+    /// deadline (such as `Duration::MAX`) waits as long as it takes.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_until(Some(Instant::now() + timeout))
+        self.wait_until(deadline::after(timeout))
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> bool {

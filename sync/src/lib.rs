@@ -51,6 +51,7 @@
 //! through these re-exports and contain no `unsafe`.
 #![forbid(unsafe_code)]
 
+mod deadline;
 mod event;
 pub mod lessons;
 mod rlock;
@@ -62,6 +63,8 @@ mod waitgraph;
 pub use event::Event;
 pub use lessons::CHAPTER;
 pub use rlock::{RLock, RLockGuard};
-pub use semaphore::{BoundedSemaphore, OverRelease, Permit, Semaphore};
+pub use semaphore::{
+    BoundedSemaphore, MAX_PERMITS, OverRelease, Permit, Semaphore, TooManyPermits,
+};
 pub use timer::Timer;
 pub use waitgraph::{DEFAULT_TICK, Deadlock, Edge, LockGraph, TrackedGuard, TrackedMutex};

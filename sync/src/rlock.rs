@@ -7,6 +7,8 @@ use std::sync::{Condvar, Mutex};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
+use crate::deadline;
+
 #[derive(Debug, Default)]
 struct State {
     owner: Option<ThreadId>,
@@ -49,7 +51,15 @@ impl fmt::Debug for RLock {
 }
 
 /// One level of an [`RLock`]; dropping it releases that level. Not `Send`: only the owning
-/// thread may release (Python raises `RuntimeError` otherwise; here it does not compile).
+/// thread may release (Python raises `RuntimeError` otherwise; here it does not compile):
+///
+/// ```compile_fail,E0277
+/// let lock = sync::RLock::new();
+/// let guard = lock.acquire();
+/// std::thread::scope(|s| {
+///     s.spawn(move || drop(guard)); // another thread may not release it
+/// });
+/// ```
 #[must_use = "the level is released as soon as the guard is dropped"]
 pub struct RLockGuard<'a> {
     lock: &'a RLock,
@@ -84,13 +94,18 @@ impl RLock {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The current depth: how many guards the owner holds (0 when free). A snapshot.
+    /// The owner's depth, as seen by any thread: how many guards the thread that holds the
+    /// lock has (0 when free). A snapshot.
+    ///
+    /// Python's `rlock._recursion_count()` answers only for the caller (0 when another thread
+    /// holds the lock); that is `if lock.is_owned() { lock.count() } else { 0 }` here.
     pub fn count(&self) -> usize {
         self.lock_state().count
     }
 
-    /// Whether the calling thread holds the lock.
-    pub fn is_owned_by_me(&self) -> bool {
+    /// Whether the calling thread holds the lock. Any thread may ask; only the owner gets
+    /// `true`. Replaces Python's `rlock._is_owned()` (what `threading.Condition` uses).
+    pub fn is_owned(&self) -> bool {
         self.lock_state().owner == Some(thread::current().id())
     }
 
@@ -100,9 +115,11 @@ impl RLock {
             .unwrap_or_else(|| unreachable!("an untimed acquire cannot time out"))
     }
 
-    /// Take the lock, waiting at most `timeout`. Replaces `rlock.acquire(timeout=...)`.
+    /// Take the lock, waiting at most `timeout`. Replaces `rlock.acquire(timeout=...)`. A
+    /// timeout too long to represent as a deadline (such as `Duration::MAX`) waits as long as
+    /// it takes.
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<RLockGuard<'_>> {
-        self.acquire_until(Some(Instant::now() + timeout))
+        self.acquire_until(deadline::after(timeout))
     }
 
     /// Take the lock only if that needs no waiting. Replaces `rlock.acquire(blocking=False)`.

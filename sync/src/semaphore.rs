@@ -4,12 +4,18 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use crate::deadline;
 use crate::shim::{AtomicU64, Condvar, Mutex, Ordering, lock, wait, wait_timeout};
 
 /// The low 32 bits of the state count free permits, the high 32 bits count waiting threads.
 const PERMITS: u64 = (1 << 32) - 1;
 /// One waiting thread, in the state word.
 const WAITER: u64 = 1 << 32;
+
+/// The most permits a [`Semaphore`] can count: the free permits share one 64-bit word with
+/// the number of waiting threads, 32 bits each. [`Semaphore::try_new`] refuses more, and a
+/// release that would go past it is an [`OverRelease`] error; the count never wraps.
+pub const MAX_PERMITS: usize = PERMITS as usize;
 
 /// A counting semaphore: at most `n` permits out at once. Replaces `threading.Semaphore(n)`.
 ///
@@ -20,10 +26,16 @@ const WAITER: u64 = 1 << 32;
 /// would then cost a lock, an unlock and a `notify` (a system call) every time. Here the free
 /// permits and the number of waiting threads share one atomic word. While permits are free,
 /// acquire and release are one atomic operation each; the mutex and condvar are used only by
-/// threads that must wait, and a release notifies only when its own atomic add saw a waiter.
-/// Because "take a permit or register as a waiter" and "add a permit and look for waiters" are
-/// single read-modify-writes of the same word, one of them always sees the other: no wake-up
-/// can be lost (loom checks this, see `tests/loom.rs`).
+/// threads that must wait, and a release notifies only when its own atomic update saw a
+/// waiter. Because "take a permit or register as a waiter" and "add a permit and look for
+/// waiters" are single read-modify-writes of the same word, one of them always sees the other:
+/// no wake-up can be lost (loom checks this, see `tests/loom.rs`).
+///
+/// Every way a permit comes back (dropping a [`Permit`], [`Permit::release`],
+/// [`Semaphore::release`], [`Semaphore::release_n`]) is one compare-and-swap that checks the
+/// limit first: [`MAX_PERMITS`], or a [`BoundedSemaphore`]'s initial count. (A plain
+/// `fetch_add` would be one instruction cheaper, and is how a permit dropped after an extra
+/// `release()` once pushed a `BoundedSemaphore(1)` to 2.)
 ///
 /// ```
 /// use sync::Semaphore;
@@ -51,7 +63,22 @@ impl fmt::Debug for Semaphore {
     }
 }
 
+/// One permit, as Python's `threading.Semaphore()`.
+impl Default for Semaphore {
+    fn default() -> Semaphore {
+        Semaphore::new(1)
+    }
+}
+
 /// One permit of a [`Semaphore`]; dropping it releases the permit.
+///
+/// # Over-release
+///
+/// Dropping gives the permit back unless that would take the semaphore past its limit (a
+/// [`BoundedSemaphore`] whose permit was already returned by an extra
+/// [`release`](Semaphore::release), or a count at [`MAX_PERMITS`]): then nothing is added, as a
+/// drop cannot report an error. Python raises `ValueError` from the `with` block's exit there;
+/// [`Permit::release`] is the way to see that error in Rust.
 #[must_use = "the permit is released as soon as it is dropped"]
 pub struct Permit<'a> {
     sem: &'a Semaphore,
@@ -69,53 +96,112 @@ impl Permit<'_> {
     pub fn forget(self) {
         std::mem::forget(self);
     }
+
+    /// Give the permit back now and say whether it was accepted: what dropping the permit
+    /// does, with the error a drop has to swallow.
+    ///
+    /// # Errors
+    ///
+    /// [`OverRelease`] if the semaphore already has all the permits it may hold (see
+    /// [Over-release](Permit#over-release)); the count is then unchanged.
+    pub fn release(self) -> Result<(), OverRelease> {
+        let sem = self.sem;
+        std::mem::forget(self);
+        sem.give_back(1)
+    }
 }
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        self.sem.put_back();
+        // Refused only at the limit; see the type's "Over-release" section.
+        let _ = self.sem.give_back(1);
     }
 }
 
-/// Releasing a [`BoundedSemaphore`] more often than it was acquired (Python's `ValueError:
-/// Semaphore released too many times`).
+/// A release that would take a semaphore past its limit (Python's `ValueError: Semaphore
+/// released too many times` for a `BoundedSemaphore`; Python's plain `Semaphore` has no limit,
+/// but a count here cannot pass [`MAX_PERMITS`]). The count is left unchanged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OverRelease {
-    /// The semaphore's initial (and maximal) count.
+    /// The most permits the semaphore may hold: a [`BoundedSemaphore`]'s initial count, or
+    /// [`MAX_PERMITS`].
     pub bound: usize,
+    /// How many permits the refused release would have added.
+    pub n: usize,
 }
 
 impl fmt::Display for OverRelease {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "semaphore released too many times: it already has all {} permits",
-            self.bound
+            "semaphore released too many times: {} more permit(s) would pass its limit of {}",
+            self.n, self.bound
         )
     }
 }
 
 impl std::error::Error for OverRelease {}
 
+/// More permits asked of [`Semaphore::try_new`] or [`BoundedSemaphore::try_new`] than a
+/// semaphore can count ([`MAX_PERMITS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooManyPermits {
+    /// The number asked for.
+    pub requested: usize,
+}
+
+impl fmt::Display for TooManyPermits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a semaphore of {} permits cannot be made: at most {MAX_PERMITS}",
+            self.requested
+        )
+    }
+}
+
+impl std::error::Error for TooManyPermits {}
+
 impl Semaphore {
     /// A semaphore with `n` permits. Replaces `threading.Semaphore(n)`.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is more than [`MAX_PERMITS`]; [`Semaphore::try_new`] returns that as an error.
     pub fn new(n: usize) -> Semaphore {
+        Semaphore::try_new(n).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A semaphore with `n` permits, or an error if it cannot count that many.
+    ///
+    /// # Errors
+    ///
+    /// [`TooManyPermits`] if `n` is more than [`MAX_PERMITS`].
+    pub fn try_new(n: usize) -> Result<Semaphore, TooManyPermits> {
         Semaphore::with_bound(n, None)
     }
 
-    fn with_bound(n: usize, bound: Option<usize>) -> Semaphore {
-        let n = u64::try_from(n).unwrap_or(PERMITS).min(PERMITS);
-        Semaphore {
-            state: AtomicU64::new(n),
+    fn with_bound(n: usize, bound: Option<usize>) -> Result<Semaphore, TooManyPermits> {
+        if n > MAX_PERMITS {
+            return Err(TooManyPermits { requested: n });
+        }
+        Ok(Semaphore {
+            state: AtomicU64::new(n as u64),
             lock: Mutex::new(()),
             cv: Condvar::new(),
             bound,
-        }
+        })
     }
 
-    /// Free permits right now (a snapshot: it may change before you use it).
+    /// Free permits right now (a snapshot: it may change before you use it). Python's
+    /// `sem._value`.
     pub fn available(&self) -> usize {
         (self.state.load(Ordering::SeqCst) & PERMITS) as usize
+    }
+
+    /// The most permits this semaphore may hold.
+    fn limit(&self) -> u64 {
+        self.bound.unwrap_or(MAX_PERMITS) as u64
     }
 
     /// Take a free permit if there is one (the fast path).
@@ -159,21 +245,40 @@ impl Semaphore {
         }
     }
 
-    /// After a permit was added by an operation that saw the state `before`: wake one waiter
-    /// if there was any. A waiter registers while holding `lock` and keeps it until it sleeps
-    /// on `cv`, so once we hold `lock` it is asleep and hears the notify.
-    fn wake_if_waited(&self, before: u64) {
-        if before >= WAITER {
-            let _g = lock(&self.lock);
-            self.cv.notify_one();
+    /// Add `n` permits unless that passes the limit; then wake as many waiters as there are
+    /// new permits (at most as many as wait). A waiter registers while holding `lock` and
+    /// keeps it until it sleeps on `cv`, so once we hold `lock` it is asleep and hears the
+    /// notify.
+    fn give_back(&self, n: u64) -> Result<(), OverRelease> {
+        let limit = self.limit();
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if n > limit - (s & PERMITS) {
+                return Err(OverRelease {
+                    bound: limit as usize,
+                    n: n as usize,
+                });
+            }
+            match self
+                .state
+                .compare_exchange_weak(s, s + n, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(before) => {
+                    let waiters = before / WAITER;
+                    if waiters > 0 {
+                        let _g = lock(&self.lock);
+                        for _ in 0..n.min(waiters) {
+                            self.cv.notify_one();
+                        }
+                    }
+                    return Ok(());
+                }
+                Err(now) => s = now,
+            }
         }
     }
 
-    fn put_back(&self) {
-        let before = self.state.fetch_add(1, Ordering::AcqRel);
-        self.wake_if_waited(before);
-    }
-
+    /// Take a permit before `deadline` (`None`: however long it takes).
     fn take_until(&self, deadline: Option<Instant>) -> bool {
         if self.take() {
             return true;
@@ -210,41 +315,53 @@ impl Semaphore {
         self.take().then(|| Permit { sem: self })
     }
 
-    /// Take a permit, waiting at most `timeout`. Replaces `acquire(timeout=...)`.
+    /// Take a permit, waiting at most `timeout` (`None` if none came). Replaces
+    /// `acquire(timeout=...)`. A timeout too long to represent as a deadline (such as
+    /// `Duration::MAX`) waits as long as it takes.
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<Permit<'_>> {
-        self.take_until(Some(Instant::now() + timeout))
+        if self.take() {
+            return Some(Permit { sem: self });
+        }
+        self.take_until(deadline::after(timeout))
             .then(|| Permit { sem: self })
     }
 
     /// Add a permit without a guard: Python's `release()`, matching an earlier
     /// [`Permit::forget`]. A plain `Semaphore` may grow past its initial count this way (as
     /// Python's may); a [`BoundedSemaphore`] refuses.
+    ///
+    /// # Errors
+    ///
+    /// [`OverRelease`] if the semaphore already holds all the permits it may: a
+    /// `BoundedSemaphore`'s initial count, or [`MAX_PERMITS`]. Nothing is added then.
     pub fn release(&self) -> Result<(), OverRelease> {
-        let Some(bound) = self.bound else {
-            self.put_back();
+        self.give_back(1)
+    }
+
+    /// Add `n` permits at once and wake up to `n` waiting threads: Python's `release(n)`.
+    /// All or nothing: if the `n` do not fit, none is added. `release_n(0)` does nothing
+    /// (Python raises `ValueError` for `n < 1`).
+    ///
+    /// # Errors
+    ///
+    /// [`OverRelease`] if `n` more permits would pass the limit (see [`Semaphore::release`]).
+    pub fn release_n(&self, n: usize) -> Result<(), OverRelease> {
+        if n == 0 {
             return Ok(());
-        };
-        let mut s = self.state.load(Ordering::Acquire);
-        loop {
-            if s & PERMITS >= bound as u64 {
-                return Err(OverRelease { bound });
-            }
-            match self
-                .state
-                .compare_exchange_weak(s, s + 1, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(before) => {
-                    self.wake_if_waited(before);
-                    return Ok(());
-                }
-                Err(now) => s = now,
-            }
+        }
+        match u64::try_from(n) {
+            Ok(n) => self.give_back(n),
+            Err(_) => Err(OverRelease {
+                bound: self.limit() as usize,
+                n,
+            }),
         }
     }
 }
 
 /// A semaphore whose count may never exceed its initial value: a [`Semaphore::release`] too
-/// many is an [`OverRelease`] error. Replaces `threading.BoundedSemaphore(n)`.
+/// many is an [`OverRelease`] error, and a [`Permit`] dropped after its permit was already
+/// released adds nothing. Replaces `threading.BoundedSemaphore(n)`.
 ///
 /// ```
 /// use sync::BoundedSemaphore;
@@ -259,8 +376,34 @@ pub struct BoundedSemaphore(Semaphore);
 
 impl BoundedSemaphore {
     /// A bounded semaphore with `n` permits.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is more than [`MAX_PERMITS`]; [`BoundedSemaphore::try_new`] returns that as an
+    /// error.
     pub fn new(n: usize) -> BoundedSemaphore {
-        BoundedSemaphore(Semaphore::with_bound(n, Some(n)))
+        BoundedSemaphore::try_new(n).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A bounded semaphore with `n` permits, or an error if it cannot count that many.
+    ///
+    /// # Errors
+    ///
+    /// [`TooManyPermits`] if `n` is more than [`MAX_PERMITS`].
+    pub fn try_new(n: usize) -> Result<BoundedSemaphore, TooManyPermits> {
+        Semaphore::with_bound(n, Some(n)).map(BoundedSemaphore)
+    }
+
+    /// The initial (and largest) count.
+    pub fn bound(&self) -> usize {
+        self.0.limit() as usize
+    }
+}
+
+/// One permit, as Python's `threading.BoundedSemaphore()`.
+impl Default for BoundedSemaphore {
+    fn default() -> BoundedSemaphore {
+        BoundedSemaphore::new(1)
     }
 }
 

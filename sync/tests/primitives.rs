@@ -129,7 +129,7 @@ fn rlock_reenters_and_excludes_others_until_fully_released() {
         let g1 = lock.acquire();
         let g2 = lock.acquire();
         assert_eq!(lock.count(), 2);
-        assert!(lock.is_owned_by_me());
+        assert!(lock.is_owned());
         let other = |lock: &Arc<RLock>| {
             let l = lock.clone();
             thread::spawn(move || l.try_acquire().is_some())
@@ -251,4 +251,61 @@ fn a_cancelled_timer_never_fires_an_uncancelled_one_does() {
         f.fetch_add(1, Ordering::SeqCst);
     }));
     assert_eq!(fired.load(Ordering::SeqCst), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Regressions of issue 16. Each failed on the code before its fix.
+
+/// Bug 2: a permit given back by `release()` and then by dropping its guard must not push a
+/// BoundedSemaphore past its bound.
+#[test]
+fn bounded_semaphore_release_then_permit_drop_stays_within_the_bound() {
+    let sem = BoundedSemaphore::new(1);
+    let permit = sem.acquire();
+    sem.release()
+        .expect("one permit is out: one release is allowed");
+    drop(permit);
+    assert_eq!(sem.available(), 1, "a BoundedSemaphore(1) went past 1");
+    assert!(sem.release().is_err());
+    let _one = sem.try_acquire().expect("one permit");
+    assert!(
+        sem.try_acquire().is_none(),
+        "a second permit was handed out"
+    );
+}
+
+/// Bug 3: the count must never run into the bits that count waiters.
+#[test]
+fn semaphore_release_at_the_largest_count_is_refused_not_wrapped() {
+    let most = u32::MAX as usize;
+    let sem = Semaphore::new(most);
+    assert_eq!(sem.available(), most);
+    assert!(
+        sem.release().is_err(),
+        "a release past the largest count was accepted"
+    );
+    assert_eq!(sem.available(), most);
+    assert!(sem.try_acquire().is_some());
+}
+
+/// Bug 4: a timeout too long to add to `Instant::now()` means "wait as long as it takes".
+#[test]
+fn timed_waits_accept_duration_max() {
+    within(LONG, "Duration::MAX", || {
+        let sem = Semaphore::new(1);
+        assert!(sem.acquire_timeout(Duration::MAX).is_some());
+        let event = Event::new();
+        event.set();
+        assert!(event.wait_timeout(Duration::MAX));
+        let lock = RLock::new();
+        let _g = lock.acquire_timeout(Duration::MAX).expect("a free RLock");
+        let t = Timer::start(Duration::MAX, || ()).expect("timer");
+        assert!(t.cancel());
+        // And a wait that must really wait, woken by another thread.
+        let sem = Arc::new(Semaphore::new(0));
+        let s2 = sem.clone();
+        let waiter = thread::spawn(move || s2.acquire_timeout(Duration::MAX).map(|p| p.forget()));
+        sem.release().unwrap();
+        assert!(waiter.join().unwrap().is_some());
+    });
 }
