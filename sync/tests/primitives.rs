@@ -309,3 +309,36 @@ fn timed_waits_accept_duration_max() {
         assert!(waiter.join().unwrap().is_some());
     });
 }
+
+#[test]
+fn tracked_mutex_try_lock_lock_timeout_locked_and_debug() {
+    within(LONG, "tracked mutex api", || {
+        let graph = LockGraph::new();
+        let l = graph.mutex("L", 5);
+        assert!(!l.locked());
+        assert!(format!("{l:?}").contains("locked: false"), "{l:?}");
+        let g = l.try_lock().expect("free");
+        assert!(l.locked());
+        let shown = format!("{l:?}");
+        assert!(
+            shown.contains("locked: true") && shown.contains("\"L\""),
+            "{shown}"
+        );
+        thread::scope(|s| {
+            let other = s.spawn(|| {
+                (
+                    l.try_lock().is_none(),
+                    l.lock_timeout(Duration::from_millis(20))
+                        .map(|g| g.is_none()),
+                )
+            });
+            assert_eq!(other.join().unwrap(), (true, Ok(true)));
+        });
+        // This thread waiting for a lock it holds: a cycle of one, reported before the timeout.
+        let d = l.lock_timeout(Duration::MAX).unwrap_err();
+        assert_eq!(d.cycle.len(), 1);
+        drop(g);
+        assert_eq!(*l.lock_timeout(Duration::MAX).unwrap().unwrap(), 5);
+        assert!(!l.locked());
+    });
+}
