@@ -14,12 +14,13 @@
 //! | `num -= 1` on a shared global from many threads | does not compile; `AtomicI64::fetch_sub`, or a `Mutex<i64>` |
 //! | `lock.acquire(blocking=False)` / `acquire(timeout=...)` | `Mutex::try_lock`; `parking_lot::Mutex::try_lock_for` |
 //! | a deadlock: the program hangs | [`LockGraph`] / [`TrackedMutex`]: `lock()` returns a [`Deadlock`] naming the cycle |
-//! | `threading.RLock()` | [`RLock`] (shows its count); `parking_lot::ReentrantMutex` for data |
-//! | `threading.Semaphore(n)` | [`Semaphore`] with an RAII [`Permit`]; `try_acquire`, `acquire_timeout` |
-//! | `threading.BoundedSemaphore(n)` | [`BoundedSemaphore`]: an extra `release()` is an [`OverRelease`] error |
+//! | the lesson's `Lock`: `acquire(False)`, `acquire(timeout=)`, `locked()` | [`TrackedMutex::try_lock`], [`TrackedMutex::lock_timeout`], [`TrackedMutex::locked`] |
+//! | `threading.RLock()`, `_is_owned()` | [`RLock`] (shows its count), [`RLock::is_owned`]; `parking_lot::ReentrantMutex` for data |
+//! | `threading.Semaphore(n)`, `release(n)` | [`Semaphore`] with an RAII [`Permit`]; `try_acquire`, `acquire_timeout`, [`Semaphore::release_n`] |
+//! | `threading.BoundedSemaphore(n)` | [`BoundedSemaphore`]: a release past the bound (also by dropping a permit already released) is refused, an [`OverRelease`] error where it can be reported |
 //! | `threading.Event()`: `set`, `clear`, `is_set` (`isSet`), `wait([timeout])` | [`Event`], which no waiter can miss even when `set` is followed at once by `clear` |
 //! | `threading.Condition()`: `wait_for`, `notify`, `notify_all` | `std::sync::Condvar`: `wait_while`, `wait_timeout_while`, `notify_one`, `notify_all` |
-//! | `threading.Barrier(n, action)` | `std::sync::Barrier`: the leader's `wait()` returns `is_leader()` |
+//! | `threading.Barrier(n, action, timeout)`, `BrokenBarrierError` | [`Barrier`]: the action runs before anyone is released; `wait_timeout`, `abort`, `reset`, `broken`, `n_waiting`, `parties`; [`BrokenBarrier`] (std's `Barrier` has none of these) |
 //! | `threading.Timer(s, f)`, `cancel()` | [`Timer`]: `cancel()` says whether it was in time |
 //!
 //! # Lessons, in the seed's order
@@ -34,7 +35,8 @@
 //! 5. [`event`](lessons::event): the boss and the workers; a set followed at once by clear still
 //!    wakes waiters.
 //! 6. [`condition`](lessons::condition): a consumer waits on a `Condvar` for a predicate.
-//! 7. [`barrier`](lessons::barrier): threads meet at a barrier; one leader.
+//! 7. [`barrier`](lessons::barrier): std's barrier and its leader; [`Barrier`]'s action runs
+//!    before anyone passes, and a timeout breaks it.
 //! 8. [`timer`](lessons::timer): a function after a delay, and a cancelled one that never runs.
 //! 9. [`poison`](lessons::poison): a panic inside a locked section, and the seed's
 //!    acquire/release without finally.
@@ -44,13 +46,15 @@
 //! # Layout
 //!
 //! The primitives are the private modules at the crate root, re-exported here: `semaphore`
-//! ([`Semaphore`], [`BoundedSemaphore`]), `event` ([`Event`]), `rlock` ([`RLock`]), `timer`
-//! ([`Timer`]), `waitgraph` ([`LockGraph`], [`TrackedMutex`]), and `shim`, which switches them
-//! to loom's types under `--cfg loom`. The lessons are in [`lessons`], one module per lesson
+//! ([`Semaphore`], [`BoundedSemaphore`]), `event` ([`Event`]), `rlock` ([`RLock`]), `barrier`
+//! ([`Barrier`]), `timer` ([`Timer`]), `waitgraph` ([`LockGraph`], [`TrackedMutex`]),
+//! `deadline` (timed waits: a timeout too long to represent waits as long as it takes), and
+//! `shim`, which switches the semaphore and the event to loom's types under `--cfg loom`. The lessons are in [`lessons`], one module per lesson
 //! named as on the command line, with [`CHAPTER`], their order; they use the primitives only
 //! through these re-exports and contain no `unsafe`.
 #![forbid(unsafe_code)]
 
+mod barrier;
 mod deadline;
 mod event;
 pub mod lessons;
@@ -60,6 +64,7 @@ mod shim;
 mod timer;
 mod waitgraph;
 
+pub use barrier::{Barrier, BrokenBarrier};
 pub use event::Event;
 pub use lessons::CHAPTER;
 pub use rlock::{RLock, RLockGuard};

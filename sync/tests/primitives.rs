@@ -7,7 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use lesson::within;
-use sync::{BoundedSemaphore, Event, LockGraph, RLock, Semaphore, Timer};
+use sync::{BoundedSemaphore, BrokenBarrier, Event, LockGraph, RLock, Semaphore, Timer};
 
 const LONG: Duration = Duration::from_secs(30);
 
@@ -340,5 +340,109 @@ fn tracked_mutex_try_lock_lock_timeout_locked_and_debug() {
         drop(g);
         assert_eq!(*l.lock_timeout(Duration::MAX).unwrap().unwrap(), 5);
         assert!(!l.locked());
+    });
+}
+
+/// Bug 6 of issue 16, on the primitive: the action has finished before any `wait` returns,
+/// however long it takes (it sleeps here, so a party released early would see it unfinished).
+#[test]
+fn barrier_action_completes_before_any_wait_returns() {
+    within(LONG, "barrier action", || {
+        let done = Arc::new(AtomicUsize::new(0));
+        let d = done.clone();
+        let barrier = sync::Barrier::with_action(4, move || {
+            thread::sleep(Duration::from_millis(20));
+            d.fetch_add(1, Ordering::SeqCst);
+        });
+        for round in 1..=3 {
+            thread::scope(|s| {
+                for _ in 0..4 {
+                    s.spawn(|| {
+                        barrier.wait().unwrap();
+                        assert_eq!(
+                            done.load(Ordering::SeqCst),
+                            round,
+                            "released before the action ended"
+                        );
+                    });
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn barrier_action_panic_breaks_it_and_reaches_the_thread_that_ran_it() {
+    within(LONG, "panicking action", || {
+        let barrier = sync::Barrier::with_action(2, || panic!("the action failed"));
+        thread::scope(|s| {
+            let a = s.spawn(|| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| barrier.wait()))
+            });
+            let b = s.spawn(|| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| barrier.wait()))
+            });
+            let outcomes = [a.join().unwrap(), b.join().unwrap()];
+            // One ran the action and panicked; the other was told the barrier broke.
+            assert_eq!(outcomes.iter().filter(|o| o.is_err()).count(), 1);
+            assert!(outcomes.iter().any(|o| matches!(o, Ok(Err(BrokenBarrier)))));
+        });
+        assert!(barrier.broken());
+        barrier.reset();
+        assert!(!barrier.broken());
+    });
+}
+
+/// A party whose time runs out while the last party runs the action passes with the others:
+/// the round was complete before its deadline. (The action sleeps as long as the timeout, so
+/// the deadline always falls inside it once both have arrived; if the second party is so late
+/// that the deadline passes before it arrives, the barrier rightly breaks and the round is
+/// tried again.)
+#[test]
+fn barrier_a_wait_that_times_out_during_the_action_still_passes() {
+    const T: Duration = Duration::from_millis(100);
+    within(LONG, "timeout during action", || {
+        let barrier = sync::Barrier::with_action(2, || thread::sleep(T + Duration::from_millis(1)));
+        let seen = (0..20).any(|_| {
+            let (early, late) = thread::scope(|s| {
+                let early = s.spawn(|| barrier.wait_timeout(T));
+                spin_until("the early party waits", || {
+                    barrier.n_waiting() == 1 || barrier.broken()
+                });
+                (barrier.wait_timeout(Duration::MAX), early.join().unwrap())
+            });
+            match (early, late) {
+                (Ok(_), Ok(_)) => true,
+                (Err(BrokenBarrier), Err(BrokenBarrier)) => {
+                    barrier.reset();
+                    false
+                }
+                other => panic!("one party passed and the other did not: {other:?}"),
+            }
+        });
+        assert!(
+            seen,
+            "the second party never arrived within {T:?} of the first"
+        );
+    });
+}
+
+#[test]
+fn barrier_abort_from_the_action_breaks_the_round_without_deadlock() {
+    within(LONG, "abort from action", || {
+        let barrier = Arc::new(std::sync::OnceLock::<sync::Barrier>::new());
+        let b2 = barrier.clone();
+        barrier
+            .set(sync::Barrier::with_action(2, move || {
+                b2.get().unwrap().abort()
+            }))
+            .unwrap();
+        let b = barrier.get().unwrap();
+        thread::scope(|s| {
+            let other = s.spawn(|| b.wait());
+            assert_eq!(b.wait(), Err(BrokenBarrier));
+            assert_eq!(other.join().unwrap(), Err(BrokenBarrier));
+        });
+        assert!(b.broken());
     });
 }
