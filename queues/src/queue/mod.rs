@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 #[cfg(not(loom))]
 use crossbeam::utils::CachePadded;
 
-use crate::shim::{AtomicBool, AtomicUsize, Ordering};
+use crate::shim::{AtomicBool, Mutex, Ordering, lock};
 
 pub use error::{GetError, PutError, TooManyTaskDone};
 pub use order::{Fifo, Lifo, Prioritized, Priority, Store};
@@ -53,17 +53,40 @@ impl<T> std::ops::Deref for CachePadded<T> {
 /// assert_eq!(q.try_get(), Err(GetError::Empty));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// # What is exclusive, and what is not
+///
+/// Python's queue does everything under one mutex. Here getters never take a lock while items
+/// are there (the stores are lock-free or lock themselves briefly), and neither do waits or
+/// wake-ups (`parker.rs`). One small mutex, `books`, makes three things atomic that must be:
+/// a put's "not shut down? then in, and counted" (so that once [`shutdown`](Self::shutdown)
+/// has taken `books`, no put can land after it, and `unfinished` counts an item exactly when it
+/// is in), `task_done`'s "anything unfinished? then one less", and the shutdown itself. A
+/// getter that finds the queue empty and shut down looks once more before it says `ShutDown`:
+/// seeing the flag means seeing every put that went in before it.
 pub struct BlockingQueue<S: Store> {
     store: S,
     maxsize: usize,
     not_empty: CachePadded<Parker>,
     not_full: CachePadded<Parker>,
     all_done: CachePadded<Parker>,
-    /// Items put (counted just before they go in, so `task_done` never sees more dones).
-    puts: CachePadded<AtomicUsize>,
-    /// `task_done()` calls.
-    dones: CachePadded<AtomicUsize>,
+    books: CachePadded<Mutex<Books>>,
+    /// Written only with `books` held; read without it by getters.
     shut: AtomicBool,
+}
+
+/// What `books` guards (besides the exclusion of puts and shutdown).
+#[derive(Debug, Default)]
+struct Books {
+    /// Items put and not yet `task_done()` (Python's `unfinished_tasks`): counted as an item
+    /// goes in, so a put still waiting for room, or one whose store panicked, is not counted.
+    unfinished: usize,
+}
+
+/// A deadline `timeout` from now, or `None` (wait as long as it takes) when it cannot be
+/// represented, as for `Duration::MAX` (Python accepts huge timeouts too).
+fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
 }
 
 /// First in, first out. Replaces `queue.Queue(maxsize)`.
@@ -78,6 +101,8 @@ impl<S: Store> fmt::Debug for BlockingQueue<S> {
         f.debug_struct("BlockingQueue")
             .field("qsize", &self.qsize())
             .field("maxsize", &self.maxsize)
+            .field("unfinished", &self.unfinished())
+            .field("shutdown", &self.is_shutdown())
             .finish()
     }
 }
@@ -94,8 +119,7 @@ impl<S: Store> BlockingQueue<S> {
             not_empty: CachePadded::new(Parker::new()),
             not_full: CachePadded::new(Parker::new()),
             all_done: CachePadded::new(Parker::new()),
-            puts: CachePadded::new(AtomicUsize::new(0)),
-            dones: CachePadded::new(AtomicUsize::new(0)),
+            books: CachePadded::new(Mutex::new(Books::default())),
             shut: AtomicBool::new(false),
         }
     }
@@ -122,44 +146,44 @@ impl<S: Store> BlockingQueue<S> {
         self.maxsize > 0 && self.qsize() >= self.maxsize
     }
 
-    fn is_shut(&self) -> bool {
-        self.shut.load(Ordering::SeqCst)
+    /// One try at putting: with `books` held, refuse if shut down (`Some(false)`), else push
+    /// and count (`Some(true)`); `None`, with the item back in `slot`, if the store is full.
+    fn try_push(&self, slot: &mut Option<S::Item>) -> Option<bool> {
+        let mut books = lock(&self.books);
+        if self.shut.load(Ordering::Relaxed) {
+            return Some(false);
+        }
+        let item = slot.take()?;
+        match self.store.push(item) {
+            Ok(()) => {
+                books.unfinished += 1;
+                Some(true)
+            }
+            Err(back) => {
+                *slot = Some(back);
+                None
+            }
+        }
     }
 
     fn put_until(&self, item: S::Item, deadline: Option<Instant>) -> Result<(), PutError<S::Item>> {
-        if self.is_shut() {
-            return Err(PutError::ShutDown(item));
-        }
-        self.puts.fetch_add(1, Ordering::SeqCst);
         let mut slot = Some(item);
-        let outcome = self.not_full.wait_for(deadline, || {
-            if self.is_shut() {
-                return Some(false);
-            }
-            let item = slot.take()?;
-            match self.store.push(item) {
-                Ok(()) => Some(true),
-                Err(back) => {
-                    slot = Some(back);
-                    None
-                }
-            }
-        });
-        match (outcome, slot) {
-            (Some(true), _) => {
+        match self
+            .not_full
+            .wait_for(deadline, || self.try_push(&mut slot))
+        {
+            Some(true) => {
                 self.not_empty.wake(false);
                 Ok(())
             }
-            (not_put, Some(item)) => {
-                self.puts.fetch_sub(1, Ordering::SeqCst);
-                self.all_done.wake(true);
+            not_put => {
+                let item = slot.unwrap_or_else(|| unreachable!("an item not put is in the slot"));
                 Err(if not_put.is_some() {
                     PutError::ShutDown(item)
                 } else {
                     PutError::Full(item)
                 })
             }
-            (_, None) => unreachable!("the item is either stored or still in the slot"),
         }
     }
 
@@ -168,7 +192,9 @@ impl<S: Store> BlockingQueue<S> {
             .not_empty
             .wait_for(deadline, || match self.store.pop() {
                 Some(item) => Some(Ok(item)),
-                None if self.is_shut() => Some(Err(GetError::ShutDown)),
+                // Shut down: every put that went in did so before the flag was set, and is
+                // seen now; look once more before saying ShutDown.
+                None if self.is_shut() => Some(self.store.pop().ok_or(GetError::ShutDown)),
                 None => None,
             });
         match outcome {
@@ -183,60 +209,98 @@ impl<S: Store> BlockingQueue<S> {
         }
     }
 
+    fn is_shut(&self) -> bool {
+        self.shut.load(Ordering::SeqCst)
+    }
+
     /// Put an item, waiting for room as long as it takes. Replaces `q.put(item)`.
-    /// Fails only if the queue is shut down (before or while waiting).
+    ///
+    /// # Errors
+    ///
+    /// [`PutError::ShutDown`] (with the item) if the queue is shut down, before or while
+    /// waiting.
     pub fn put(&self, item: S::Item) -> Result<(), PutError<S::Item>> {
         self.put_until(item, None)
     }
 
     /// Put an item, waiting at most `timeout` for room. Replaces `q.put(item, timeout=...)`.
+    /// A timeout too long to represent as a deadline (such as `Duration::MAX`) waits as long
+    /// as it takes.
+    ///
+    /// # Errors
+    ///
+    /// [`PutError::Full`] if there was no room in time, [`PutError::ShutDown`] if the queue is
+    /// shut down; the item comes back in either.
     pub fn put_timeout(&self, item: S::Item, timeout: Duration) -> Result<(), PutError<S::Item>> {
-        self.put_until(item, Some(Instant::now() + timeout))
+        self.put_until(item, deadline_after(timeout))
     }
 
     /// Put an item only if there is room now. Replaces `q.put_nowait(item)` /
     /// `q.put(item, block=False)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`put_timeout`](Self::put_timeout).
     pub fn try_put(&self, item: S::Item) -> Result<(), PutError<S::Item>> {
         self.put_until(item, Some(Instant::now()))
     }
 
     /// Take the next item, waiting as long as it takes. Replaces `q.get()`. After
     /// [`Self::shutdown`] it still returns what is left, then `Err(ShutDown)`.
+    ///
+    /// # Errors
+    ///
+    /// [`GetError::ShutDown`] once the queue is shut down and empty.
     pub fn get(&self) -> Result<S::Item, GetError> {
         self.get_until(None)
     }
 
-    /// Take the next item, waiting at most `timeout`. Replaces `q.get(timeout=...)`.
+    /// Take the next item, waiting at most `timeout`. Replaces `q.get(timeout=...)`. A
+    /// timeout too long to represent as a deadline (such as `Duration::MAX`) waits as long as
+    /// it takes.
+    ///
+    /// # Errors
+    ///
+    /// [`GetError::Empty`] if nothing came in time, [`GetError::ShutDown`] once the queue is
+    /// shut down and empty.
     pub fn get_timeout(&self, timeout: Duration) -> Result<S::Item, GetError> {
-        self.get_until(Some(Instant::now() + timeout))
+        self.get_until(deadline_after(timeout))
     }
 
     /// Take the next item only if there is one now. Replaces `q.get_nowait()` /
     /// `q.get(block=False)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`get_timeout`](Self::get_timeout).
     pub fn try_get(&self) -> Result<S::Item, GetError> {
         self.get_until(Some(Instant::now()))
     }
 
-    /// Say that one item taken from the queue has been dealt with. Replaces `q.task_done()`;
-    /// calling it more often than items were put is an error, as in Python.
+    /// Say that one item taken from the queue has been dealt with. Replaces `q.task_done()`.
+    ///
+    /// # Errors
+    ///
+    /// [`TooManyTaskDone`] if nothing is unfinished: more calls than items put (Python's
+    /// `ValueError`). Items thrown away by [`shutdown(true)`](Self::shutdown) count as done.
     pub fn task_done(&self) -> Result<(), TooManyTaskDone> {
-        let done = self.dones.fetch_add(1, Ordering::SeqCst) + 1;
-        let puts = self.puts.load(Ordering::SeqCst);
-        if done > puts {
-            self.dones.fetch_sub(1, Ordering::SeqCst);
+        let mut books = lock(&self.books);
+        if books.unfinished == 0 {
             return Err(TooManyTaskDone);
         }
-        if done == puts {
+        books.unfinished -= 1;
+        let all_done = books.unfinished == 0;
+        drop(books);
+        if all_done {
             self.all_done.wake(true);
         }
         Ok(())
     }
 
-    /// How many items were put and not yet `task_done()` (Python's `unfinished_tasks`).
+    /// How many items were put and not yet `task_done()` (Python's `unfinished_tasks`). An
+    /// item counts from the moment it is in the queue; a put still waiting for room does not.
     pub fn unfinished(&self) -> usize {
-        // `dones` first: then a `dones >= puts` reading means both held at the second load.
-        let dones = self.dones.load(Ordering::SeqCst);
-        self.puts.load(Ordering::SeqCst).saturating_sub(dones)
+        lock(&self.books).unfinished
     }
 
     /// Wait until every item put has been `task_done()`. Replaces `q.join()`.
@@ -248,33 +312,41 @@ impl<S: Store> BlockingQueue<S> {
             .wait_for(None, || (self.unfinished() == 0).then_some(()));
     }
 
-    /// [`Self::join`], waiting at most `timeout`; `true` if all work was done.
+    /// [`Self::join`], waiting at most `timeout`; `true` if all work was done. A timeout too
+    /// long to represent as a deadline (such as `Duration::MAX`) waits as long as it takes.
     pub fn join_timeout(&self, timeout: Duration) -> bool {
         self.all_done
-            .wait_for(Some(Instant::now() + timeout), || {
+            .wait_for(deadline_after(timeout), || {
                 (self.unfinished() == 0).then_some(())
             })
             .is_some()
     }
 
-    /// Shut the queue down (Python 3.13's `q.shutdown(immediate)`). From now on `put` fails
-    /// with `ShutDown`; getters, blocked ones included, take what is left and then get
-    /// `ShutDown`. With `immediate`, what is left is thrown away (and counted as done, so
-    /// `join` returns) and getters get `ShutDown` at once.
+    /// Shut the queue down (Python 3.13's `q.shutdown(immediate)`). Once it returns, no `put`
+    /// succeeds: they fail with `ShutDown`, blocked ones included. Getters, blocked ones
+    /// included, take what is left and then get `ShutDown`. With `immediate`, what is left is
+    /// thrown away (and counted as done, so `join` returns when the rest is done) and getters
+    /// get `ShutDown` at once. Calling it again is allowed (`immediate` then drains).
     pub fn shutdown(&self, immediate: bool) {
-        self.shut.store(true, Ordering::SeqCst);
-        if immediate {
-            while self.store.pop().is_some() {
-                // Each discarded item counts as done, as in Python.
-                let _ = self.task_done();
+        let mut thrown_away = Vec::new();
+        {
+            let mut books = lock(&self.books);
+            self.shut.store(true, Ordering::SeqCst);
+            if immediate {
+                while let Some(item) = self.store.pop() {
+                    thrown_away.push(item);
+                    books.unfinished = books.unfinished.saturating_sub(1);
+                }
             }
         }
+        // Dropped outside `books`: an item's destructor may use the queue.
+        drop(thrown_away);
         self.not_empty.wake(true);
         self.not_full.wake(true);
         self.all_done.wake(true);
     }
 
-    /// Whether [`Self::shutdown`] was called.
+    /// Whether [`Self::shutdown`] was called. Python's `q.is_shutdown`.
     pub fn is_shutdown(&self) -> bool {
         self.is_shut()
     }

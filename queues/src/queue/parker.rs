@@ -54,6 +54,10 @@ impl Parker {
         }
         let mut guard = lock(&self.lock);
         self.sleepers.fetch_add(1, Ordering::SeqCst);
+        // Counted out again however this ends, also if `attempt` panics (a store may), so a
+        // panic cannot leave every later wake-up taking the lock for a sleeper that is gone.
+        // Declared after `guard`, it is dropped first: the count drops with the lock held.
+        let asleep = Asleep(&self.sleepers);
         fence(Ordering::SeqCst);
         let outcome = loop {
             if let Some(r) = attempt() {
@@ -73,7 +77,7 @@ impl Parker {
                 }
             };
         };
-        self.sleepers.fetch_sub(1, Ordering::SeqCst);
+        drop(asleep);
         drop(guard);
         outcome
     }
@@ -88,5 +92,14 @@ impl Parker {
                 self.cv.notify_one();
             }
         }
+    }
+}
+
+/// One sleeper counted in [`Parker::sleepers`]; dropping it counts it out.
+struct Asleep<'a>(&'a AtomicUsize);
+
+impl Drop for Asleep<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
