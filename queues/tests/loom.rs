@@ -2,7 +2,8 @@
 //! interleaving loom finds. Under `--cfg loom` the FIFO ring is replaced by a loom-visible
 //! `Mutex<VecDeque>`; the parking and counting code is the same as in normal builds.
 //! Run with (the README's command):
-//! `LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p queues --test loom --release`
+//! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p queues --test loom --release`
+//! (exhaustive: no preemption bound; `.ci/run` runs it for sync and queues)
 #![cfg(loom)]
 
 use loom::sync::Arc;

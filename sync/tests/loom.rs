@@ -1,6 +1,7 @@
 //! Model checks of `Semaphore` and `Event` under every interleaving loom can find.
 //! Run with (the README's command; a separate target dir keeps the normal build):
-//! `LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p sync --test loom --release`
+//! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p sync --test loom --release`
+//! (exhaustive: no preemption bound; `.ci/run` runs it for sync and queues)
 #![cfg(loom)]
 
 use loom::sync::Arc;
