@@ -510,7 +510,9 @@ mod event_tests {
             const N: usize = 5;
             let evt = Arc::new(Event::new());
             let results = Arc::new(Mutex::new(Vec::new()));
-            let run = |evt: &Arc<Event>, results: &Arc<Mutex<Vec<(bool, bool, Duration)>>>| {
+            /// Each waiter's (wait(0), wait(TIMED), how long the second took).
+            type Results = Arc<Mutex<Vec<(bool, bool, Duration)>>>;
+            let run = |evt: &Arc<Event>, results: &Results| {
                 let (e, r) = (evt.clone(), results.clone());
                 Bunch::new(N, move || {
                     let first = e.wait_timeout(Duration::ZERO);
@@ -802,7 +804,7 @@ mod base_semaphore {
     pub fn test_acquire_destroy(default: fn() -> AnySemaphore) {
         let sem = default();
         sem.acquire().forget();
-        drop(sem);
+        let _gone = sem; // and then the semaphore goes away with a permit still out
     }
 
     /// Shared by `test_acquire_contended` (one `release()` at a time) and
