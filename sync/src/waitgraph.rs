@@ -239,7 +239,9 @@ impl<T> TrackedMutex<T> {
     /// # Errors
     ///
     /// [`Deadlock`], as [`lock`](TrackedMutex::lock), when the wait closes a cycle before the
-    /// timeout: such a wait could only end by timing out, so it is reported at once. (In Python,
+    /// timeout: such a wait could only end by timing out, so it is reported as soon as it is
+    /// seen (the waiter looks every tick, [`LockGraph::with_tick`]) instead of when the time
+    /// runs out. A timeout shorter than a tick is a plain time-out. (In Python,
     /// `lock.acquire(timeout=1)` on a lock the caller holds returns `False` after a second.)
     pub fn lock_timeout(&self, timeout: Duration) -> Result<Option<TrackedGuard<'_, T>>, Deadlock> {
         self.lock_until(deadline::after(timeout))
