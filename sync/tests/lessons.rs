@@ -162,7 +162,7 @@ fn barrier_every_past_follows_every_arrival_with_one_leader() {
 /// released, so the action's line comes before every "past the barrier" line, every run.
 #[test]
 fn barrier_action_runs_before_any_party_is_released() {
-    for round in 0..20 {
+    for round in 0..10 {
         let r = run(barrier::run);
         let action = all(&r, "action done");
         assert!(!action.is_empty(), "no action line");
