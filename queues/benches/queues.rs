@@ -6,6 +6,8 @@
 //!
 //! Targets (issue): `Queue(1000)` at least 0.5x `bounded(1000)`, `Queue(3)` at least 0.5x
 //! `bounded(3)`.
+//!
+//! Groups (`cargo bench -p queues -- GROUP`): `fifo_vs_crossbeam`, `orders`, `many_to_many`.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -109,6 +111,15 @@ fn many_to_many<Q: Send + Sync + 'static>(q: Arc<Q>, put: fn(&Q, u64), get: fn(&
 }
 
 fn main() {
+    lesson::bench::run_selected(&[
+        ("fifo_vs_crossbeam", fifo_vs_crossbeam),
+        ("orders", orders),
+        ("many_to_many", many_to_many_group),
+    ]);
+}
+
+/// `Queue` at maxsize 1000 and 3 against crossbeam's `bounded`, in alternation (the targets).
+fn fifo_vs_crossbeam() {
     for cap in [1000usize, 3] {
         let (floor, ours) = measure_pair(RUNS, crossbeam(cap), fifo(cap));
         let floor = print_rate(
@@ -128,6 +139,10 @@ fn main() {
         );
         ratio(&format!("queue_fifo_vs_crossbeam_{cap}"), ours, floor, 0.5);
     }
+}
+
+/// `LifoQueue`, `PriorityQueue` and the `TextbookQueue`, 1P1C at maxsize 1000.
+fn orders() {
     let s = measure(RUNS, || {
         one_to_one(
             Arc::new(LifoQueue::<u64>::new(1000)),
@@ -170,6 +185,10 @@ fn main() {
             ("via", "Mutex + 2 Condvars".into()),
         ],
     );
+}
+
+/// 4 producers and 4 consumers on `Queue(1000)` and on `bounded(1000)`.
+fn many_to_many_group() {
     let (floor, ours) = measure_pair(
         RUNS,
         || {

@@ -21,76 +21,37 @@
 //!
 //! # Lessons, in the seed's order
 //!
-//! 1. [`why_queues`]: look-then-remove on a shared list fails even with each step locked.
-//! 2. [`fifo`]: `Queue(3)`: a blocked put, Full, drain, Empty.
-//! 3. [`lifo`]: the seed's three items come back reversed.
-//! 4. [`priority`]: priorities 2, 3, 1 come out 1, 2, 3; ties in arrival order.
-//! 5. [`sizes`]: qsize / full / empty, and why they are snapshots.
-//! 6. [`producer_consumer`]: backpressure, task_done / join, shutdown.
-//! 7. [`channels`]: crossbeam channels and `select!` with a time-out.
+//! 1. [`why-queues`](lessons::why_queues): look-then-remove on a shared list fails even with
+//!    each step locked.
+//! 2. [`fifo`](lessons::fifo): `Queue(3)`: a blocked put, Full, drain, Empty.
+//! 3. [`lifo`](lessons::lifo): the seed's three items come back reversed.
+//! 4. [`priority`](lessons::priority): priorities 2, 3, 1 come out 1, 2, 3; ties in arrival
+//!    order.
+//! 5. [`sizes`](lessons::sizes): `qsize` / `full` / `empty`, and why they are snapshots.
+//! 6. [`producer-consumer`](lessons::producer_consumer): backpressure, `task_done` / `join`,
+//!    shutdown.
+//! 7. [`channels`](lessons::channels): crossbeam channels and `select!` with a time-out.
 //!
 //! Run them with `cargo run -p queues` (all) or `cargo run -p queues -- fifo` (one).
+//!
+//! # Layout
+//!
+//! The primitives are the private modules at the crate root, re-exported here: `queue` (the
+//! [`BlockingQueue`], split into `queue/error.rs`, `queue/parker.rs` and `queue/order.rs`),
+//! `textbook` ([`TextbookQueue`], the comparison), and `shim`, which switches the blocking code
+//! to loom's types under `--cfg loom`. The lessons are in [`lessons`], one module per lesson
+//! named as on the command line (kebab -> snake case), with [`CHAPTER`], their order; they use
+//! the queues only through these re-exports and contain no `unsafe`.
 #![forbid(unsafe_code)]
 
-pub mod channels;
-pub mod fifo;
-pub mod lifo;
-pub mod priority;
-pub mod producer_consumer;
+pub mod lessons;
 mod queue;
 mod shim;
-pub mod sizes;
 mod textbook;
-pub mod why_queues;
 
+pub use lessons::CHAPTER;
 pub use queue::{
     BlockingQueue, Fifo, GetError, Lifo, LifoQueue, Prioritized, Priority, PriorityQueue, PutError,
     Queue, Store, TooManyTaskDone,
 };
 pub use textbook::TextbookQueue;
-
-use lesson::{Chapter, Lesson};
-
-/// The chapter: its lessons in the seed's order.
-pub static CHAPTER: Chapter = Chapter {
-    name: "queues",
-    title: "FIFO, LIFO and priority queues, and the producer-consumer model",
-    lessons: &[
-        Lesson {
-            name: "why-queues",
-            title: "look, pause, remove: why locking each step is not enough (队列的引入)",
-            run: why_queues::run,
-        },
-        Lesson {
-            name: "fifo",
-            title: "Queue(3): first in first out, Full and Empty (队列 调用一)",
-            run: fifo::run,
-        },
-        Lesson {
-            name: "lifo",
-            title: "LifoQueue: last in first out (队列 调用二)",
-            run: lifo::run,
-        },
-        Lesson {
-            name: "priority",
-            title: "PriorityQueue: lowest first (队列 调用三)",
-            run: priority::run,
-        },
-        Lesson {
-            name: "sizes",
-            title: "qsize, full, empty, put_nowait, and snapshots (队列的其他方法)",
-            run: sizes::run,
-        },
-        Lesson {
-            name: "producer-consumer",
-            title: "producers, consumers, task_done/join, shutdown (队列------生产者消费者模型)",
-            run: producer_consumer::run,
-        },
-        Lesson {
-            name: "channels",
-            title: "crossbeam channels and select! (beyond the seed)",
-            run: channels::run,
-        },
-    ],
-    helpers: &[],
-};

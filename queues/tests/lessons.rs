@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use lesson::testing::index;
 use lesson::{Cx, Record, within};
-use queues::{channels, fifo, lifo, priority, producer_consumer, sizes, why_queues};
+use queues::lessons::{channels, fifo, lifo, priority, producer_consumer, sizes, why_queues};
 
 const SCALE: f64 = 0.02;
 

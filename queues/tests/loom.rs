@@ -2,7 +2,8 @@
 //! interleaving loom finds. Under `--cfg loom` the FIFO ring is replaced by a loom-visible
 //! `Mutex<VecDeque>`; the parking and counting code is the same as in normal builds.
 //! Run with (the README's command):
-//! `LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p queues --test loom --release`
+//! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p queues --test loom --release`
+//! (exhaustive: no preemption bound; `.ci/run` runs it for sync and queues)
 #![cfg(loom)]
 
 use loom::sync::Arc;
@@ -58,5 +59,51 @@ fn shutdown_wakes_a_blocked_getter() {
         let t = thread::spawn(move || q2.get());
         q.shutdown(false);
         assert_eq!(t.join().unwrap(), Err(GetError::ShutDown));
+    });
+}
+
+/// Bug 1 of issue 16: once `shutdown(true)` returns, no put may succeed and nothing may be
+/// left in the queue, whatever the interleaving with a concurrent put.
+#[test]
+fn no_put_lands_after_an_immediate_shutdown_returns() {
+    loom::model(|| {
+        let q = Arc::new(Queue::<u8>::new(0));
+        let q2 = q.clone();
+        let putter = thread::spawn(move || q2.put(1).is_ok());
+        q.shutdown(true);
+        // The put either went in before shutdown (and was thrown away by it) or fails.
+        assert_eq!(q.try_get(), Err(GetError::ShutDown));
+        let put = putter.join().unwrap();
+        assert_eq!(
+            q.qsize(),
+            0,
+            "the put (ok: {put}) landed after shutdown returned"
+        );
+        assert_eq!(q.unfinished(), 0);
+    });
+}
+
+/// Bug 1 of issue 16, graceful shutdown: a consumer told ShutDown has seen every item that
+/// was put, so a put that succeeded was consumed.
+#[test]
+fn a_getter_told_shutdown_has_seen_every_item_put() {
+    loom::model(|| {
+        let q = Arc::new(Queue::<u8>::new(0));
+        let (q2, q3) = (q.clone(), q.clone());
+        let putter = thread::spawn(move || q2.put(1).is_ok());
+        let getter = thread::spawn(move || q3.get());
+        q.shutdown(false);
+        let put = putter.join().unwrap();
+        let got = getter.join().unwrap();
+        if put {
+            assert_eq!(
+                got,
+                Ok(1),
+                "a put succeeded but its item was never handed out"
+            );
+        } else {
+            assert_eq!(got, Err(GetError::ShutDown));
+        }
+        assert_eq!(q.qsize(), 0);
     });
 }

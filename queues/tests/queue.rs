@@ -290,3 +290,193 @@ fn try_operations_do_not_wait() {
     // Generous: 200 non-waiting calls are far below a second even on a loaded machine.
     assert!(t.elapsed() < Duration::from_secs(5));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Regressions of issue 16. Each failed on the code before its fix.
+
+/// Bug 1: once `shutdown(true)` has returned, nothing is in the queue and no put succeeds, so
+/// `try_get` says ShutDown, nothing is left unfinished, and `join` returns.
+#[test]
+fn no_put_lands_after_an_immediate_shutdown_returns() {
+    within(LONG, "shutdown(true) against putters", || {
+        for round in 0..300 {
+            let q = Arc::new(Queue::<u32>::new(0));
+            let go = Arc::new(Barrier::new(4));
+            let putters: Vec<_> = (0..3)
+                .map(|p| {
+                    let (q, go) = (q.clone(), go.clone());
+                    thread::spawn(move || {
+                        go.wait();
+                        let mut ok = 0;
+                        for i in 0..200 {
+                            if q.put(p * 1000 + i).is_err() {
+                                break;
+                            }
+                            ok += 1;
+                        }
+                        ok
+                    })
+                })
+                .collect();
+            go.wait();
+            q.shutdown(true);
+            assert_eq!(
+                q.try_get(),
+                Err(GetError::ShutDown),
+                "round {round}: an item after shutdown(true)"
+            );
+            assert_eq!(q.qsize(), 0, "round {round}");
+            for p in putters {
+                p.join().unwrap();
+            }
+            assert_eq!(
+                q.qsize(),
+                0,
+                "round {round}: a put landed after shutdown returned"
+            );
+            assert_eq!(
+                q.unfinished(),
+                0,
+                "round {round}: unfinished after shutdown(true)"
+            );
+            assert!(
+                q.join_timeout(Duration::ZERO),
+                "round {round}: join would block"
+            );
+        }
+    });
+}
+
+/// Bug 1, graceful: after `shutdown(false)`, a consumer told ShutDown has seen the last item:
+/// every put that succeeded was consumed.
+#[test]
+fn no_item_arrives_after_a_consumer_was_told_shutdown() {
+    within(LONG, "shutdown(false) against putters", || {
+        for round in 0..2000 {
+            let q = Arc::new(Queue::<u32>::new(0));
+            let go = Arc::new(Barrier::new(4));
+            let putters: Vec<_> = (0..2)
+                .map(|p| {
+                    let (q, go) = (q.clone(), go.clone());
+                    thread::spawn(move || {
+                        go.wait();
+                        (0..200u32)
+                            .take_while(|i| q.put(p * 1000 + i).is_ok())
+                            .count()
+                    })
+                })
+                .collect();
+            let consumer = {
+                let (q, go) = (q.clone(), go.clone());
+                thread::spawn(move || {
+                    go.wait();
+                    let mut got = 0;
+                    while q.get().is_ok() {
+                        got += 1;
+                    }
+                    got
+                })
+            };
+            go.wait();
+            q.shutdown(false);
+            let got = consumer.join().unwrap();
+            let put: usize = putters.into_iter().map(|p| p.join().unwrap()).sum();
+            assert_eq!(
+                got, put,
+                "round {round}: an item arrived after the consumer was told ShutDown"
+            );
+            assert_eq!(q.qsize(), 0, "round {round}");
+        }
+    });
+}
+
+/// Bug 4: a timeout too long to add to `Instant::now()` means "wait as long as it takes".
+#[test]
+fn timed_waits_accept_duration_max() {
+    within(LONG, "Duration::MAX", || {
+        let q = Arc::new(Queue::new(1));
+        q.put_timeout(1, Duration::MAX).unwrap();
+        assert_eq!(q.get_timeout(Duration::MAX), Ok(1));
+        q.task_done().unwrap();
+        assert!(q.join_timeout(Duration::MAX));
+        let q2 = q.clone();
+        let getter = thread::spawn(move || q2.get_timeout(Duration::MAX));
+        q.put(2).unwrap();
+        assert_eq!(getter.join().unwrap(), Ok(2));
+    });
+}
+
+/// Bug 5: a put still waiting for room is not yet unfinished work (Python counts an item once
+/// it is in), so one `task_done` more than the items in is refused.
+#[test]
+fn a_blocked_put_is_not_counted_as_unfinished() {
+    within(LONG, "blocked put and task_done", || {
+        let q = Arc::new(Queue::new(1));
+        q.put(1).unwrap();
+        let q2 = q.clone();
+        let putter = thread::spawn(move || q2.put(2));
+        // The putter is given time to block; nothing it does may change the count.
+        thread::sleep(SHORT);
+        assert_eq!(q.unfinished(), 1, "a blocked put was counted");
+        q.task_done().unwrap();
+        assert_eq!(
+            q.task_done(),
+            Err(TooManyTaskDone),
+            "a task_done too many was accepted"
+        );
+        assert_eq!(q.get(), Ok(1));
+        putter.join().unwrap().unwrap();
+        assert_eq!(q.unfinished(), 1);
+        assert_eq!(q.get(), Ok(2));
+        q.task_done().unwrap();
+        assert!(q.join_timeout(Duration::ZERO));
+    });
+}
+
+/// Set to make the next push of a [`PanickyStore`] panic. Only the test below uses that store.
+static FAIL_NEXT_PUSH: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A store whose push panics on request (Python's `FailingQueue._put` raising).
+struct PanickyStore {
+    inner: queues::Fifo<u32>,
+}
+
+impl queues::Store for PanickyStore {
+    type Item = u32;
+    fn with_maxsize(maxsize: usize) -> Self {
+        PanickyStore {
+            inner: queues::Fifo::with_maxsize(maxsize),
+        }
+    }
+    fn push(&self, item: u32) -> Result<(), u32> {
+        if FAIL_NEXT_PUSH.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            panic!("the store refused the item");
+        }
+        self.inner.push(item)
+    }
+    fn pop(&self) -> Option<u32> {
+        self.inner.pop()
+    }
+    fn len(&self) -> usize {
+        self.inner.len()
+    }
+}
+
+/// Bug 5: a put whose store panics leaves the count as it was, so `join` does not wait for an
+/// item that never went in.
+#[test]
+fn a_put_whose_store_panics_leaves_unfinished_unchanged() {
+    within(LONG, "panicking store", || {
+        let q = queues::BlockingQueue::<PanickyStore>::new(0);
+        FAIL_NEXT_PUSH.store(true, std::sync::atomic::Ordering::SeqCst);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.put(7)));
+        assert!(outcome.is_err(), "the store was meant to panic");
+        assert_eq!(q.unfinished(), 0, "the failed put was counted");
+        assert!(
+            q.join_timeout(Duration::ZERO),
+            "join waits for an item never put"
+        );
+        q.put(8).unwrap();
+        assert_eq!(q.get(), Ok(8));
+    });
+}

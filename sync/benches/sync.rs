@@ -4,6 +4,8 @@
 //! - `Semaphore` acquire+release uncontended, against a std `Mutex` lock+unlock (target: at
 //!   most 2x), and contended by 4 threads;
 //! - `Event` set -> wake latency (half a round trip), pinned to one core and unpinned.
+//!
+//! Groups (`cargo bench -p sync -- GROUP`): `locked_counter`, `semaphore`, `event`.
 
 use std::hint::black_box;
 use std::sync::{Arc, Mutex};
@@ -177,12 +179,22 @@ fn event_latency(pinned: bool) {
     );
 }
 
-fn main() {
-    let start = Instant::now();
-    locked_counter();
+fn semaphore() {
     semaphore_uncontended();
     semaphore_contended();
+}
+
+fn event() {
     event_latency(true);
     event_latency(false);
+}
+
+fn main() {
+    let start = Instant::now();
+    lesson::bench::run_selected(&[
+        ("locked_counter", locked_counter),
+        ("semaphore", semaphore),
+        ("event", event),
+    ]);
     eprintln!("sync benches took {:.1}s", start.elapsed().as_secs_f64());
 }

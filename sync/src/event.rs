@@ -1,130 +1,116 @@
-//! Lesson `event` (同步对象 event): the boss and the workers. Workers wait for the boss's
-//! signal, grumble, clear it and wait again; the boss signals again at the end of the day.
+//! [`Event`]: Python's `threading.Event`, a flag threads can wait for.
 
-use std::time::Duration;
+use std::fmt;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail, ensure};
-use lesson::Cx;
+use crate::deadline;
+use crate::shim::{Condvar, Mutex, lock, wait, wait_timeout};
 
-use crate::Event;
-
-/// How many workers, as in the seed.
-pub const WORKERS: usize = 5;
-
-fn patience(cx: &Cx) -> Duration {
-    cx.scaled(60.0) + Duration::from_secs(10)
+#[derive(Debug, Default)]
+struct State {
+    flag: bool,
+    /// Counts the `set()` calls that raised the flag. A waiter remembers it on entry and
+    /// leaves once it changes, so a `set()` immediately followed by `clear()` still releases
+    /// every thread that was waiting, even if the flag is down again when they wake.
+    generation: u64,
+    waiting: usize,
 }
 
-fn worker(cx: &Cx, event: &Event) -> anyhow::Result<()> {
-    if !event.wait_timeout(patience(cx)) {
-        bail!("the boss never spoke");
+/// A flag that threads wait for: `set` raises it and wakes every waiter, `clear` lowers it.
+/// Replaces `threading.Event`.
+///
+/// ```
+/// use std::time::Duration;
+/// use sync::Event;
+///
+/// let event = Event::new();
+/// assert!(!event.wait_timeout(Duration::from_millis(1)));  // not set: times out
+/// event.set();
+/// assert!(event.is_set());
+/// event.wait();                                           // set: returns at once
+/// ```
+#[derive(Default)]
+pub struct Event {
+    state: Mutex<State>,
+    cv: Condvar,
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Event")
+            .field("set", &self.is_set())
+            .finish()
     }
-    cx.say("worker: sigh, overtime again");
-    cx.sleep(1.0);
-    event.clear();
-    if !event.wait_timeout(patience(cx)) {
-        bail!("the boss never let us go");
+}
+
+impl Event {
+    /// A new event, not set.
+    pub fn new() -> Event {
+        Event::default()
     }
-    cx.say("worker: finally, home time");
-    Ok(())
-}
 
-/// Wait until all the workers wait on `event`, so the demo does not depend on the seed's
-/// timing (workers clear 1 s after the first set, the boss sets again after 5 s).
-fn until_all_wait(cx: &Cx, event: &Event) -> anyhow::Result<()> {
-    let deadline = std::time::Instant::now() + patience(cx);
-    while event.waiting() < WORKERS {
-        ensure!(
-            std::time::Instant::now() < deadline,
-            "the workers never all waited"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    Ok(())
-}
-
-fn boss(cx: &Cx, event: &Event) -> anyhow::Result<()> {
-    until_all_wait(cx, event)?;
-    cx.say(format!(
-        "boss: everyone works until 22:00 tonight (is_set before: {})",
-        event.is_set()
-    ));
-    event.set();
-    cx.sleep(5.0);
-    until_all_wait(cx, event)?;
-    cx.say(format!(
-        "boss: it is 22:00, go home (is_set before: {})",
-        event.is_set()
-    ));
-    event.set();
-    Ok(())
-}
-
-/// The lesson.
-pub fn run(cx: &Cx) -> anyhow::Result<()> {
-    let event = Event::new();
-    std::thread::scope(|s| -> anyhow::Result<()> {
-        let event = &event;
-        let workers: Vec<_> = (1..=WORKERS)
-            .map(|i| {
-                std::thread::Builder::new()
-                    .name(format!("worker-{i}"))
-                    .spawn_scoped(s, move || worker(cx, event))
-            })
-            .collect::<Result<_, _>>()
-            .context("spawning workers")?;
-        let boss = std::thread::Builder::new()
-            .name("boss".into())
-            .spawn_scoped(s, move || boss(cx, event))
-            .context("spawning the boss")?;
-        for t in workers.into_iter().chain([boss]) {
-            t.join()
-                .map_err(|_| anyhow::anyhow!("a thread panicked"))??;
+    /// Raise the flag and wake every thread waiting. Replaces `event.set()`.
+    pub fn set(&self) {
+        let mut s = lock(&self.state);
+        if !s.flag {
+            s.flag = true;
+            s.generation += 1;
+            if s.waiting > 0 {
+                self.cv.notify_all();
+            }
         }
-        Ok(())
-    })?;
-    cx.say("ending....");
-    cx.explain(
-        "Without the event a worker could speak before the boss: threads run in whatever order\n\
-         the scheduler picks. The event makes every worker's first line follow the first set().",
-    );
+    }
 
-    cx.explain(
-        "The seed relies on timing: workers clear() 1 s after the first set(), the boss sets again\n\
-         after 5 s. A set() followed at once by clear() must still release everyone already\n\
-         waiting, or they sleep through it. This Event counts set()s, so no waiter can miss one:",
-    );
-    let event = Event::new();
-    let released = std::thread::scope(|s| -> anyhow::Result<bool> {
-        let waiter = std::thread::Builder::new()
-            .name("waiter".into())
-            .spawn_scoped(s, || event.wait_timeout(patience(cx)))
-            .context("spawning the waiter")?;
-        let deadline = std::time::Instant::now() + patience(cx);
-        while event.waiting() == 0 {
-            ensure!(
-                std::time::Instant::now() < deadline,
-                "the waiter never waited"
-            );
-            std::thread::yield_now();
+    /// Lower the flag; later `wait`s block again. Replaces `event.clear()`.
+    pub fn clear(&self) {
+        lock(&self.state).flag = false;
+    }
+
+    /// Whether the flag is up (a snapshot). Replaces `event.is_set()` (the seed's `isSet()`).
+    pub fn is_set(&self) -> bool {
+        lock(&self.state).flag
+    }
+
+    /// How many threads are waiting right now (a snapshot; for lessons and tests).
+    pub fn waiting(&self) -> usize {
+        lock(&self.state).waiting
+    }
+
+    /// Wait until the flag is set (or was set while we waited). Replaces `event.wait()`.
+    pub fn wait(&self) {
+        self.wait_until(None);
+    }
+
+    /// Wait at most `timeout`; `true` if the event was set, `false` on time-out. Replaces
+    /// `event.wait(timeout)`, which returns the same. A timeout too long to represent as a
+    /// deadline (such as `Duration::MAX`) waits as long as it takes.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.wait_until(deadline::after(timeout))
+    }
+
+    fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        let mut s = lock(&self.state);
+        if s.flag {
+            return true;
         }
-        event.set();
-        event.clear();
-        cx.say("set() then clear() at once, while one thread waits");
-        waiter
-            .join()
-            .map_err(|_| anyhow::anyhow!("the waiter panicked"))
-    })?;
-    cx.say(format!(
-        "the waiter's wait() -> {released} (the flag is down again: is_set() = {})",
-        event.is_set()
-    ));
-    ensure!(released, "the waiter missed the set");
-    let timed_out = !event.wait_timeout(cx.scaled(1.0));
-    cx.say(format!(
-        "nobody sets it now: wait_timeout(1 s) -> {}",
-        !timed_out
-    ));
-    ensure!(timed_out, "wait_timeout returned true on a cleared event");
-    Ok(())
+        let entered = s.generation;
+        s.waiting += 1;
+        let released = loop {
+            if s.flag || s.generation != entered {
+                break true;
+            }
+            match deadline {
+                None => s = wait(&self.cv, s),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break false;
+                    }
+                    s = wait_timeout(&self.cv, s, deadline - now);
+                }
+            }
+        };
+        s.waiting -= 1;
+        released
+    }
 }

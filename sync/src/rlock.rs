@@ -1,73 +1,165 @@
-//! Lesson `rlock` (死锁(递归锁)): the counter inside an RLock. One thread takes it twice; another
-//! is kept out until the count is back to zero. A plain lock taken twice by one thread is a
-//! deadlock with itself.
+//! [`RLock`]: Python's `threading.RLock`, built by hand so the counter the seed describes is
+//! visible.
 
-use std::sync::mpsc;
-use std::time::Duration;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::{Condvar, Mutex};
+use std::thread::{self, ThreadId};
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, ensure};
-use lesson::Cx;
+use crate::deadline;
 
-use crate::{LockGraph, RLock};
+#[derive(Debug, Default)]
+struct State {
+    owner: Option<ThreadId>,
+    count: usize,
+}
 
-const PATIENCE: Duration = Duration::from_secs(30);
+/// A reentrant lock: the thread that holds it may take it again; each take adds one to a
+/// counter, each guard dropped takes one away, and other threads get in only when it is back at
+/// zero. Replaces `threading.RLock()`.
+///
+/// It protects no data of its own, like Python's. To guard data reentrantly in Rust, use
+/// `parking_lot::ReentrantMutex<RefCell<T>>` (std's `ReentrantLock` is still unstable): the lock
+/// can only hand out `&T`, since two guards of one thread exist at once.
+///
+/// ```
+/// use sync::RLock;
+///
+/// let lock = RLock::new();
+/// let outer = lock.acquire();
+/// let inner = lock.acquire();     // same thread: no deadlock
+/// assert_eq!(lock.count(), 2);
+/// drop(inner);
+/// drop(outer);
+/// assert_eq!(lock.count(), 0);
+/// ```
+#[derive(Default)]
+pub struct RLock {
+    state: Mutex<State>,
+    cv: Condvar,
+}
 
-/// The lesson.
-pub fn run(cx: &Cx) -> anyhow::Result<()> {
-    let lock = RLock::new();
-    let (step_tx, step_rx) = mpsc::channel::<()>();
-    let (report_tx, report_rx) = mpsc::channel::<bool>();
-    std::thread::scope(|s| -> anyhow::Result<()> {
-        let lock = &lock;
-        // The outsider tries the lock each time main says so, and reports whether it got in.
-        std::thread::Builder::new()
-            .name("outsider".into())
-            .spawn_scoped(s, move || {
-                while step_rx.recv_timeout(PATIENCE).is_ok() {
-                    let got = lock.try_acquire().is_some();
-                    cx.say(format!(
-                        "try_acquire() -> {}",
-                        if got { "got it" } else { "kept out" }
-                    ));
-                    if report_tx.send(got).is_err() {
-                        break;
+impl fmt::Debug for RLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.lock_state();
+        f.debug_struct("RLock")
+            .field("owner", &s.owner)
+            .field("count", &s.count)
+            .finish()
+    }
+}
+
+/// One level of an [`RLock`]; dropping it releases that level. Not `Send`: only the owning
+/// thread may release (Python raises `RuntimeError` otherwise; here it does not compile):
+///
+/// ```compile_fail,E0277
+/// let lock = sync::RLock::new();
+/// let guard = lock.acquire();
+/// std::thread::scope(|s| {
+///     s.spawn(move || drop(guard)); // another thread may not release it
+/// });
+/// ```
+#[must_use = "the level is released as soon as the guard is dropped"]
+pub struct RLockGuard<'a> {
+    lock: &'a RLock,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl fmt::Debug for RLockGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RLockGuard")
+    }
+}
+
+impl Drop for RLockGuard<'_> {
+    fn drop(&mut self) {
+        let mut s = self.lock.lock_state();
+        s.count -= 1;
+        if s.count == 0 {
+            s.owner = None;
+            self.lock.cv.notify_one();
+        }
+    }
+}
+
+impl RLock {
+    /// A new, free lock.
+    pub fn new() -> RLock {
+        RLock::default()
+    }
+
+    fn lock_state(&self) -> std::sync::MutexGuard<'_, State> {
+        // Only `owner` and `count` live here, each updated in one step.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The owner's depth, as seen by any thread: how many guards the thread that holds the
+    /// lock has (0 when free). A snapshot.
+    ///
+    /// Python's `rlock._recursion_count()` answers only for the caller (0 when another thread
+    /// holds the lock); that is `if lock.is_owned() { lock.count() } else { 0 }` here.
+    pub fn count(&self) -> usize {
+        self.lock_state().count
+    }
+
+    /// Whether the calling thread holds the lock. Any thread may ask; only the owner gets
+    /// `true`. Replaces Python's `rlock._is_owned()` (what `threading.Condition` uses).
+    pub fn is_owned(&self) -> bool {
+        self.lock_state().owner == Some(thread::current().id())
+    }
+
+    /// Take the lock (again, if this thread holds it). Replaces `rlock.acquire()`.
+    pub fn acquire(&self) -> RLockGuard<'_> {
+        self.acquire_until(None)
+            .unwrap_or_else(|| unreachable!("an untimed acquire cannot time out"))
+    }
+
+    /// Take the lock, waiting at most `timeout`. Replaces `rlock.acquire(timeout=...)`. A
+    /// timeout too long to represent as a deadline (such as `Duration::MAX`) waits as long as
+    /// it takes.
+    pub fn acquire_timeout(&self, timeout: Duration) -> Option<RLockGuard<'_>> {
+        self.acquire_until(deadline::after(timeout))
+    }
+
+    /// Take the lock only if that needs no waiting. Replaces `rlock.acquire(blocking=False)`.
+    pub fn try_acquire(&self) -> Option<RLockGuard<'_>> {
+        self.acquire_until(Some(Instant::now()))
+    }
+
+    fn acquire_until(&self, deadline: Option<Instant>) -> Option<RLockGuard<'_>> {
+        let me = thread::current().id();
+        let mut s = self.lock_state();
+        loop {
+            match s.owner {
+                None => {
+                    s.owner = Some(me);
+                    s.count = 1;
+                    break;
+                }
+                Some(owner) if owner == me => {
+                    s.count += 1;
+                    break;
+                }
+                Some(_) => {}
+            }
+            s = match deadline {
+                None => self.cv.wait(s).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return None;
+                    }
+                    match self.cv.wait_timeout(s, deadline - now) {
+                        Ok((s, _)) => s,
+                        Err(e) => e.into_inner().0,
                     }
                 }
-            })
-            .context("spawning the outsider")?;
-        // Owns the sender: when this closure returns (normally or early), the sender drops and
-        // the outsider's loop ends, so the scope never waits on it.
-        let try_outsider = move || -> anyhow::Result<bool> {
-            step_tx.send(()).context("outsider gone")?;
-            report_rx.recv_timeout(PATIENCE).context("outsider silent")
-        };
-
-        let outer = lock.acquire();
-        cx.say(format!("acquire() -> count {}", lock.count()));
-        let inner = lock.acquire();
-        cx.say(format!(
-            "acquire() again, same thread -> count {}",
-            lock.count()
-        ));
-        ensure!(lock.count() == 2, "count should be 2");
-        ensure!(!try_outsider()?, "the outsider got in at count 2");
-        drop(inner);
-        cx.say(format!("release() -> count {}", lock.count()));
-        ensure!(!try_outsider()?, "the outsider got in at count 1");
-        drop(outer);
-        cx.say(format!("release() -> count {}", lock.count()));
-        ensure!(try_outsider()?, "the outsider was kept out at count 0");
-        Ok(())
-    })?;
-
-    cx.explain("A plain (non-reentrant) lock taken twice by the same thread waits for itself:");
-    let graph = LockGraph::new();
-    let plain = graph.mutex("lock", ());
-    let _held = plain.lock()?;
-    match plain.lock() {
-        Ok(_) => anyhow::bail!("a plain lock was taken twice"),
-        Err(deadlock) => cx.say(format!("second lock() -> {deadlock}")),
+            };
+        }
+        Some(RLockGuard {
+            lock: self,
+            _not_send: PhantomData,
+        })
     }
-    cx.explain("(Python's Lock would hang there forever; RLock exists for exactly this.)");
-    Ok(())
 }

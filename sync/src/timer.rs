@@ -1,53 +1,83 @@
-//! Lesson `timer` (beyond the seed): `threading.Timer`, a function run once after a delay,
-//! unless cancelled.
+//! [`Timer`]: Python's `threading.Timer`, a function run once after a delay unless cancelled.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::io;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
-use anyhow::ensure;
-use lesson::Cx;
+/// Runs a function on its own thread after a delay, unless cancelled first.
+/// Replaces `threading.Timer(seconds, f)` + `start()`.
+///
+/// The thread sleeps in `recv_timeout` on a channel: time running out means fire, a message
+/// (or the sender dropped) means cancelled. So cancelling wakes it at once, with no polling.
+///
+/// Dropping a `Timer` cancels it; call [`Timer::join`] to let it fire and wait for it.
+///
+/// ```
+/// use std::time::Duration;
+/// use sync::Timer;
+///
+/// let t = Timer::start(Duration::from_secs(60), || println!("never"))?;
+/// assert!(t.cancel());     // cancelled long before the minute is up: it will never fire
+/// let t = Timer::start(Duration::from_millis(1), || ())?;
+/// assert!(t.join());       // fired
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Timer {
+    cancel: Option<Sender<()>>,
+    thread: Option<JoinHandle<bool>>,
+}
 
-use crate::Timer;
+impl Timer {
+    /// Start the timer: `f` runs on a new thread after `delay`.
+    pub fn start<F: FnOnce() + Send + 'static>(delay: Duration, f: F) -> io::Result<Timer> {
+        let (cancel, cancelled) = mpsc::channel::<()>();
+        let thread =
+            std::thread::Builder::new()
+                .name("timer".into())
+                .spawn(move || match cancelled.recv_timeout(delay) {
+                    Err(RecvTimeoutError::Timeout) => {
+                        f();
+                        true
+                    }
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => false,
+                })?;
+        Ok(Timer {
+            cancel: Some(cancel),
+            thread: Some(thread),
+        })
+    }
 
-/// The lesson.
-pub fn run(cx: &Cx) -> anyhow::Result<()> {
-    let fired = Arc::new(AtomicBool::new(false));
-    let c = cx.clone();
-    let flag = fired.clone();
-    let t = Timer::start(cx.scaled(2.0), move || {
-        flag.store(true, Ordering::SeqCst);
-        c.say("the 2 s timer fired");
-    })?;
-    cx.say("started a 2 s timer, waiting for it");
-    let ran = t.join();
-    ensure!(
-        ran && fired.load(Ordering::SeqCst),
-        "the timer did not fire"
-    );
-    cx.say("join() -> it ran");
+    fn finish(&mut self, cancel: bool) -> bool {
+        if cancel {
+            // Ignored if the thread has already decided to fire (it no longer listens).
+            self.cancel.take().map(|c| c.send(()));
+        }
+        let fired = self
+            .thread
+            .take()
+            .map(|t| t.join().unwrap_or(true))
+            .unwrap_or(false);
+        self.cancel.take();
+        fired
+    }
 
-    let fired = Arc::new(AtomicBool::new(false));
-    let flag = fired.clone();
-    let c = cx.clone();
-    let t = Timer::start(cx.scaled(30.0), move || {
-        flag.store(true, Ordering::SeqCst);
-        c.say("the 30 s timer fired");
-    })?;
-    cx.say("started a 30 s timer");
-    cx.sleep(1.0);
-    let cancelled = t.cancel();
-    cx.say(format!(
-        "cancel() after 1 s -> {cancelled}: it never fires (fired: {})",
-        fired.load(Ordering::SeqCst)
-    ));
-    ensure!(
-        cancelled && !fired.load(Ordering::SeqCst),
-        "the cancelled timer fired"
-    );
-    cx.explain(
-        "cancel() returns at once: the timer thread sleeps on a channel, and the cancel message\n\
-         wakes it. Python's cancel() cannot say whether it was in time; this one returns false\n\
-         when the function had already started.",
-    );
-    Ok(())
+    /// Cancel it. `true` if it had not fired and now never will; `false` if the delay had
+    /// already run out (the function has then run: this waits for it to finish).
+    /// Replaces `timer.cancel()`, which cannot tell you which happened.
+    pub fn cancel(mut self) -> bool {
+        !self.finish(true)
+    }
+
+    /// Wait for the timer; `true` if the function ran. Replaces `timer.join()`.
+    pub fn join(mut self) -> bool {
+        self.finish(false)
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        self.finish(true);
+    }
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use lesson::testing::index;
 use lesson::{Cx, Record, within};
-use sync::{barrier, condition, deadlock, event, poison, race, rlock, semaphore, timer};
+use sync::lessons::{barrier, condition, deadlock, event, poison, race, rlock, semaphore, timer};
 
 /// Large enough that the seed's sleeps (3 s -> 150 ms) dwarf scheduling delays on a loaded machine.
 const SCALE: f64 = 0.05;
@@ -152,7 +152,26 @@ fn barrier_every_past_follows_every_arrival_with_one_leader() {
     let past = all(&r, "past the barrier");
     assert_eq!((at.len(), past.len()), (barrier::PARTIES, barrier::PARTIES));
     assert!(at.iter().max() < past.iter().min());
-    assert_eq!(all(&r, "I am the leader").len(), 1);
+    assert_eq!(all(&r, "[std] is_leader() -> true").len(), 1);
+    assert_eq!(all(&r, "[std] released").len(), barrier::PARTIES);
+    index(&r, "wait(timeout=1 s) -> Err(BrokenBarrier)");
+    index(&r, "reset() -> broken = false");
+}
+
+/// Bug 6 of issue 16: `threading.Barrier(n, action)` runs the action before any party is
+/// released, so the action's line comes before every "past the barrier" line, every run.
+#[test]
+fn barrier_action_runs_before_any_party_is_released() {
+    for round in 0..10 {
+        let r = run(barrier::run);
+        let action = all(&r, "action done");
+        assert!(!action.is_empty(), "no action line");
+        let past = all(&r, "past the barrier");
+        assert!(
+            action.iter().max() < past.iter().min(),
+            "round {round}: a party passed before the action ran: {r:#?}"
+        );
+    }
 }
 
 #[test]

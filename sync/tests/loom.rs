@@ -1,6 +1,7 @@
 //! Model checks of `Semaphore` and `Event` under every interleaving loom can find.
 //! Run with (the README's command; a separate target dir keeps the normal build):
-//! `LOOM_MAX_PREEMPTIONS=3 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p sync --test loom --release`
+//! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p sync --test loom --release`
+//! (exhaustive: no preemption bound; `.ci/run` runs it for sync and queues)
 #![cfg(loom)]
 
 use loom::sync::Arc;
@@ -63,5 +64,58 @@ fn event_set_then_clear_still_releases_a_waiter() {
         e.set();
         e.clear();
         t.join().unwrap();
+    });
+}
+
+/// Bug 2 of issue 16: every path that gives a permit back (`release()`, dropping a `Permit`)
+/// is checked against the bound, in every interleaving of the two.
+#[test]
+fn bounded_semaphore_release_and_permit_drop_never_exceed_the_bound() {
+    loom::model(|| {
+        let sem = Arc::new(sync::BoundedSemaphore::new(1));
+        let s2 = sem.clone();
+        let permit = sem.acquire();
+        let releaser = thread::spawn(move || s2.release().is_ok());
+        drop(permit);
+        let released = releaser.join().unwrap();
+        assert_eq!(sem.available(), 1, "release ok: {released}");
+    });
+}
+
+/// Bug 2 of issue 16, with a waiter: a release and a permit drop racing while a thread waits
+/// for the one permit; the waiter gets in and the bound holds.
+#[test]
+fn bounded_semaphore_release_paths_wake_a_waiter_within_the_bound() {
+    loom::model(|| {
+        let sem = Arc::new(sync::BoundedSemaphore::new(1));
+        let s2 = sem.clone();
+        sem.acquire().forget();
+        let waiter = thread::spawn(move || {
+            let p = s2.acquire();
+            drop(p);
+        });
+        sem.release().unwrap();
+        waiter.join().unwrap();
+        assert_eq!(sem.available(), 1);
+        assert!(sem.release().is_err());
+    });
+}
+
+/// `release_n(2)` wakes both of two blocked acquirers (one notify per new permit).
+#[test]
+fn release_n_wakes_as_many_waiters_as_permits() {
+    loom::model(|| {
+        let sem = Arc::new(Semaphore::new(0));
+        let waiters: Vec<_> = (0..2)
+            .map(|_| {
+                let s = sem.clone();
+                thread::spawn(move || s.acquire().forget())
+            })
+            .collect();
+        sem.release_n(2).unwrap();
+        for w in waiters {
+            w.join().unwrap();
+        }
+        assert_eq!(sem.available(), 0);
     });
 }

@@ -7,7 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use lesson::within;
-use sync::{BoundedSemaphore, Event, LockGraph, RLock, Semaphore, Timer};
+use sync::{BoundedSemaphore, BrokenBarrier, Event, LockGraph, RLock, Semaphore, Timer};
 
 const LONG: Duration = Duration::from_secs(30);
 
@@ -129,7 +129,7 @@ fn rlock_reenters_and_excludes_others_until_fully_released() {
         let g1 = lock.acquire();
         let g2 = lock.acquire();
         assert_eq!(lock.count(), 2);
-        assert!(lock.is_owned_by_me());
+        assert!(lock.is_owned());
         let other = |lock: &Arc<RLock>| {
             let l = lock.clone();
             thread::spawn(move || l.try_acquire().is_some())
@@ -251,4 +251,198 @@ fn a_cancelled_timer_never_fires_an_uncancelled_one_does() {
         f.fetch_add(1, Ordering::SeqCst);
     }));
     assert_eq!(fired.load(Ordering::SeqCst), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Regressions of issue 16. Each failed on the code before its fix.
+
+/// Bug 2: a permit given back by `release()` and then by dropping its guard must not push a
+/// BoundedSemaphore past its bound.
+#[test]
+fn bounded_semaphore_release_then_permit_drop_stays_within_the_bound() {
+    let sem = BoundedSemaphore::new(1);
+    let permit = sem.acquire();
+    sem.release()
+        .expect("one permit is out: one release is allowed");
+    drop(permit);
+    assert_eq!(sem.available(), 1, "a BoundedSemaphore(1) went past 1");
+    assert!(sem.release().is_err());
+    let _one = sem.try_acquire().expect("one permit");
+    assert!(
+        sem.try_acquire().is_none(),
+        "a second permit was handed out"
+    );
+}
+
+/// Bug 3: the count must never run into the bits that count waiters.
+#[test]
+fn semaphore_release_at_the_largest_count_is_refused_not_wrapped() {
+    let most = u32::MAX as usize;
+    let sem = Semaphore::new(most);
+    assert_eq!(sem.available(), most);
+    assert!(
+        sem.release().is_err(),
+        "a release past the largest count was accepted"
+    );
+    assert_eq!(sem.available(), most);
+    assert!(sem.try_acquire().is_some());
+}
+
+/// Bug 4: a timeout too long to add to `Instant::now()` means "wait as long as it takes".
+#[test]
+fn timed_waits_accept_duration_max() {
+    within(LONG, "Duration::MAX", || {
+        let sem = Semaphore::new(1);
+        assert!(sem.acquire_timeout(Duration::MAX).is_some());
+        let event = Event::new();
+        event.set();
+        assert!(event.wait_timeout(Duration::MAX));
+        let lock = RLock::new();
+        let _g = lock.acquire_timeout(Duration::MAX).expect("a free RLock");
+        let t = Timer::start(Duration::MAX, || ()).expect("timer");
+        assert!(t.cancel());
+        // And a wait that must really wait, woken by another thread.
+        let sem = Arc::new(Semaphore::new(0));
+        let s2 = sem.clone();
+        let waiter = thread::spawn(move || s2.acquire_timeout(Duration::MAX).map(|p| p.forget()));
+        sem.release().unwrap();
+        assert!(waiter.join().unwrap().is_some());
+    });
+}
+
+#[test]
+fn tracked_mutex_try_lock_lock_timeout_locked_and_debug() {
+    within(LONG, "tracked mutex api", || {
+        let graph = LockGraph::new();
+        let l = graph.mutex("L", 5);
+        assert!(!l.locked());
+        assert!(format!("{l:?}").contains("locked: false"), "{l:?}");
+        let g = l.try_lock().expect("free");
+        assert!(l.locked());
+        let shown = format!("{l:?}");
+        assert!(
+            shown.contains("locked: true") && shown.contains("\"L\""),
+            "{shown}"
+        );
+        thread::scope(|s| {
+            let other = s.spawn(|| {
+                (
+                    l.try_lock().is_none(),
+                    l.lock_timeout(Duration::from_millis(20))
+                        .map(|g| g.is_none()),
+                )
+            });
+            assert_eq!(other.join().unwrap(), (true, Ok(true)));
+        });
+        // This thread waiting for a lock it holds: a cycle of one, reported before the timeout.
+        let d = l.lock_timeout(Duration::MAX).unwrap_err();
+        assert_eq!(d.cycle.len(), 1);
+        drop(g);
+        assert_eq!(*l.lock_timeout(Duration::MAX).unwrap().unwrap(), 5);
+        assert!(!l.locked());
+    });
+}
+
+/// Bug 6 of issue 16, on the primitive: the action has finished before any `wait` returns,
+/// however long it takes (it sleeps here, so a party released early would see it unfinished).
+#[test]
+fn barrier_action_completes_before_any_wait_returns() {
+    within(LONG, "barrier action", || {
+        let done = Arc::new(AtomicUsize::new(0));
+        let d = done.clone();
+        let barrier = sync::Barrier::with_action(4, move || {
+            thread::sleep(Duration::from_millis(20));
+            d.fetch_add(1, Ordering::SeqCst);
+        });
+        for round in 1..=3 {
+            thread::scope(|s| {
+                for _ in 0..4 {
+                    s.spawn(|| {
+                        barrier.wait().unwrap();
+                        assert_eq!(
+                            done.load(Ordering::SeqCst),
+                            round,
+                            "released before the action ended"
+                        );
+                    });
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn barrier_action_panic_breaks_it_and_reaches_the_thread_that_ran_it() {
+    within(LONG, "panicking action", || {
+        let barrier = sync::Barrier::with_action(2, || panic!("the action failed"));
+        thread::scope(|s| {
+            let a = s.spawn(|| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| barrier.wait()))
+            });
+            let b = s.spawn(|| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| barrier.wait()))
+            });
+            let outcomes = [a.join().unwrap(), b.join().unwrap()];
+            // One ran the action and panicked; the other was told the barrier broke.
+            assert_eq!(outcomes.iter().filter(|o| o.is_err()).count(), 1);
+            assert!(outcomes.iter().any(|o| matches!(o, Ok(Err(BrokenBarrier)))));
+        });
+        assert!(barrier.broken());
+        barrier.reset();
+        assert!(!barrier.broken());
+    });
+}
+
+/// A party whose time runs out while the last party runs the action passes with the others:
+/// the round was complete before its deadline. (The action sleeps as long as the timeout, so
+/// the deadline always falls inside it once both have arrived; if the second party is so late
+/// that the deadline passes before it arrives, the barrier rightly breaks and the round is
+/// tried again.)
+#[test]
+fn barrier_a_wait_that_times_out_during_the_action_still_passes() {
+    const T: Duration = Duration::from_millis(100);
+    within(LONG, "timeout during action", || {
+        let barrier = sync::Barrier::with_action(2, || thread::sleep(T + Duration::from_millis(1)));
+        let seen = (0..20).any(|_| {
+            let (early, late) = thread::scope(|s| {
+                let early = s.spawn(|| barrier.wait_timeout(T));
+                spin_until("the early party waits", || {
+                    barrier.n_waiting() == 1 || barrier.broken()
+                });
+                (barrier.wait_timeout(Duration::MAX), early.join().unwrap())
+            });
+            match (early, late) {
+                (Ok(_), Ok(_)) => true,
+                (Err(BrokenBarrier), Err(BrokenBarrier)) => {
+                    barrier.reset();
+                    false
+                }
+                other => panic!("one party passed and the other did not: {other:?}"),
+            }
+        });
+        assert!(
+            seen,
+            "the second party never arrived within {T:?} of the first"
+        );
+    });
+}
+
+#[test]
+fn barrier_abort_from_the_action_breaks_the_round_without_deadlock() {
+    within(LONG, "abort from action", || {
+        let barrier = Arc::new(std::sync::OnceLock::<sync::Barrier>::new());
+        let b2 = barrier.clone();
+        barrier
+            .set(sync::Barrier::with_action(2, move || {
+                b2.get().unwrap().abort()
+            }))
+            .unwrap();
+        let b = barrier.get().unwrap();
+        thread::scope(|s| {
+            let other = s.spawn(|| b.wait());
+            assert_eq!(b.wait(), Err(BrokenBarrier));
+            assert_eq!(other.join().unwrap(), Err(BrokenBarrier));
+        });
+        assert!(b.broken());
+    });
 }

@@ -14,7 +14,9 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, ThreadId};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::deadline;
 
 /// How long a thread waits before it looks for a cycle, and between looks.
 pub const DEFAULT_TICK: Duration = Duration::from_millis(10);
@@ -159,7 +161,17 @@ impl LockGraph {
     }
 }
 
-/// A mutex that reports deadlocks instead of hanging (see the module docs).
+/// A mutex that reports deadlocks instead of hanging (see the module docs): the lesson's
+/// `threading.Lock()`.
+///
+/// | Python | here |
+/// |---|---|
+/// | `lock.acquire()` | [`lock`](TrackedMutex::lock) (a deadlock is an error, not a hang) |
+/// | `lock.acquire(blocking=False)` | [`try_lock`](TrackedMutex::try_lock) |
+/// | `lock.acquire(timeout=t)` | [`lock_timeout`](TrackedMutex::lock_timeout) |
+/// | `lock.release()` | dropping the [`TrackedGuard`] |
+/// | `lock.locked()` | [`locked`](TrackedMutex::locked) |
+/// | `repr(lock)`: `<locked _thread.lock ...>` | `Debug`: `locked: true` and the holder's name |
 pub struct TrackedMutex<T> {
     id: usize,
     graph: LockGraph,
@@ -168,9 +180,25 @@ pub struct TrackedMutex<T> {
 
 impl<T> fmt::Debug for TrackedMutex<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (name, holder) = {
+            let g = self.graph.lock();
+            (
+                g.names[self.id].clone(),
+                g.holder.get(&self.id).map(|w| w.name.clone()),
+            )
+        };
         f.debug_struct("TrackedMutex")
-            .field("name", &self.name())
+            .field("name", &name)
+            .field("locked", &self.locked())
+            .field("holder", &holder)
             .finish()
+    }
+}
+
+impl<T> Drop for TrackedMutex<T> {
+    fn drop(&mut self) {
+        // A guard that was forgotten (`mem::forget`) leaves its holder recorded: forget it too.
+        self.graph.lock().holder.remove(&self.id);
     }
 }
 
@@ -180,18 +208,68 @@ impl<T> TrackedMutex<T> {
         self.graph.lock().names[self.id].clone()
     }
 
+    /// Whether some thread holds the lock (a snapshot). Replaces `lock.locked()`.
+    pub fn locked(&self) -> bool {
+        self.inner.is_locked()
+    }
+
     /// Take the lock, or, if waiting for it would never end, return the cycle.
     /// Taking a lock this thread already holds is a cycle of one (a plain `Lock` is not
     /// reentrant: in Python that call hangs forever).
+    ///
+    /// # Errors
+    ///
+    /// [`Deadlock`] when this thread closes a cycle of threads each waiting for a lock the
+    /// next one holds; this thread then holds nothing more than before the call.
     pub fn lock(&self) -> Result<TrackedGuard<'_, T>, Deadlock> {
+        self.lock_until(None)
+            .map(|g| g.unwrap_or_else(|| unreachable!("an untimed lock cannot time out")))
+    }
+
+    /// Take the lock only if it is free now; `None` if another thread (or this one) holds it.
+    /// Replaces `lock.acquire(blocking=False)`. Never waits, so never a deadlock.
+    pub fn try_lock(&self) -> Option<TrackedGuard<'_, T>> {
+        self.inner.try_lock().map(|inner| self.hold(me(), inner))
+    }
+
+    /// Take the lock, waiting at most `timeout`: `Ok(None)` if it stayed held. Replaces
+    /// `lock.acquire(timeout=t)`, which returns `False` then. A timeout too long to represent
+    /// as a deadline (such as `Duration::MAX`) waits as long as it takes.
+    ///
+    /// # Errors
+    ///
+    /// [`Deadlock`], as [`lock`](TrackedMutex::lock), when the wait closes a cycle before the
+    /// timeout: such a wait could only end by timing out, so it is reported as soon as it is
+    /// seen (the waiter looks every tick, [`LockGraph::with_tick`]) instead of when the time
+    /// runs out. A timeout shorter than a tick is a plain time-out. (In Python,
+    /// `lock.acquire(timeout=1)` on a lock the caller holds returns `False` after a second.)
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<Option<TrackedGuard<'_, T>>, Deadlock> {
+        self.lock_until(deadline::after(timeout))
+    }
+
+    fn lock_until(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<TrackedGuard<'_, T>>, Deadlock> {
         let who = me();
         let inner = match self.inner.try_lock() {
             Some(g) => g,
             None => loop {
-                if let Some(g) = self.inner.try_lock_for(self.graph.tick) {
+                let patience = match deadline {
+                    None => self.graph.tick,
+                    Some(d) => self
+                        .graph
+                        .tick
+                        .min(d.saturating_duration_since(Instant::now())),
+                };
+                if let Some(g) = self.inner.try_lock_for(patience) {
                     break g;
                 }
                 let mut graph = self.graph.lock();
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    graph.waiting.remove(&who.id);
+                    return Ok(None);
+                }
                 graph.waiting.insert(who.id, (self.id, who.clone()));
                 if let Some(cycle) = graph.cycle_from(who.id) {
                     graph.waiting.remove(&who.id);
@@ -199,18 +277,34 @@ impl<T> TrackedMutex<T> {
                 }
             },
         };
+        Ok(Some(self.hold(who, inner)))
+    }
+
+    /// Record `who` as the holder (and no longer a waiter) and hand out the guard.
+    fn hold<'a>(&'a self, who: Who, inner: parking_lot::MutexGuard<'a, T>) -> TrackedGuard<'a, T> {
         let mut graph = self.graph.lock();
         graph.waiting.remove(&who.id);
         graph.holder.insert(self.id, who);
         drop(graph);
-        Ok(TrackedGuard {
+        TrackedGuard {
             lock: self,
             inner: Some(inner),
-        })
+        }
     }
 }
 
-/// Access to a [`TrackedMutex`]'s value; dropping it releases the lock.
+/// Access to a [`TrackedMutex`]'s value; dropping it releases the lock. Not `Send`: the
+/// thread that locked is the one that unlocks (Python's `Lock` may be released by any thread;
+/// here that does not compile):
+///
+/// ```compile_fail,E0277
+/// let graph = sync::LockGraph::new();
+/// let lock = graph.mutex("lock", ());
+/// let guard = lock.lock().unwrap();
+/// std::thread::scope(|s| {
+///     s.spawn(move || drop(guard)); // another thread may not release it
+/// });
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct TrackedGuard<'a, T> {
     lock: &'a TrackedMutex<T>,

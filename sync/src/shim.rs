@@ -1,6 +1,6 @@
 //! The synchronisation types the model-checked primitives are built on: std's, or loom's when
 //! compiled with `RUSTFLAGS="--cfg loom"` (see the README), so loom can explore every
-//! interleaving of [`Semaphore`](super::Semaphore) and [`Event`](super::Event).
+//! interleaving of [`Semaphore`](crate::Semaphore) and [`Event`](crate::Event).
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicU64, Ordering};
