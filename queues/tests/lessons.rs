@@ -8,12 +8,8 @@ use queues::lessons::{channels, fifo, lifo, priority, producer_consumer, sizes, 
 
 const SCALE: f64 = 0.02;
 
-fn run(f: fn(&Cx) -> anyhow::Result<()>) -> Vec<Record> {
-    within(Duration::from_secs(60), "the lesson", move || {
-        let cx = Cx::quiet(SCALE);
-        f(&cx).expect("the lesson succeeds");
-        cx.records()
-    })
+fn run(f: lesson::RunFn) -> Vec<Record> {
+    lesson::testing::run_lesson(Cx::quiet(SCALE), f)
 }
 
 fn texts<'a>(r: &'a [Record], prefix: &str) -> Vec<&'a str> {

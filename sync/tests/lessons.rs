@@ -10,12 +10,8 @@ use sync::lessons::{barrier, condition, deadlock, event, poison, race, rlock, se
 const SCALE: f64 = 0.05;
 const LIMIT: Duration = Duration::from_secs(60);
 
-fn run(f: fn(&Cx) -> anyhow::Result<()>) -> Vec<Record> {
-    within(LIMIT, "the lesson", move || {
-        let cx = Cx::quiet(SCALE);
-        f(&cx).expect("the lesson succeeds");
-        cx.records()
-    })
+fn run(f: lesson::RunFn) -> Vec<Record> {
+    lesson::testing::run_lesson(Cx::quiet(SCALE), f)
 }
 
 fn all(r: &[Record], needle: &str) -> Vec<usize> {

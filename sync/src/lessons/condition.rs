@@ -3,7 +3,6 @@
 
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex};
-use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use lesson::Cx;
@@ -29,9 +28,7 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
                 while got.len() < ITEMS as usize {
                     let guard = shelf.lock().unwrap_or_else(|e| e.into_inner());
                     let (mut guard, timeout) = changed
-                        .wait_timeout_while(guard, cx.scaled(60.0) + Duration::from_secs(10), |q| {
-                            q.is_empty()
-                        })
+                        .wait_timeout_while(guard, cx.long_wait(), |q| q.is_empty())
                         .unwrap_or_else(|e| e.into_inner());
                     ensure!(!timeout.timed_out(), "nothing was produced");
                     let item = guard.pop_front().context("woken with an empty shelf")?;

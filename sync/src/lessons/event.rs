@@ -11,18 +11,14 @@ use crate::Event;
 /// How many workers, as in the seed.
 pub const WORKERS: usize = 5;
 
-fn patience(cx: &Cx) -> Duration {
-    cx.scaled(60.0) + Duration::from_secs(10)
-}
-
 fn worker(cx: &Cx, event: &Event) -> anyhow::Result<()> {
-    if !event.wait_timeout(patience(cx)) {
+    if !event.wait_timeout(cx.long_wait()) {
         bail!("the boss never spoke");
     }
     cx.say("worker: sigh, overtime again");
     cx.sleep(1.0);
     event.clear();
-    if !event.wait_timeout(patience(cx)) {
+    if !event.wait_timeout(cx.long_wait()) {
         bail!("the boss never let us go");
     }
     cx.say("worker: finally, home time");
@@ -32,7 +28,7 @@ fn worker(cx: &Cx, event: &Event) -> anyhow::Result<()> {
 /// Wait until all the workers wait on `event`, so the demo does not depend on the seed's
 /// timing (workers clear 1 s after the first set, the boss sets again after 5 s).
 fn until_all_wait(cx: &Cx, event: &Event) -> anyhow::Result<()> {
-    let deadline = std::time::Instant::now() + patience(cx);
+    let deadline = std::time::Instant::now() + cx.long_wait();
     while event.waiting() < WORKERS {
         ensure!(
             std::time::Instant::now() < deadline,
@@ -98,9 +94,9 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     let released = std::thread::scope(|s| -> anyhow::Result<bool> {
         let waiter = std::thread::Builder::new()
             .name("waiter".into())
-            .spawn_scoped(s, || event.wait_timeout(patience(cx)))
+            .spawn_scoped(s, || event.wait_timeout(cx.long_wait()))
             .context("spawning the waiter")?;
-        let deadline = std::time::Instant::now() + patience(cx);
+        let deadline = std::time::Instant::now() + cx.long_wait();
         while event.waiting() == 0 {
             ensure!(
                 std::time::Instant::now() < deadline,
