@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use lesson::testing::index;
 use lesson::{Cx, Record, within};
-use processes::{api, basics, start_methods, thousand};
+use processes::lessons::{api, spawn, start_methods, thousand};
 
 fn run(f: fn(&Cx) -> anyhow::Result<()>) -> Vec<Record> {
     processes::register(processes::ENTRIES);
@@ -19,7 +19,7 @@ fn run(f: fn(&Cx) -> anyhow::Result<()>) -> Vec<Record> {
 
 #[test]
 fn spawn_runs_three_at_once_and_children_change_only_their_copy() {
-    let r = run(basics::run);
+    let r = run(spawn::run);
     assert_eq!(
         r.iter()
             .filter(|x| x.text.contains("alive at the same time: 3"))
