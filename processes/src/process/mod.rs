@@ -26,13 +26,15 @@
 //! fds). It gives fork's speed without fork's danger, at the cost of a server round trip.
 //! Python 3.14 made it the default on Linux for exactly the reason above.
 
-use std::io::{self, Read, Write};
+//!
+//! # Layout
+//!
+//! This module holds the [`Process`] type and its API; `fork.rs` the fork child's side,
+//! `spawn.rs` the spawn start method (the [`Entry`] table and the spawned child's
+//! [`spawn_main`]).
+
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::process::CommandExt;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -42,19 +44,21 @@ use nix::libc;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
+use nix::unistd::Pid;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
-/// The argument that tells a binary it was started as a spawned child (see [`spawn_main`]).
-pub const SPAWN_FLAG: &str = "--spawn-entry";
+mod fork;
+mod spawn;
+
+use fork::fork_child;
+use spawn::spawn_child;
+pub use spawn::{Entry, SPAWN_FLAG, decode, register, spawn_main};
 
 /// How long a daemon child gets to leave after SIGTERM, when its handle is dropped, before
 /// SIGKILL.
 const DAEMON_GRACE: Duration = Duration::from_secs(2);
 
 static NEXT: AtomicUsize = AtomicUsize::new(1);
-static ENTRIES: OnceLock<&'static [Entry]> = OnceLock::new();
 
 /// The seed's subclass style: a type whose `run` is the child's body. Replaces overriding
 /// `Process.run`. The child runs it on its own copy of the value: changes to `self` in the
@@ -93,67 +97,6 @@ pub enum StartMethod {
     /// slower, inherits nothing, safe in a multi-threaded parent. Python's default on macOS
     /// and Windows.
     Spawn,
-}
-
-/// A function a spawned child can run, registered under a name (Python's spawn finds the
-/// target by importing the main module; a Rust binary cannot import itself, so it keeps a
-/// table).
-#[derive(Debug, Clone, Copy)]
-pub struct Entry {
-    /// The name the parent asks for.
-    pub name: &'static str,
-    /// The body; its argument is the bytes the parent serialized (see [`decode`]).
-    pub run: fn(&[u8]) -> anyhow::Result<()>,
-}
-
-/// Decode a spawn argument made by [`Process::spawn_entry`].
-pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> anyhow::Result<T> {
-    postcard::from_bytes(bytes).context("decoding the spawned child's argument")
-}
-
-/// Register the entries this binary offers to spawned children. Call it (or [`spawn_main`])
-/// once, early; the parent checks names against it before starting anything.
-pub fn register(entries: &'static [Entry]) {
-    let _ = ENTRIES.set(entries);
-}
-
-fn registered() -> &'static [Entry] {
-    ENTRIES.get().copied().unwrap_or(&[])
-}
-
-/// The first line of a binary's `main` when it offers spawn entries: registers `entries`, and,
-/// if this process was started as a spawned child (`SPAWN_FLAG NAME`), runs that entry with
-/// the argument read from stdin and exits (0, or 1 with the error on stderr). Otherwise it
-/// returns and `main` goes on.
-pub fn spawn_main(entries: &'static [Entry]) {
-    register(entries);
-    let mut args = std::env::args().skip(1);
-    if args.next().as_deref() != Some(SPAWN_FLAG) {
-        return;
-    }
-    let name = args.next().unwrap_or_default();
-    let code = match entries.iter().find(|e| e.name == name) {
-        None => {
-            eprintln!("spawned child: no entry named {name:?}");
-            2
-        }
-        Some(entry) => {
-            let mut arg = Vec::new();
-            let outcome = io::stdin()
-                .read_to_end(&mut arg)
-                .context("reading the argument from the parent")
-                .and_then(|_| (entry.run)(&arg));
-            match outcome {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("spawned child {name} (pid {}): {e:#}", std::process::id());
-                    1
-                }
-            }
-        }
-    };
-    let _ = io::stdout().flush();
-    std::process::exit(code);
 }
 
 /// `Send`, so a `Process` can be handed to (and started or joined by) another thread.
@@ -489,173 +432,4 @@ fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
     }
     // SAFETY: the kernel just created this descriptor for us; nothing else owns it.
     Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
-fn exit_now(code: i32) -> ! {
-    // SAFETY: _exit ends this (child) process at once. It runs no atexit handlers and no
-    // destructors, which belong to the parent's copy of this memory and must run only there.
-    unsafe { libc::_exit(code) }
-}
-
-fn fork_child(
-    name: &str,
-    daemon: bool,
-    close: &[RawFd],
-    keep_only: Option<&[RawFd]>,
-    body: Body,
-) -> anyhow::Result<Pid> {
-    // Computed before the fork: the child must not allocate to sort.
-    let keep: Option<Vec<RawFd>> = keep_only.map(|k| {
-        let mut k: Vec<RawFd> = k.iter().copied().filter(|&fd| fd > 2).collect();
-        k.sort_unstable();
-        k.dedup();
-        k
-    });
-    // Flush first, so nothing the parent buffered is in the copy the child gets.
-    let _ = io::stdout().flush();
-    let _ = io::stderr().flush();
-    // Hold both locks across fork (see the module docs): the child inherits them held by
-    // itself, so its prints re-enter them instead of waiting for a thread that is not there.
-    let out = io::stdout().lock();
-    let err = io::stderr().lock();
-    let parent = getpid();
-    // SAFETY: fork is unsafe because the child of a multi-threaded process may only do
-    // async-signal-safe work until it exits. The child below does: prctl/getppid (system
-    // calls), the body (whose duty is documented on `Process` and the module), writes through
-    // the locks it already holds, and _exit.
-    match unsafe { fork() } {
-        Err(e) => Err(e).context("fork failed"),
-        Ok(ForkResult::Parent { child }) => {
-            drop(err);
-            drop(out);
-            Ok(child)
-        }
-        Ok(ForkResult::Child) => {
-            if let Some(keep) = &keep {
-                close_all_but(keep);
-            }
-            for &fd in close {
-                // SAFETY: close(2) is async-signal-safe. The fd belongs to the parent's object,
-                // whose copy in this child is never used or dropped (the child leaves with
-                // _exit), so nothing here closes it again or reads through it.
-                unsafe { libc::close(fd) };
-            }
-            child_main(name, daemon, parent, body, out, err)
-        }
-    }
-}
-
-/// Close every descriptor above 2 except those in `keep` (sorted, each > 2), with
-/// close_range(2): one system call per gap, async-signal-safe, no allocation.
-fn close_all_but(keep: &[RawFd]) {
-    let mut from: u32 = 3;
-    for &fd in keep {
-        let fd = fd as u32;
-        if fd > from {
-            // SAFETY: close_range closes descriptors of this (child) process only; the kept
-            // ones are outside the range.
-            unsafe { libc::syscall(libc::SYS_close_range, from, fd - 1, 0u32) };
-        }
-        from = fd + 1;
-    }
-    // SAFETY: as above, everything above the last kept descriptor.
-    unsafe { libc::syscall(libc::SYS_close_range, from, u32::MAX, 0u32) };
-}
-
-fn child_main(
-    name: &str,
-    daemon: bool,
-    parent: Pid,
-    body: Body,
-    mut out: io::StdoutLock<'static>,
-    mut err: io::StderrLock<'static>,
-) -> ! {
-    if daemon {
-        // Die with the parent. If it died between fork and here, the signal was never
-        // armed: the parent pid we see is then no longer the one that forked us.
-        let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-        if getppid() != parent {
-            exit_now(1);
-        }
-    }
-    let code = match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(Ok(())) => 0,
-        Ok(Err(message)) => {
-            let _ = writeln!(err, "Process {name} (pid {}): {message}", getpid());
-            1
-        }
-        Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a non-string panic".to_owned());
-            let _ = writeln!(err, "Process {name} (pid {}) panicked: {message}", getpid());
-            1
-        }
-    };
-    let _ = out.flush();
-    let _ = err.flush();
-    exit_now(code)
-}
-
-fn spawn_child(
-    name: &str,
-    daemon: bool,
-    entry: &str,
-    arg: &[u8],
-    exe: Option<PathBuf>,
-) -> anyhow::Result<Pid> {
-    let entries = registered();
-    if !entries.iter().any(|e| e.name == entry) {
-        let names: Vec<&str> = entries.iter().map(|e| e.name).collect();
-        bail!(
-            "process {name}: no spawn entry named {entry:?} (registered: {})",
-            if names.is_empty() {
-                "none".to_owned()
-            } else {
-                names.join(", ")
-            }
-        );
-    }
-    let exe = match exe {
-        Some(exe) => exe,
-        None => std::env::current_exe().context("finding this binary to spawn it")?,
-    };
-    let mut cmd = Command::new(&exe);
-    cmd.arg(SPAWN_FLAG).arg(entry).stdin(Stdio::piped());
-    if daemon {
-        let parent = getpid();
-        // SAFETY: the hook runs in the child between fork and exec, where only
-        // async-signal-safe calls are allowed: prctl and getppid are plain system calls, and
-        // it allocates nothing (the error is built from an errno code).
-        unsafe {
-            cmd.pre_exec(move || {
-                let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-                if getppid() != parent {
-                    return Err(io::Error::from_raw_os_error(libc::ESRCH));
-                }
-                Ok(())
-            });
-        }
-    }
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("process {name}: starting {}", exe.display()))?;
-    let pid = Pid::from_raw(child.id() as i32);
-    if let Some(mut stdin) = child.stdin.take() {
-        // A child that died at once closes its end: that shows in its exit code, not here.
-        match stdin.write_all(arg) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-            Err(e) => {
-                let _ = kill(pid, Signal::SIGKILL);
-                let _ = waitpid(pid, None);
-                return Err(e).context("sending the argument to the spawned child");
-            }
-        }
-    }
-    // From here the pid is ours to wait for; std's Child neither waits nor kills on drop.
-    drop(child);
-    Ok(pid)
 }
