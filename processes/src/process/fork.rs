@@ -43,9 +43,9 @@ pub(super) fn fork_child(
     let err = io::stderr().lock();
     let parent = getpid();
     // SAFETY: fork is unsafe because the child of a multi-threaded process may only do
-    // async-signal-safe work until it exits. The child below does: prctl/getppid (system
-    // calls), the body (whose duty is documented on `Process` and the module), writes through
-    // the locks it already holds, and _exit.
+    // async-signal-safe work until it exits. The child below does: close/close_range and
+    // prctl/getppid (system calls), unlocks the two locks it inherited as their owner, runs the
+    // body (whose duty is documented on `Process` and the module), flushes, and _exits.
     match unsafe { fork() } {
         Err(e) => Err(e).context("fork failed"),
         Ok(ForkResult::Parent { child }) => {
@@ -90,9 +90,15 @@ fn child_main(
     daemon: bool,
     parent: Pid,
     body: Body,
-    mut out: io::StdoutLock<'static>,
-    mut err: io::StderrLock<'static>,
+    out: io::StdoutLock<'static>,
+    err: io::StderrLock<'static>,
 ) -> ! {
+    // The parent held these across fork so that no other parent thread held them at that
+    // instant. Here this thread owns them; let go before the body runs, or a thread the body
+    // starts would block on its first print (and a body that joined it, forever). Unlocking a
+    // lock this thread holds is safe after fork: nothing else in this process can be waiting.
+    drop(err);
+    drop(out);
     if daemon {
         // Die with the parent. If it died between fork and here, the signal was never
         // armed: the parent pid we see is then no longer the one that forked us.
@@ -104,7 +110,7 @@ fn child_main(
     let code = match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => 0,
         Ok(Err(message)) => {
-            let _ = writeln!(err, "Process {name} (pid {}): {message}", getpid());
+            let _ = writeln!(io::stderr(), "Process {name} (pid {}): {message}", getpid());
             1
         }
         Err(payload) => {
@@ -113,11 +119,17 @@ fn child_main(
                 .map(|s| (*s).to_owned())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a non-string panic".to_owned());
-            let _ = writeln!(err, "Process {name} (pid {}) panicked: {message}", getpid());
+            let _ = writeln!(
+                io::stderr(),
+                "Process {name} (pid {}) panicked: {message}",
+                getpid()
+            );
             1
         }
     };
-    let _ = out.flush();
-    let _ = err.flush();
+    // What the body printed without a newline is still in stdout's buffer. Errors (a closed
+    // or broken stdout) are ignored: the body's outcome decides the exit code. This waits only
+    // if a thread of the body is inside a print at this instant.
+    let _ = io::stdout().flush();
     exit_now(code)
 }

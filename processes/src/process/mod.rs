@@ -8,9 +8,10 @@
 //! in the child of a multi-threaded parent, only async-signal-safe work is safe until it execs
 //! or exits. This type makes its own part safe:
 //!
-//! - the parent takes std's stdout and stderr locks *before* forking and lets go after, so the
-//!   child inherits them held by itself (same thread, same `ThreadId`): `println!` and the
-//!   panic message re-enter them and can never block;
+//! - the parent takes std's stdout and stderr locks *before* forking and lets go after, so no
+//!   other parent thread holds them at the instant of the fork; the child inherits them held
+//!   by itself (same thread, same `ThreadId`) and unlocks them before the body runs, so the
+//!   body's prints, its panic message and the threads it starts all find them free;
 //! - the child leaves with `_exit`, so no destructor or `atexit` handler of the parent runs
 //!   twice and no buffered output is written twice (the parent flushes before forking);
 //! - `lesson::Cx::say` in a child prints without touching the narration records' mutex.

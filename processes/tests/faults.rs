@@ -1,0 +1,46 @@
+//! `Process` under faults, each caused at a chosen moment: a thread in a fork child, a child
+//! SIGKILLed while the parent waits, a handle dropped in every state.
+
+use std::time::Duration;
+
+use lesson::within;
+use processes::Process;
+
+/// Longer than any of these children should take on a loaded machine; a bug that hangs fails
+/// here instead of hanging the suite.
+const LONG: Duration = Duration::from_secs(30);
+
+/// Wait for `p` with a deadline; if it did not end, kill and reap it before failing, so a
+/// failing test leaves nothing behind.
+fn ended_within(p: &mut Process, limit: Duration) -> bool {
+    let ended = p.join_timeout(limit).expect("join_timeout");
+    if !ended {
+        p.kill().expect("kill");
+        p.join().expect("join after kill");
+    }
+    ended
+}
+
+/// Regression: the fork child held std's stdout and stderr locks (taken in the parent across
+/// `fork`) for the whole body, so a thread the body started blocked on its first print, and a
+/// body that joined that thread never ended.
+#[test]
+fn a_thread_started_in_a_fork_child_can_print_and_be_joined() {
+    within(LONG * 2, "the child", || {
+        let mut p = Process::new(|| -> Result<(), String> {
+            let t = std::thread::spawn(|| {
+                // What every print does, without writing to the test's output.
+                drop(std::io::stdout().lock());
+                drop(std::io::stderr().lock());
+            });
+            t.join()
+                .map_err(|_| "the child's thread panicked".to_owned())
+        });
+        p.start().unwrap();
+        assert!(
+            ended_within(&mut p, LONG),
+            "the child's thread waited for a lock its main thread kept"
+        );
+        assert_eq!(p.exitcode(), Some(0));
+    });
+}
