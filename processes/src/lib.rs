@@ -19,6 +19,7 @@
 //! | `set_start_method('spawn')` | [`StartMethod::Spawn`]: [`Process::spawn_entry`] with an [`Entry`] registered by [`spawn_main`] |
 //! | daemonic children killed at exit | dropped handle: SIGTERM then reap; killed parent: `PR_SET_PDEATHSIG` |
 //! | non-daemonic children joined at exit | a dropped handle joins |
+//! | a child joins its non-daemon threads before it exits | not done: the child `_exit`s when its body returns (join them in the body; see [`Process`]) |
 //!
 //! Fork safety, and what it asks of you, is in the [`process`] module's docs.
 //!

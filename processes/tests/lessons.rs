@@ -53,6 +53,12 @@ fn api_timeouts_signals_and_failures_have_python_exit_codes() {
     index(&r, "exitcode -9");
     index(&r, "a child that panics -> exitcode 1");
     index(&r, "a child that returns an error -> exitcode 1");
+    // Python's child would wait for its non-daemon thread; this one exits when its body does.
+    index(
+        &r,
+        "a child that starts a never-ending thread and returns -> exitcode 0: the child did not wait",
+    );
+    index(&r, "the thread finished? true");
     index(&r, "the normal child was joined (finished: true)");
     index(&r, "(finished: false); alive now: false");
     index(&r, "parent SIGKILLed; its daemon child");

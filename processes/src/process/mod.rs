@@ -138,8 +138,27 @@ enum State {
 /// # Ok::<(), anyhow::Error>(())
 /// ```
 ///
+/// # Threads in the child: not waited for (a divergence from Python)
+///
+/// A fork child has one thread, the one that runs the body. Threads the body starts are *not*
+/// waited for: when the body returns, the child leaves with `_exit` at once and they die
+/// wherever they are. Python's child joins its non-daemon threads before it exits (its
+/// `test_wait_for_threads`). Join the threads whose work you need before the body returns;
+/// the `api` lesson shows both. (A spawned child is an ordinary program: it ends when its entry
+/// returns and `std::process::exit` runs, which does not wait for threads either.)
+///
+/// # Dropping
+///
 /// Dropping a `Process` that still runs waits for it (Python joins non-daemon children at
-/// exit), or, for a daemon, terminates it first. Either way it is reaped: no zombie is left.
+/// exit), or, for a daemon, terminates it first (SIGTERM, then SIGKILL after a grace period).
+/// Either way it is reaped: no zombie is left. An unstarted `Process`, or one whose start
+/// failed, has no child: dropping it returns at once. The closure was dropped in the parent
+/// as soon as the child was forked (or the start failed), so the descriptors it captured do
+/// not keep the child waiting. Descriptors held *elsewhere* can: if the child waits for
+/// end-of-file on a pipe or socket whose other end the parent still holds, close that end
+/// before the `Process` is dropped. Rust drops struct and tuple fields in declaration order,
+/// so in a `(Process, End)` the `Process` waits before `End` is closed: a hang; put the end
+/// first, or drop it explicitly.
 pub struct Process {
     name: String,
     daemon: bool,
