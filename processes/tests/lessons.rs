@@ -71,5 +71,6 @@ fn start_methods_fork_inherits_spawn_does_not() {
         &r,
         "fork child inherited it (exit 0); spawn child did not (exit 0)",
     );
+    index(&r, "descriptors open: only stdin, stdout and stderr");
     index(&r, "an unknown entry: start() -> Err");
 }

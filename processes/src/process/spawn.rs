@@ -1,6 +1,8 @@
 //! The spawn start method: a table of named [`Entry`] functions this binary offers, the
 //! child's side ([`spawn_main`]: run the named entry with the argument read from stdin) and the
 //! parent's ([`spawn_child`]: run this binary again with [`SPAWN_FLAG`] and send the argument).
+//! The spawned child gets stdin (the argument's pipe), stdout and stderr, and no other
+//! descriptor of the parent, close-on-exec or not, as with Python's spawn.
 
 use std::io::{self, Read, Write};
 use std::os::unix::process::CommandExt;
@@ -107,20 +109,33 @@ pub(super) fn spawn_child(
     };
     let mut cmd = Command::new(&exe);
     cmd.arg(SPAWN_FLAG).arg(entry).stdin(Stdio::piped());
-    if daemon {
-        let parent = getpid();
-        // SAFETY: the hook runs in the child between fork and exec, where only
-        // async-signal-safe calls are allowed: prctl and getppid are plain system calls, and
-        // it allocates nothing (the error is built from an errno code).
-        unsafe {
-            cmd.pre_exec(move || {
+    let parent = getpid();
+    // SAFETY: the hook runs in the child between fork and exec, where only async-signal-safe
+    // calls are allowed: close_range, prctl and getppid are plain system calls, and it
+    // allocates nothing (the error is built from an errno code). It marks descriptors
+    // close-on-exec rather than closing them, so std's own pipe that reports a failed exec
+    // (already close-on-exec) keeps working.
+    unsafe {
+        cmd.pre_exec(move || {
+            // Python's spawn hands the child only the descriptors it needs; so do we: 0, 1
+            // and 2 (stdin is the argument's pipe by now). Without this the child would keep
+            // every descriptor the parent opened without close-on-exec, and a reader of such
+            // a pipe would wait for this child before it saw end-of-file. On a kernel older
+            // than 5.11 (no CLOSE_RANGE_CLOEXEC) the call fails and they are inherited.
+            libc::syscall(
+                libc::SYS_close_range,
+                3u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            );
+            if daemon {
                 let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
                 if getppid() != parent {
                     return Err(io::Error::from_raw_os_error(libc::ESRCH));
                 }
-                Ok(())
-            });
-        }
+            }
+            Ok(())
+        });
     }
     let mut child = cmd
         .spawn()
