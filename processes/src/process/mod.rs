@@ -307,6 +307,10 @@ impl Process {
     pub fn start(&mut self) -> anyhow::Result<()> {
         let work = match std::mem::replace(&mut self.state, State::Failed) {
             State::New(work) => work,
+            State::Failed => bail!(
+                "process {}: its start failed, and a Process is started once (make a new one)",
+                self.name
+            ),
             other => {
                 self.state = other;
                 bail!("process {} was already started", self.name);
@@ -337,7 +341,11 @@ impl Process {
         let pid = match &self.state {
             State::Running { pid, .. } => *pid,
             State::Done(code) => return Ok(Some(*code)),
-            State::New(_) | State::Failed => bail!("process {} was not started", self.name),
+            State::New(_) => bail!("process {} was not started", self.name),
+            State::Failed => bail!(
+                "process {}: its start failed, so there is no child",
+                self.name
+            ),
         };
         let flags = (!block).then_some(WaitPidFlag::WNOHANG);
         loop {
