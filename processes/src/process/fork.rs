@@ -7,11 +7,24 @@ use std::os::fd::RawFd;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use anyhow::Context;
+use nix::errno::Errno;
 use nix::libc;
 use nix::sys::signal::Signal;
 use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
 
 use super::Body;
+
+/// What a failed fork (or the fork inside a spawn) most likely ran into, for its message.
+pub(super) fn why(e: Errno) -> &'static str {
+    match e {
+        Errno::EAGAIN => {
+            " (a process limit was reached: this user's RLIMIT_NPROC, the cgroup's pids.max or \
+             the system's threads-max)"
+        }
+        Errno::ENOMEM => " (out of memory for the copy)",
+        _ => "",
+    }
+}
 
 fn exit_now(code: i32) -> ! {
     // SAFETY: _exit ends this (child) process at once. It runs no atexit handlers and no
@@ -47,7 +60,7 @@ pub(super) fn fork_child(
     // prctl/getppid (system calls), unlocks the two locks it inherited as their owner, runs the
     // body (whose duty is documented on `Process` and the module), flushes, and _exits.
     match unsafe { fork() } {
-        Err(e) => Err(e).context("fork failed"),
+        Err(e) => Err(e).with_context(|| format!("process {name}: fork failed{}", why(e))),
         Ok(ForkResult::Parent { child }) => {
             drop(err);
             drop(out);

@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use anyhow::{Context, bail};
+use nix::errno::Errno;
 use nix::libc;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::waitpid;
@@ -137,9 +138,16 @@ pub(super) fn spawn_child(
             Ok(())
         });
     }
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("process {name}: starting {}", exe.display()))?;
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            let why = e
+                .raw_os_error()
+                .map_or("", |code| super::fork::why(Errno::from_raw(code)));
+            return Err(e)
+                .with_context(|| format!("process {name}: starting {}{why}", exe.display()));
+        }
+    };
     let pid = Pid::from_raw(child.id() as i32);
     if let Some(mut stdin) = child.stdin.take() {
         // A child that died at once closes its end: that shows in its exit code, not here.
