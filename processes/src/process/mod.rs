@@ -162,6 +162,7 @@ enum State {
 pub struct Process {
     name: String,
     daemon: bool,
+    method: StartMethod,
     close_in_child: Vec<RawFd>,
     keep_only: Option<Vec<RawFd>>,
     state: State,
@@ -187,6 +188,10 @@ impl Process {
         Process {
             name: default_name(),
             daemon: false,
+            method: match work {
+                Work::Fork(_) => StartMethod::Fork,
+                Work::Spawn { .. } => StartMethod::Spawn,
+            },
             close_in_child: Vec::new(),
             keep_only: None,
             state: State::New(work),
@@ -277,13 +282,10 @@ impl Process {
         self.daemon
     }
 
-    /// How it is (or will be) started.
+    /// How it is (or will be, or was) started: fixed by the constructor, so always `Some`
+    /// (the `Option` stays for the signature's sake). Python's `ctx.get_start_method()`.
     pub fn start_method(&self) -> Option<StartMethod> {
-        match &self.state {
-            State::New(Work::Fork(_)) => Some(StartMethod::Fork),
-            State::New(Work::Spawn { .. }) => Some(StartMethod::Spawn),
-            _ => None,
-        }
+        Some(self.method)
     }
 
     /// The child's pid once started and until reaped. Python's `p.pid`.
