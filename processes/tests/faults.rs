@@ -331,3 +331,15 @@ fn a_dropped_process_waits_for_its_child_once_the_end_it_reads_is_closed_first()
     within(LONG, "dropping (end, process)", move || drop(pair));
     assert!(!still_our_child(pid));
 }
+
+/// Regression: `join_timeout(Duration::MAX)` (a user's "no limit") panicked computing its
+/// deadline ("overflow when adding duration to instant").
+#[test]
+fn join_timeout_with_a_timeout_too_large_for_a_deadline_waits_without_a_limit() {
+    within(LONG, "the child", || {
+        let mut p = Process::new(|| ());
+        p.start().unwrap();
+        assert!(p.join_timeout(Duration::MAX).unwrap());
+        assert_eq!(p.exitcode(), Some(0));
+    });
+}

@@ -386,21 +386,24 @@ impl Process {
     /// [`Process::exitcode`]). Replaces `p.join(timeout)`. It sleeps in `poll` on a pidfd,
     /// which becomes readable when the child exits: no busy loop.
     pub fn join_timeout(&mut self, timeout: Duration) -> anyhow::Result<bool> {
-        let deadline = Instant::now() + timeout;
+        // A timeout too large to add to now (`Duration::MAX`) means no limit.
+        let deadline = Instant::now().checked_add(timeout);
         loop {
             if self.reap(false)?.is_some() {
                 return Ok(true);
             }
             let now = Instant::now();
-            if now >= deadline {
-                return Ok(false);
-            }
-            let left = deadline - now;
+            let left = match deadline {
+                Some(deadline) if now >= deadline => return Ok(false),
+                Some(deadline) => deadline - now,
+                None => Duration::MAX,
+            };
             match &self.state {
                 State::Running {
                     pidfd: Some(fd), ..
                 } => {
-                    // Round up, so a sub-millisecond remainder still sleeps instead of spinning.
+                    // Round up, so a sub-millisecond remainder still sleeps instead of spinning;
+                    // a wait longer than poll can express is cut into several.
                     let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
                     let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
                     let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
