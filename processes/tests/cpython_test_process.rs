@@ -203,12 +203,15 @@ struct Kwargs {
 fn test_process() {
     within(LONG, "the child", || {
         let (mut r, w) = pipe();
-        let keep = raw(&w);
+        // The parent's go: the child stays until the parent has read everything (the
+        // original's Queue(1) holds the child the same way).
+        let (go_r, mut go_w) = pipe();
+        let keep = [raw(&w), raw(&go_r)];
         let name = "SomeProcess";
         // The original's child reads its name from current_process(); no such object here,
         // so the name travels with the arguments.
         let mut p = Process::new(move || -> std::io::Result<()> {
-            let mut w = w;
+            let (mut w, mut go_r) = (w, go_r);
             send(&mut w, &(1_i64, 2_i64))?;
             send(
                 &mut w,
@@ -218,18 +221,19 @@ fn test_process() {
                 },
             )?;
             send(&mut w, &name)?;
-            send(&mut w, &getpid().as_raw())
+            send(&mut w, &getpid().as_raw())?;
+            go_r.read_exact(&mut [0u8; 1])
         })
         .named(name)
         .daemon(true)
-        .keep_only_fds(&[keep]);
+        .keep_only_fds(&keep);
         assert!(!p.is_alive());
         assert!(p.is_daemon());
         assert_eq!(p.exitcode(), None);
 
         p.start().unwrap();
         assert_eq!(p.exitcode(), None);
-        // Alive until it has sent all four: it cannot have been reaped yet.
+        // It waits for the go, which has not been sent.
         assert!(p.is_alive());
 
         assert_eq!(recv::<(i64, i64)>(&mut r), (1, 2));
@@ -243,6 +247,7 @@ fn test_process() {
         assert_eq!(recv::<String>(&mut r), p.name());
         assert_eq!(Some(recv::<i32>(&mut r)), p.pid());
 
+        go_w.write_all(b"!").unwrap();
         assert_eq!(p.join().unwrap(), 0);
         assert_eq!(p.exitcode(), Some(0));
         assert!(!p.is_alive());

@@ -26,34 +26,49 @@
 //! still single-threaded, and forks every child from it on request (over a Unix socket, passing
 //! fds). It gives fork's speed without fork's danger, at the cost of a server round trip.
 //! Python 3.14 made it the default on Linux for exactly the reason above.
-
+//!
+//! # Unsafe code: its rules, and what checks them
+//!
+//! - `fork` (in `fork.rs`): between fork and `_exit` the child calls only system calls
+//!   (`close`, `close_range`, `prctl`, `getppid`), unlocks the two std locks it owns, runs the
+//!   body under `catch_unwind`, flushes and `_exit`s. It never returns into the parent's code
+//!   and never drops the parent's objects: their copies in the child are left to `_exit`.
+//! - `close` of a `close_in_child` descriptor in the child: the descriptor belongs to an object
+//!   of the parent whose copy in the child is never used or dropped, so nothing closes it twice.
+//! - `pidfd_open` + `OwnedFd::from_raw_fd`: the kernel returns a new descriptor that nothing
+//!   else owns; the `Process` owns it until the child is reaped.
+//! - `pre_exec` (in `spawn.rs`): between fork and exec only `close_range`, `prctl` and
+//!   `getppid`, no allocation.
+//!
+//! Checked by: `tests/no_children_left.rs` (`waitpid(-1)` finds no child after every kind this
+//! crate makes), `tests/faults.rs` (a child killed at chosen moments, a handle dropped in
+//! every state, a thread printing in a child, a spawned child's descriptors) and
+//! `tests/rlimits.rs` (a refused start leaves no child and no descriptor), all from inside the
+//! multi-threaded test harness.
 //!
 //! # Layout
 //!
-//! This module holds the [`Process`] type and its API; `fork.rs` the fork child's side,
-//! `spawn.rs` the spawn start method (the [`Entry`] table and the spawned child's
-//! [`spawn_main`]).
+//! This module holds the [`Process`] type, its constructors and `start`; `wait.rs` the running
+//! child's side (reaping, `join`, signals, drop); `fork.rs` the fork child's side; `spawn.rs`
+//! the spawn start method (the [`Entry`] table and the spawned child's [`spawn_main`]).
 
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use nix::errno::Errno;
-use nix::libc;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{Signal, kill};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use serde::Serialize;
 
 mod fork;
 mod spawn;
+mod wait;
 
 use fork::fork_child;
 use spawn::spawn_child;
 pub use spawn::{Entry, SPAWN_FLAG, decode, register, spawn_main};
+use wait::pidfd_open;
 
 /// How long a daemon child gets to leave after SIGTERM, when its handle is dropped, before
 /// SIGKILL.
@@ -222,6 +237,10 @@ impl Process {
     /// A process (start method spawn) that runs this binary's registered entry `entry` with
     /// `arg`, serialized now and sent to the child's stdin. The entry must be registered (see
     /// [`register`]); [`Process::start`] checks.
+    ///
+    /// # Errors
+    ///
+    /// If `arg` cannot be serialized.
     pub fn spawn_entry<T: Serialize + ?Sized>(entry: &str, arg: &T) -> anyhow::Result<Process> {
         let arg = postcard::to_allocvec(arg).context("serializing the child's argument")?;
         Ok(Process::with_work(Work::Spawn {
@@ -306,6 +325,13 @@ impl Process {
     }
 
     /// Start the child. Replaces `p.start()`; a process can be started once.
+    ///
+    /// # Errors
+    ///
+    /// If it was started before (also when that start failed); if `fork` is refused (a
+    /// process limit, memory: the message names the likely limit); for spawn, if the entry is
+    /// not registered or this binary cannot be found or run (for example at the descriptor
+    /// limit). After an error no child exists and the closure has been dropped.
     pub fn start(&mut self) -> anyhow::Result<()> {
         let work = match std::mem::replace(&mut self.state, State::Failed) {
             State::New(work) => work,
@@ -336,133 +362,4 @@ impl Process {
         };
         Ok(())
     }
-
-    /// Reap the child if it has exited (`block`: wait until it has). `Some(exitcode)` once
-    /// it is done.
-    fn reap(&mut self, block: bool) -> anyhow::Result<Option<i32>> {
-        let pid = match &self.state {
-            State::Running { pid, .. } => *pid,
-            State::Done(code) => return Ok(Some(*code)),
-            State::New(_) => bail!("process {} was not started", self.name),
-            State::Failed => bail!(
-                "process {}: its start failed, so there is no child",
-                self.name
-            ),
-        };
-        let flags = (!block).then_some(WaitPidFlag::WNOHANG);
-        loop {
-            let code = match waitpid(pid, flags) {
-                Ok(WaitStatus::StillAlive) => return Ok(None),
-                Ok(WaitStatus::Exited(_, code)) => code,
-                Ok(WaitStatus::Signaled(_, signal, _)) => -(signal as i32),
-                Ok(_) | Err(Errno::EINTR) => continue,
-                Err(e) => {
-                    return Err(e)
-                        .with_context(|| format!("waiting for process {} (pid {pid})", self.name));
-                }
-            };
-            // The pidfd (if any) is closed with the old state.
-            self.state = State::Done(code);
-            return Ok(Some(code));
-        }
-    }
-
-    /// Whether the child is still running (reaping it if it has ended). Replaces
-    /// `p.is_alive()`; `false` before `start`.
-    pub fn is_alive(&mut self) -> bool {
-        matches!(self.state, State::Running { .. }) && matches!(self.reap(false), Ok(None))
-    }
-
-    /// Wait for the child to end and return its exit code. Replaces `p.join()` (then
-    /// `p.exitcode`).
-    pub fn join(&mut self) -> anyhow::Result<i32> {
-        match self.reap(true)? {
-            Some(code) => Ok(code),
-            None => unreachable!("a blocking wait returns an exit status"),
-        }
-    }
-
-    /// Wait at most `timeout`; `true` if the child has ended (its code is then in
-    /// [`Process::exitcode`]). Replaces `p.join(timeout)`. It sleeps in `poll` on a pidfd,
-    /// which becomes readable when the child exits: no busy loop.
-    pub fn join_timeout(&mut self, timeout: Duration) -> anyhow::Result<bool> {
-        // A timeout too large to add to now (`Duration::MAX`) means no limit.
-        let deadline = Instant::now().checked_add(timeout);
-        loop {
-            if self.reap(false)?.is_some() {
-                return Ok(true);
-            }
-            let now = Instant::now();
-            let left = match deadline {
-                Some(deadline) if now >= deadline => return Ok(false),
-                Some(deadline) => deadline - now,
-                None => Duration::MAX,
-            };
-            match &self.state {
-                State::Running {
-                    pidfd: Some(fd), ..
-                } => {
-                    // Round up, so a sub-millisecond remainder still sleeps instead of spinning;
-                    // a wait longer than poll can express is cut into several.
-                    let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-                    let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
-                    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
-                    match poll(&mut fds, timeout) {
-                        Ok(_) | Err(Errno::EINTR) => {}
-                        Err(e) => return Err(e).context("poll on the child's pidfd"),
-                    }
-                }
-                // No pidfd (a kernel before 5.3): check every few milliseconds.
-                _ => std::thread::sleep(left.min(Duration::from_millis(5))),
-            }
-        }
-    }
-
-    fn signal(&self, signal: Signal) -> anyhow::Result<()> {
-        // Only while not yet reaped: then the pid is still ours (a zombie at worst) and cannot
-        // have been reused by another process.
-        if let State::Running { pid, .. } = &self.state {
-            kill(*pid, signal)
-                .with_context(|| format!("sending {signal} to process {}", self.name))?;
-        }
-        Ok(())
-    }
-
-    /// Ask the child to stop: SIGTERM. Replaces `p.terminate()`. Its destructors and `finally`
-    /// blocks do not run, and a lock or queue it was using may be left broken.
-    pub fn terminate(&self) -> anyhow::Result<()> {
-        self.signal(Signal::SIGTERM)
-    }
-
-    /// Stop the child now: SIGKILL. Replaces `p.kill()`.
-    pub fn kill(&self) -> anyhow::Result<()> {
-        self.signal(Signal::SIGKILL)
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if !matches!(self.state, State::Running { .. }) {
-            return;
-        }
-        if self.daemon {
-            let _ = self.terminate();
-            if !matches!(self.join_timeout(DAEMON_GRACE), Ok(true)) {
-                let _ = self.kill();
-            }
-        }
-        let _ = self.reap(true);
-    }
-}
-
-/// Open a pidfd for `pid`: an fd that polls readable when the process exits.
-fn pidfd_open(pid: Pid) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open(2) takes a pid and a flags word, touches no memory of ours, and
-    // returns a new file descriptor (close-on-exec) or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: the kernel just created this descriptor for us; nothing else owns it.
-    Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }

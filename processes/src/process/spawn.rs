@@ -35,6 +35,10 @@ pub struct Entry {
 }
 
 /// Decode a spawn argument made by [`Process::spawn_entry`](super::Process::spawn_entry).
+///
+/// # Errors
+///
+/// If the bytes are not a `T` (the entry was asked for with another argument type).
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> anyhow::Result<T> {
     postcard::from_bytes(bytes).context("decoding the spawned child's argument")
 }
