@@ -283,7 +283,10 @@ impl Process {
     }
 
     /// For a spawned process: the binary to run (by default this one, `current_exe()`). It
-    /// must call [`spawn_main`] with the same entries.
+    /// must call [`spawn_main`] with the same entries, first thing in `main`: that is what
+    /// reads the argument. A binary that neither reads its stdin nor exits keeps
+    /// [`Process::start`] waiting once the argument is larger than a pipe holds (64 KiB), as
+    /// Python's spawn would. On a fork process this does nothing.
     pub fn exe(mut self, path: impl Into<PathBuf>) -> Process {
         if let State::New(Work::Spawn { exe, .. }) = &mut self.state {
             *exe = Some(path.into());
