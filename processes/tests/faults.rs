@@ -111,7 +111,10 @@ fn sigkill_from_outside_once_ready_gives_minus_9_and_join_timeout_sees_it() {
     within(LONG * 2, "the killed child", || {
         let (mut r, w) = ready_pipe();
         let keep = w.as_raw_fd();
-        let mut p = Process::new(move || ready_then_wait(w)).keep_only_fds(&[keep]);
+        // A daemon, so that if an assertion fails first, the drop ends it.
+        let mut p = Process::new(move || ready_then_wait(w))
+            .keep_only_fds(&[keep])
+            .daemon(true);
         p.start().unwrap();
         wait_ready(&mut r);
         // The moment: running its body, not reaped, is_alive() true.
@@ -140,7 +143,10 @@ fn sigkill_while_another_thread_waits_in_join_timeout_wakes_it() {
     within(LONG * 2, "the killed child", || {
         let (mut r, w) = ready_pipe();
         let keep = w.as_raw_fd();
-        let mut p = Process::new(move || ready_then_wait(w)).keep_only_fds(&[keep]);
+        // A daemon, so that if an assertion fails first, the drop ends it.
+        let mut p = Process::new(move || ready_then_wait(w))
+            .keep_only_fds(&[keep])
+            .daemon(true);
         p.start().unwrap();
         wait_ready(&mut r);
         let pid = Pid::from_raw(p.pid().unwrap());
@@ -180,7 +186,10 @@ fn a_child_deaf_to_sigterm_outlives_terminate_and_dies_of_kill() {
     within(LONG * 2, "the deaf child", || {
         let (mut r, w) = ready_pipe();
         let keep = w.as_raw_fd();
-        let mut p = Process::new(move || deaf_to_sigterm_then_wait(w)).keep_only_fds(&[keep]);
+        // A daemon, so that if an assertion fails first, the drop ends it.
+        let mut p = Process::new(move || deaf_to_sigterm_then_wait(w))
+            .keep_only_fds(&[keep])
+            .daemon(true);
         p.start().unwrap();
         wait_ready(&mut r);
         p.terminate().unwrap();
@@ -198,7 +207,10 @@ fn a_stopped_child_still_dies_of_terminate() {
     within(LONG * 2, "the stopped child", || {
         let (mut r, w) = ready_pipe();
         let keep = w.as_raw_fd();
-        let mut p = Process::new(move || ready_then_wait(w)).keep_only_fds(&[keep]);
+        // A daemon, so that if an assertion fails first, the drop ends it.
+        let mut p = Process::new(move || ready_then_wait(w))
+            .keep_only_fds(&[keep])
+            .daemon(true);
         p.start().unwrap();
         wait_ready(&mut r);
         kill(Pid::from_raw(p.pid().unwrap()), Signal::SIGSTOP).unwrap();
