@@ -19,75 +19,33 @@
 //! | `set_start_method('spawn')` | [`StartMethod::Spawn`]: [`Process::spawn_entry`] with an [`Entry`] registered by [`spawn_main`] |
 //! | daemonic children killed at exit | dropped handle: SIGTERM then reap; killed parent: `PR_SET_PDEATHSIG` |
 //! | non-daemonic children joined at exit | a dropped handle joins |
+//! | a child joins its non-daemon threads before it exits | not done: the child `_exit`s when its body returns (join them in the body; see [`Process`]) |
 //!
 //! Fork safety, and what it asks of you, is in the [`process`] module's docs.
 //!
 //! # Lessons, in the seed's order
 //!
-//! 1. [`basics`] (`spawn`): three processes from a function with arguments, and from `Run`.
-//! 2. [`thousand`]: the seed's 1000 processes against 1000 threads (`--count N`).
-//! 3. [`pids`]: getpid / getppid of the parent and its children.
-//! 4. [`api`]: is_alive, join with a timeout, terminate/kill exit codes, daemon children.
-//! 5. [`start_methods`] (`start-methods`): what a fork child inherits and a spawn child not.
+//! 1. [`spawn`](lessons::spawn): three processes from a function with arguments, and from `Run`.
+//! 2. [`thousand`](lessons::thousand): the seed's 1000 processes against 1000 threads (`--count N`).
+//! 3. [`pids`](lessons::pids): getpid / getppid of the parent and its children.
+//! 4. [`api`](lessons::api): is_alive, join with a timeout, terminate/kill exit codes, daemon children.
+//! 5. [`start-methods`](lessons::start_methods): what a fork child inherits and a spawn child not.
 //!
 //! Run them with `cargo run -p processes` (all) or `cargo run -p processes -- api` (one).
+//!
+//! # Layout
+//!
+//! The primitive is [`process`] ([`Process`] and the spawn start method's [`Entry`],
+//! [`register`], [`spawn_main`]), re-exported at the crate root. The lessons live in
+//! [`lessons`], one module per lesson named as on the command line (`lessons::start_methods`
+//! runs `cargo run -p processes -- start-methods`), with [`CHAPTER`], their ordered list, and
+//! [`ENTRIES`], the spawn entries of the chapter binary.
 
-pub mod api;
-pub mod basics;
-pub mod pids;
+pub mod lessons;
 pub mod process;
-pub mod start_methods;
-pub mod thousand;
 
+pub use lessons::CHAPTER;
+pub use lessons::start_methods::ENTRIES;
 pub use process::{
     Entry, Outcome, Process, Run, SPAWN_FLAG, StartMethod, decode, register, spawn_main,
-};
-pub use start_methods::ENTRIES;
-
-use lesson::{Chapter, Lesson};
-
-/// The chapter: its lessons in the seed's order, and the helper programs the `api` lesson
-/// runs in child processes.
-pub static CHAPTER: Chapter = Chapter {
-    name: "processes",
-    title: "processes: Process objects, pids, daemon, terminate, start methods",
-    lessons: &[
-        Lesson {
-            name: "spawn",
-            title: "start processes: a function with arguments, or a type with run() (进程的调用方法一/二)",
-            run: basics::run,
-        },
-        Lesson {
-            name: "thousand",
-            title: "1000 processes against 1000 threads (进程的基本使用)",
-            run: thousand::run,
-        },
-        Lesson {
-            name: "pids",
-            title: "getpid and getppid of parent and children (查看进程号)",
-            run: pids::run,
-        },
-        Lesson {
-            name: "api",
-            title: "is_alive, join(timeout), terminate, exitcode, daemon (Process 类)",
-            run: api::run,
-        },
-        Lesson {
-            name: "start-methods",
-            title: "fork against spawn: what the child inherits (beyond the seed)",
-            run: start_methods::run,
-        },
-    ],
-    helpers: &[
-        Lesson {
-            name: "daemon-parent",
-            title: "start a daemon and a normal child, return",
-            run: api::daemon_parent,
-        },
-        Lesson {
-            name: "daemon-parent-killed",
-            title: "start a daemon child, wait to be killed",
-            run: api::daemon_parent_killed,
-        },
-    ],
 };

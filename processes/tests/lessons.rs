@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use lesson::testing::index;
 use lesson::{Cx, Record, within};
-use processes::{api, basics, start_methods, thousand};
+use processes::lessons::{api, spawn, start_methods, thousand};
 
 fn run(f: fn(&Cx) -> anyhow::Result<()>) -> Vec<Record> {
     processes::register(processes::ENTRIES);
@@ -19,7 +19,7 @@ fn run(f: fn(&Cx) -> anyhow::Result<()>) -> Vec<Record> {
 
 #[test]
 fn spawn_runs_three_at_once_and_children_change_only_their_copy() {
-    let r = run(basics::run);
+    let r = run(spawn::run);
     assert_eq!(
         r.iter()
             .filter(|x| x.text.contains("alive at the same time: 3"))
@@ -53,6 +53,12 @@ fn api_timeouts_signals_and_failures_have_python_exit_codes() {
     index(&r, "exitcode -9");
     index(&r, "a child that panics -> exitcode 1");
     index(&r, "a child that returns an error -> exitcode 1");
+    // Python's child would wait for its non-daemon thread; this one exits when its body does.
+    index(
+        &r,
+        "a child that starts a never-ending thread and returns -> exitcode 0: the child did not wait",
+    );
+    index(&r, "the thread finished? true");
     index(&r, "the normal child was joined (finished: true)");
     index(&r, "(finished: false); alive now: false");
     index(&r, "parent SIGKILLed; its daemon child");
@@ -65,5 +71,6 @@ fn start_methods_fork_inherits_spawn_does_not() {
         &r,
         "fork child inherited it (exit 0); spawn child did not (exit 0)",
     );
+    index(&r, "descriptors open: only stdin, stdout and stderr");
     index(&r, "an unknown entry: start() -> Err");
 }

@@ -7,14 +7,15 @@ use std::time::Duration;
 use lesson::{Cx, within};
 use nix::errno::Errno;
 use nix::sys::wait::{WaitPidFlag, waitpid};
-use processes::{Process, api, basics, pids, start_methods};
+use processes::Process;
+use processes::lessons::{api, pids, spawn, start_methods};
 
 #[test]
 fn no_child_is_left_behind() {
     processes::register(processes::ENTRIES);
     within(Duration::from_secs(120), "every kind of child", || {
         let cx = Cx::quiet(0.02).with_exe(env!("CARGO_BIN_EXE_processes"));
-        basics::run(&cx).unwrap();
+        spawn::run(&cx).unwrap();
         pids::run(&cx).unwrap();
         api::run(&cx).unwrap();
         start_methods::run(&cx).unwrap();

@@ -7,7 +7,8 @@ use lesson::{Cx, within};
 use nix::errno::Errno;
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use nix::unistd::Pid;
-use processes::{Process, api, pids};
+use processes::Process;
+use processes::lessons::{api, pids};
 
 const LONG: Duration = Duration::from_secs(60);
 

@@ -5,7 +5,8 @@
 //!   N threads at least 0.9 x N).
 
 use lesson::bench::{Param, line, measure, measure_pair, report};
-use threads::{Thread, gil};
+use threads::Thread;
+use threads::lessons::gil;
 
 const THREADS: usize = 1000;
 const RUNS: usize = 9;

@@ -23,75 +23,26 @@
 //!
 //! # Lessons, in the seed's order
 //!
-//! 1. [`gil`]: one CPU-bound job on 1 thread and on every core; the same job in Python.
-//! 2. [`spawn`]: a function with arguments, the subclass style, concurrency vs parallelism.
-//! 3. [`join`]: the music/game demo without and with join; the seed's join-the-last-only bug.
-//! 4. [`daemon`]: what happens to running threads when `main` returns, in Rust and in Python.
-//! 5. [`introspection`]: names, liveness, `enumerate`, `active_count`, `join` with a timeout.
+//! 1. [`gil`](lessons::gil): one CPU-bound job on 1 thread and on every core; the same job in Python.
+//! 2. [`spawn`](lessons::spawn): a function with arguments, the subclass style, concurrency vs parallelism.
+//! 3. [`join`](lessons::join): the music/game demo without and with join; the seed's join-the-last-only bug.
+//! 4. [`daemon`](lessons::daemon): what happens to running threads when `main` returns, in Rust and in Python.
+//! 5. [`introspection`](lessons::introspection): names, liveness, `enumerate`, `active_count`, `join` with a timeout.
 //!
 //! Run them with `cargo run -p threads` (all) or `cargo run -p threads -- join` (one).
+//!
+//! # Layout
+//!
+//! The primitive is the `thread` module ([`Thread`], [`Builder`], [`Run`], [`enumerate`],
+//! [`active_count`]), re-exported at the crate root. The lessons live in [`lessons`], one module
+//! per lesson named as on the command line (`lessons::gil` runs `cargo run -p threads -- gil`),
+//! with [`CHAPTER`], their ordered list, and the helper programs the `daemon` lesson runs.
 #![forbid(unsafe_code)]
 
-pub mod daemon;
-pub mod gil;
-pub mod introspection;
-pub mod join;
-pub mod spawn;
+pub mod lessons;
 mod thread;
 
+pub use lessons::CHAPTER;
 pub use thread::{
     Builder, Panicked, Run, Thread, ThreadInfo, active_count, enumerate, panic_message,
-};
-
-use lesson::{Chapter, Lesson};
-
-/// The chapter: its lessons in the seed's order, and the helper programs the `daemon` lesson
-/// runs in child processes.
-pub static CHAPTER: Chapter = Chapter {
-    name: "threads",
-    title: "threads and the GIL: start, join, daemon threads, introspection",
-    lessons: &[
-        Lesson {
-            name: "gil",
-            title: "one CPU-bound job on 1 and N threads; Python's GIL (python的GIL)",
-            run: gil::run,
-        },
-        Lesson {
-            name: "spawn",
-            title: "start a thread: a function, or a type with run() (线程的基本调用, 第二种调用方式)",
-            run: spawn::run,
-        },
-        Lesson {
-            name: "join",
-            title: "wait for threads: the music/game demo (join和setDaemon)",
-            run: join::run,
-        },
-        Lesson {
-            name: "daemon",
-            title: "daemon threads, and what main returning does (join和setDaemon)",
-            run: daemon::run,
-        },
-        Lesson {
-            name: "introspection",
-            title: "names, is_alive, enumerate, active_count, join(timeout) (其他方法)",
-            run: introspection::run,
-        },
-    ],
-    helpers: &[
-        Lesson {
-            name: "main-returns",
-            title: "main returns while threads sleep",
-            run: daemon::main_returns,
-        },
-        Lesson {
-            name: "python-default",
-            title: "join every thread after main's last line",
-            run: daemon::python_default,
-        },
-        Lesson {
-            name: "python-daemon",
-            title: "join the non-daemon thread only",
-            run: daemon::python_daemon,
-        },
-    ],
 };

@@ -246,11 +246,21 @@ impl<T> Thread<T> {
 
     /// Wait at most `timeout` for the thread to finish; `true` if it has. Replaces
     /// `t.join(timeout)`, which returns `None` either way and leaves you to call `is_alive()`.
-    /// The thread is not consumed: call [`Thread::join`] afterwards for its value.
+    /// The thread is not consumed: call [`Thread::join`] afterwards for its value. A timeout
+    /// too large to make a deadline (`Duration::MAX`) waits without a limit.
     pub fn join_timeout(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+        // A timeout too large to add to now (`Duration::MAX`) means no limit.
+        let deadline = Instant::now().checked_add(timeout);
         let mut done = self.finished.done.lock().unwrap_or_else(|e| e.into_inner());
         while !*done {
+            let Some(deadline) = deadline else {
+                done = self
+                    .finished
+                    .cv
+                    .wait(done)
+                    .unwrap_or_else(|e| e.into_inner());
+                continue;
+            };
             let now = Instant::now();
             if now >= deadline {
                 return false;

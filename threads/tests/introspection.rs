@@ -6,7 +6,7 @@ use lesson::Cx;
 #[test]
 fn introspection_lists_three_threads_times_out_a_join_and_reports_a_panic() {
     let cx = Cx::quiet(0.04);
-    threads::introspection::run(&cx).unwrap();
+    threads::lessons::introspection::run(&cx).unwrap();
     let said = |needle: &str| {
         cx.position(None, needle)
             .unwrap_or_else(|| panic!("no {needle:?} in {:#?}", cx.records()))

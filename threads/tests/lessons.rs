@@ -2,7 +2,7 @@
 
 use lesson::testing::index;
 use lesson::{Cx, Record};
-use threads::{daemon, gil, join, spawn};
+use threads::lessons::{daemon, gil, join, spawn};
 
 /// The scale for lesson tests: the seed's 1 s becomes 40 ms, enough for the orderings the
 /// lessons rely on (they sleep, the other side does not) to hold on a loaded machine.

@@ -73,3 +73,14 @@ fn run_called_directly_stays_on_the_callers_thread_start_does_not() {
     let started = Thread::start(WhereAmI).unwrap().join().unwrap();
     assert_ne!(started, me);
 }
+
+/// Regression: `join_timeout(Duration::MAX)` (a user's "no limit") panicked computing its
+/// deadline ("overflow when adding duration to instant").
+#[test]
+fn join_timeout_with_a_timeout_too_large_for_a_deadline_waits_without_a_limit() {
+    let (tx, rx) = mpsc::channel::<()>();
+    let t = Thread::spawn(move || rx.recv_timeout(LONG).is_ok()).unwrap();
+    tx.send(()).unwrap();
+    assert!(t.join_timeout(Duration::MAX));
+    assert!(t.join().unwrap());
+}

@@ -2,10 +2,12 @@
 //! fork copies the parent, so a child sees what the parent made at run time; spawn starts the
 //! program afresh, so a child sees only what it is passed.
 
+use std::os::fd::AsRawFd;
+use std::path::Path;
 use std::sync::OnceLock;
 use std::time::SystemTime;
 
-use anyhow::{bail, ensure};
+use anyhow::{Context, bail, ensure};
 use lesson::Cx;
 
 use crate::{Entry, Process, decode};
@@ -40,6 +42,22 @@ pub fn exit_with(arg: &[u8]) -> anyhow::Result<()> {
     std::process::exit(code)
 }
 
+/// How many descriptors this process has open (not counting the one used to count them).
+pub fn open_fds() -> anyhow::Result<usize> {
+    let dir = std::fs::read_dir("/proc/self/fd").context("listing /proc/self/fd")?;
+    Ok(dir.count().saturating_sub(1))
+}
+
+/// Spawn entry `count-fds`: say how many descriptors are open here and exit with that number
+/// (its exit code is how the parent learns it; it is always 3 or more, so never mistaken for
+/// an error's 1).
+pub fn count_fds(arg: &[u8]) -> anyhow::Result<()> {
+    let (scale, start, echo): (f64, SystemTime, bool) = decode(arg)?;
+    let n = open_fds()?;
+    Cx::child(scale, start, echo).say(format!("spawn child: {n} descriptors open"));
+    std::process::exit(n.min(255) as i32)
+}
+
 /// The chapter binary's spawn entries.
 pub static ENTRIES: &[Entry] = &[
     Entry {
@@ -53,6 +71,10 @@ pub static ENTRIES: &[Entry] = &[
     Entry {
         name: "exit-with",
         run: exit_with,
+    },
+    Entry {
+        name: "count-fds",
+        run: count_fds,
     },
 ];
 
@@ -103,6 +125,40 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     )?;
     greeter.start()?;
     ensure!(greeter.join()? == 0, "the greeter failed");
+
+    cx.explain(
+        "descriptors: a fork child has every descriptor the parent had open; a spawn child gets\n\
+         stdin, stdout and stderr, and nothing else (not even what lacks close-on-exec)",
+    );
+    let (r, w) = nix::unistd::pipe().context("making a pipe")?;
+    let pipe = [r.as_raw_fd(), w.as_raw_fd()];
+    let c = cx.clone();
+    let mut forked = Process::new(move || -> anyhow::Result<()> {
+        let open = pipe
+            .iter()
+            .filter(|fd| Path::new(&format!("/proc/self/fd/{fd}")).exists())
+            .count();
+        c.say(format!(
+            "fork child: {} descriptors open, {open} of them the parent's pipe {pipe:?}",
+            open_fds()?
+        ));
+        ensure!(open == 2, "the fork child lacks the parent's pipe");
+        Ok(())
+    });
+    forked.start()?;
+    ensure!(forked.join()? == 0, "the fork child did not see the pipe");
+    let mut spawn = spawned(cx, "count-fds", &(cx.scale(), cx.started_at(), cx.echoes()))?;
+    spawn.start()?;
+    let n = spawn.join()?;
+    cx.say(format!(
+        "the parent holds a pipe {pipe:?} without close-on-exec; the spawn child had {n} \
+         descriptors open: only stdin, stdout and stderr"
+    ));
+    ensure!(
+        (1..=3).contains(&n),
+        "the spawn child inherited descriptors: {n} open"
+    );
+    drop((r, w));
 
     match spawned(cx, "no-such-entry", &())?.start() {
         Ok(()) => bail!("an unknown entry was started"),

@@ -1,7 +1,9 @@
 //! Lesson `api` (Process 类, 进程模块的其他方法): is_alive, join with a timeout, terminate and
-//! kill with Python's exit codes, a failing child, name and pid, and daemon children.
+//! kill with Python's exit codes, a failing child, name and pid, threads a child leaves
+//! behind, and daemon children.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::AsFd;
 use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -9,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use lesson::Cx;
 use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -77,6 +80,75 @@ fn pid_after(line: &str, key: &str) -> Option<i32> {
         .skip_while(|w| *w != key)
         .nth(2)
         .and_then(|w| w.parse().ok())
+}
+
+/// A child whose body starts a thread that never ends, then returns. `Some(exitcode)` if the
+/// child ended within `limit`: it does, because a fork child `_exit`s when its body returns and
+/// does not wait for its threads (Python's child joins its non-daemon threads first, so it
+/// would wait forever).
+pub fn child_leaves_its_thread(limit: Duration) -> anyhow::Result<Option<i32>> {
+    let mut p = Process::new(|| -> anyhow::Result<()> {
+        std::thread::Builder::new()
+            .name("forever".into())
+            .spawn(|| {
+                loop {
+                    std::thread::park();
+                }
+            })
+            .context("starting a thread in the child")?;
+        Ok(())
+    })
+    .named("leaves-its-thread");
+    p.start()?;
+    if p.join_timeout(limit)? {
+        return Ok(p.exitcode());
+    }
+    p.kill()?;
+    p.join()?;
+    Ok(None)
+}
+
+/// A child whose body starts a thread that finishes after a (scaled) second, and joins it
+/// before returning, as a Python child does for its non-daemon threads. Whether the thread
+/// ran to its end (it writes one byte to a pipe last).
+pub fn child_joins_its_thread(cx: &Cx) -> anyhow::Result<bool> {
+    let (reader, writer) = std::io::pipe().context("making a pipe")?;
+    let c = cx.clone();
+    let mut p = Process::new(move || -> anyhow::Result<()> {
+        let mut writer = writer;
+        let thread = std::thread::Builder::new()
+            .name("worker".into())
+            .spawn(move || {
+                c.sleep(1.0);
+                c.say("the child's thread: done");
+                writer.write_all(b"!")
+            })
+            .context("starting a thread in the child")?;
+        thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the child's thread panicked"))?
+            .context("the child's thread writing to the pipe")
+    })
+    .named("joins-its-thread");
+    p.start()?;
+    let code = p.join()?;
+    ensure!(
+        code == 0,
+        "the child that joins its thread exited with {code}"
+    );
+    byte_arrived(reader)
+}
+
+/// Whether one byte is waiting in the pipe. Asked without blocking: the writer has exited,
+/// so what it wrote is there now, but another child forked meanwhile (by another thread of
+/// this program) may hold a copy of the write end and delay end-of-file.
+fn byte_arrived(mut reader: std::io::PipeReader) -> anyhow::Result<bool> {
+    let mut fds = [PollFd::new(reader.as_fd(), PollFlags::POLLIN)];
+    if poll(&mut fds, PollTimeout::ZERO).context("poll on the pipe")? == 0 {
+        return Ok(false);
+    }
+    let mut byte = [0u8; 1];
+    Ok(reader.read(&mut byte).context("reading the pipe")? == 1)
 }
 
 /// How a daemon ends when its parent was killed before the daemon armed its death signal.
@@ -209,6 +281,24 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     let code = err.join()?;
     cx.say(format!("a child that returns an error -> exitcode {code}"));
     ensure!(code == 1, "a failing child gave {code}");
+
+    cx.explain(
+        "threads a child starts: Python's child joins its non-daemon threads before it exits;\n\
+         a Process child leaves with _exit when its body returns, and its threads die with it",
+    );
+    let code = child_leaves_its_thread(cx.scaled(60.0) + Duration::from_secs(10))?;
+    cx.say(format!(
+        "a child that starts a never-ending thread and returns -> exitcode {}: the child did not \
+         wait for its thread (Python's would wait forever)",
+        code.map_or("none (still running)".to_owned(), |c| c.to_string())
+    ));
+    ensure!(code == Some(0), "the child waited for its thread");
+    let finished = child_joins_its_thread(cx)?;
+    cx.say(format!(
+        "a child that joins its thread (1 s of work) before returning: the thread finished? \
+         {finished}"
+    ));
+    ensure!(finished, "a joined thread did not finish");
 
     cx.explain(
         "daemon=True: a helper process starts a daemon child and a normal one, then returns",

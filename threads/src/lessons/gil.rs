@@ -12,7 +12,7 @@ use lesson::Cx;
 pub const LIMIT: u64 = 200_000;
 
 /// The Python counterpart, run by this lesson and by the benchmarks.
-pub const PYTHON_GIL: &str = include_str!("../../bench/python/gil.py");
+pub const PYTHON_GIL: &str = include_str!("../../../bench/python/gil.py");
 
 /// Trial division, deliberately plain: this is CPU work, not a prime sieve lesson.
 pub fn is_prime(n: u64) -> bool {
