@@ -203,7 +203,7 @@ fn a_child_deaf_to_sigterm_outlives_terminate_and_dies_of_kill() {
 }
 
 #[test]
-fn a_stopped_child_still_dies_of_terminate() {
+fn a_stopped_child_dies_of_terminate_once_continued() {
     within(LONG * 2, "the stopped child", || {
         let (mut r, w) = ready_pipe();
         let keep = w.as_raw_fd();
@@ -213,12 +213,39 @@ fn a_stopped_child_still_dies_of_terminate() {
             .daemon(true);
         p.start().unwrap();
         wait_ready(&mut r);
-        kill(Pid::from_raw(p.pid().unwrap()), Signal::SIGSTOP).unwrap();
-        // A signal whose default action ends the process is not held for a stopped one.
+        let pid = p.pid().unwrap();
+        kill(Pid::from_raw(pid), Signal::SIGSTOP).unwrap();
+        wait_until_stopped(pid);
+        // A single-threaded process that is stopped keeps SIGTERM pending: the kernel does not
+        // wake it for a signal it would handle by dying (SIGKILL is the exception). So
+        // terminate() alone does not end it...
         p.terminate().unwrap();
+        // Only "nothing happened yet" is timed: a short wait that must not see it end.
+        assert!(!p.join_timeout(Duration::from_millis(50)).unwrap());
+        assert!(p.is_alive());
+        // ...and it dies of that SIGTERM as soon as it runs again.
+        kill(Pid::from_raw(pid), Signal::SIGCONT).unwrap();
         assert!(p.join_timeout(LONG).unwrap());
         assert_eq!(p.exitcode(), Some(-15));
     });
+}
+
+/// Wait until `/proc/<pid>/stat` shows the process stopped (state `T`).
+fn wait_until_stopped(pid: i32) {
+    let deadline = std::time::Instant::now() + LONG;
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        // The state follows the command name, which is in parentheses.
+        let state = stat.rsplit(')').next().unwrap().split_whitespace().next();
+        if state == Some("T") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{pid} never stopped: {stat}"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// Whether `pid` is still our child (running or zombie): `waitpid` on a reaped pid fails with
