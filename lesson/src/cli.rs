@@ -150,7 +150,7 @@ pub fn parse(
             }
             "--real-time" => real_time = true,
             "--scale" => scale = Some(parse_scale(&value("a number")?).map_err(&fail)?),
-            "--helper" => helper = Some(value("a helper name")?),
+            crate::HELPER_FLAG => helper = Some(value("a helper name")?),
             "--count" => {
                 let v = value("a whole number")?;
                 count = Some(
@@ -239,9 +239,16 @@ pub fn main(chapter: &'static Chapter) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Invocation::Helper { helper, options }) => {
-            // A helper started by a lesson narrates on that lesson's timeline.
+            // A helper started by a lesson narrates on that lesson's timeline. It always prints:
+            // its stdout is how it talks to the lesson that started it (which may read it).
             let cx = match std::env::var(crate::HANDOFF_ENV).map(|t| Handoff::decode(&t)) {
-                Ok(Ok(handoff)) => with_exe(handoff.cx()),
+                Ok(Ok(handoff)) => with_exe(
+                    Handoff {
+                        echo: true,
+                        ..handoff
+                    }
+                    .cx(),
+                ),
                 _ => context(options),
             };
             report(chapter, helper, &cx, options)

@@ -739,7 +739,7 @@ impl Cx {
         };
         std::fs::metadata(exe).with_context(|| format!("chapter binary {}", exe.display()))?;
         let mut cmd = Command::new(exe);
-        cmd.arg("--helper")
+        cmd.arg(crate::HELPER_FLAG)
             .arg(name)
             .arg("--scale")
             .arg(self.inner.scale.to_string())

@@ -55,6 +55,15 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// The one way a chapter binary is run again as a child of a lesson: `CHAPTER_BINARY --helper
+/// NAME`. NAME is either one of the chapter's [`Chapter::helpers`], which [`main`] runs with a
+/// [`Cx`] rebuilt from the [`Handoff`] that [`Cx::helper`] puts in the child's environment
+/// ([`HANDOFF_ENV`]), or a spawn entry of the `processes` crate (`processes::Entry`), which
+/// `processes::spawn_main` runs first with the argument its parent wrote to the child's stdin.
+/// Either way the child narrates on the parent's timeline by a [`Handoff`] (a spawn entry
+/// receives it inside its argument).
+pub const HELPER_FLAG: &str = "--helper";
+
 /// The signature of a lesson: narrate through the context, return an error to fail the lesson.
 pub type RunFn = fn(&Cx) -> anyhow::Result<()>;
 

@@ -60,3 +60,21 @@ fn thousand_takes_a_count() {
         "{stdout}"
     );
 }
+
+#[test]
+fn helpers_and_spawn_entries_share_one_flag_without_sharing_a_name() {
+    // One mechanism re-runs the chapter binary for a child (`lesson::HELPER_FLAG`): a name must
+    // say unambiguously whether it is a helper lesson or a spawn entry.
+    assert_eq!(processes::SPAWN_FLAG, lesson::HELPER_FLAG);
+    for entry in processes::ENTRIES {
+        assert!(
+            processes::CHAPTER.helper(entry.name).is_none(),
+            "{} is both a spawn entry and a helper",
+            entry.name
+        );
+    }
+    // A name that is neither is refused by the chapter's command line, with status 2.
+    let out = run(&[lesson::HELPER_FLAG, "no-such-child"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no helper \"no-such-child\""));
+}

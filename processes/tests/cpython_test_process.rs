@@ -16,7 +16,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use lesson::within;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -101,9 +101,15 @@ fn spawned(entry: &str, arg: &impl Serialize) -> Process {
     Process::spawn_entry(entry, arg).unwrap().exe(BIN)
 }
 
-/// The argument of the chapter binary's `count-fds` entry: quiet narration.
-fn quiet() -> (f64, SystemTime, bool) {
-    (0.0, SystemTime::now(), false)
+/// The argument of the chapter binary's `count-fds` entry: quiet narration, kept nowhere.
+fn quiet() -> lesson::Handoff {
+    lesson::Handoff {
+        scale: 0.0,
+        start_unix_nanos: 0,
+        echo: false,
+        sink: None,
+        speaker: None,
+    }
 }
 
 // ---------------------------------------------------------------------------------------

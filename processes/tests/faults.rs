@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use lesson::within;
 use nix::errno::Errno;
@@ -63,7 +63,7 @@ fn a_spawned_child_has_only_stdin_stdout_and_stderr() {
     // Opened without close-on-exec, as nix's pipe() does.
     let (r, w) = nix::unistd::pipe().unwrap();
     let n = within(LONG * 2, "the spawned child", || {
-        let mut p = Process::spawn_entry("count-fds", &(0.0_f64, SystemTime::now(), false))
+        let mut p = Process::spawn_entry("count-fds", &lesson::Cx::quiet(0.0).handoff())
             .unwrap()
             .exe(env!("CARGO_BIN_EXE_processes"));
         p.start().unwrap();

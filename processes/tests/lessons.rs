@@ -6,15 +6,12 @@ use lesson::testing::index;
 use lesson::{Cx, Record, within};
 use processes::lessons::{api, spawn, start_methods, thousand};
 
-fn run(f: fn(&Cx) -> anyhow::Result<()>) -> Vec<Record> {
+fn run(f: lesson::RunFn) -> Vec<Record> {
     processes::register(processes::ENTRIES);
-    within(Duration::from_secs(120), "the lesson", move || {
-        // 0.1: the children's 1 s sleep becomes 100 ms, far above scheduling delays, so "all
-        // three alive at once" holds even on a loaded machine.
-        let cx = Cx::quiet(0.1).with_exe(env!("CARGO_BIN_EXE_processes"));
-        f(&cx).expect("the lesson succeeds");
-        cx.records()
-    })
+    // 0.1: the children's 1 s sleep becomes 100 ms, far above scheduling delays, so "all
+    // three alive at once" holds even on a loaded machine.
+    let cx = Cx::quiet(0.1).with_exe(env!("CARGO_BIN_EXE_processes"));
+    lesson::testing::run_lesson(cx, f)
 }
 
 #[test]

@@ -1,7 +1,6 @@
 //! [`Thread`]: what Python's `threading.Thread` offers and `std::thread` lacks — a name by
 //! default, `is_alive()`, `join(timeout)`, and `enumerate()` / `active_count()`.
 
-use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
@@ -78,16 +77,9 @@ impl fmt::Display for Panicked {
 
 impl std::error::Error for Panicked {}
 
-/// The text of a panic payload (`panic!("...")` gives a `&str` or a `String`).
-pub fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a non-string payload".to_owned()
-    }
-}
+/// The text of a panic payload (`panic!("...")` gives a `&str` or a `String`): the lesson
+/// crate's one function for it, re-exported here where a thread's panic is read.
+pub use lesson::panic_message;
 
 /// Set by the thread itself when its body has ended (returned or panicked).
 #[derive(Default)]

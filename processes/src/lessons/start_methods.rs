@@ -5,10 +5,9 @@
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::OnceLock;
-use std::time::SystemTime;
 
 use anyhow::{Context, bail, ensure};
-use lesson::Cx;
+use lesson::{Cx, Handoff};
 
 use crate::{Entry, Process, decode};
 
@@ -17,8 +16,7 @@ pub static MADE_BY_PARENT: OnceLock<String> = OnceLock::new();
 
 /// Spawn entry `show-inherited`: report whether `MADE_BY_PARENT` is there (it must not be).
 pub fn show_inherited(arg: &[u8]) -> anyhow::Result<()> {
-    let (scale, start, echo): (f64, SystemTime, bool) = decode(arg)?;
-    let cx = Cx::child(scale, start, echo);
+    let cx = decode::<Handoff>(arg)?.cx();
     match MADE_BY_PARENT.get() {
         None => {
             cx.say("spawn child: MADE_BY_PARENT is empty here, a fresh process");
@@ -30,8 +28,10 @@ pub fn show_inherited(arg: &[u8]) -> anyhow::Result<()> {
 
 /// Spawn entry `greet`: print the name it was passed.
 pub fn greet(arg: &[u8]) -> anyhow::Result<()> {
-    let (name, scale, start, echo): (String, f64, SystemTime, bool) = decode(arg)?;
-    Cx::child(scale, start, echo).say(format!("spawn child: hello {name} (passed as an argument)"));
+    let (name, handoff): (String, Handoff) = decode(arg)?;
+    handoff
+        .cx()
+        .say(format!("spawn child: hello {name} (passed as an argument)"));
     Ok(())
 }
 
@@ -52,9 +52,11 @@ pub fn open_fds() -> anyhow::Result<usize> {
 /// (its exit code is how the parent learns it; it is always 3 or more, so never mistaken for
 /// an error's 1).
 pub fn count_fds(arg: &[u8]) -> anyhow::Result<()> {
-    let (scale, start, echo): (f64, SystemTime, bool) = decode(arg)?;
+    let handoff: Handoff = decode(arg)?;
     let n = open_fds()?;
-    Cx::child(scale, start, echo).say(format!("spawn child: {n} descriptors open"));
+    handoff
+        .cx()
+        .say(format!("spawn child: {n} descriptors open"));
     std::process::exit(n.min(255) as i32)
 }
 
@@ -102,11 +104,7 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     });
     forked.start()?;
     let fork_code = forked.join()?;
-    let mut spawn = spawned(
-        cx,
-        "show-inherited",
-        &(cx.scale(), cx.started_at(), cx.echoes()),
-    )?;
+    let mut spawn = spawned(cx, "show-inherited", &cx.handoff())?;
     spawn.start()?;
     let spawn_code = spawn.join()?;
     cx.say(format!(
@@ -118,11 +116,7 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     );
 
     cx.explain("so with spawn, pass what the child needs, as the seed says for Windows:");
-    let mut greeter = spawned(
-        cx,
-        "greet",
-        &("luck", cx.scale(), cx.started_at(), cx.echoes()),
-    )?;
+    let mut greeter = spawned(cx, "greet", &("luck", cx.handoff()))?;
     greeter.start()?;
     ensure!(greeter.join()? == 0, "the greeter failed");
 
@@ -147,7 +141,7 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     });
     forked.start()?;
     ensure!(forked.join()? == 0, "the fork child did not see the pipe");
-    let mut spawn = spawned(cx, "count-fds", &(cx.scale(), cx.started_at(), cx.echoes()))?;
+    let mut spawn = spawned(cx, "count-fds", &cx.handoff())?;
     spawn.start()?;
     let n = spawn.join()?;
     cx.say(format!(

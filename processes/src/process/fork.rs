@@ -127,11 +127,7 @@ fn child_main(
             1
         }
         Err(payload) => {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a non-string panic".to_owned());
+            let message = lesson::panic_message(payload.as_ref());
             let _ = writeln!(
                 io::stderr(),
                 "Process {name} (pid {}) panicked: {message}",

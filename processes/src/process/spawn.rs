@@ -18,8 +18,10 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{Pid, getpid, getppid};
 use serde::de::DeserializeOwned;
 
-/// The argument that tells a binary it was started as a spawned child (see [`spawn_main`]).
-pub const SPAWN_FLAG: &str = "--spawn-entry";
+/// The argument that tells a binary it was started as a spawned child (see [`spawn_main`]):
+/// the lesson crate's one flag for re-running a chapter binary as a child
+/// ([`lesson::HELPER_FLAG`]), so a chapter's helpers and its spawn entries share one mechanism.
+pub const SPAWN_FLAG: &str = lesson::HELPER_FLAG;
 
 static ENTRIES: OnceLock<&'static [Entry]> = OnceLock::new();
 
@@ -64,11 +66,10 @@ pub fn spawn_main(entries: &'static [Entry]) {
         return;
     }
     let name = args.next().unwrap_or_default();
+    // Not an entry: the chapter's helper of that name, if any, is `lesson::main`'s to run (and
+    // an unknown name its to refuse, with exit status 2).
     let code = match entries.iter().find(|e| e.name == name) {
-        None => {
-            eprintln!("spawned child: no entry named {name:?}");
-            2
-        }
+        None => return,
         Some(entry) => {
             let mut arg = Vec::new();
             let outcome = io::stdin()
