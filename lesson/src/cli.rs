@@ -256,6 +256,7 @@ pub fn main(chapter: &'static Chapter) -> ExitCode {
         Ok(Invocation::Run { lessons, options }) => {
             for lesson in lessons {
                 println!("=== {}/{}: {}", chapter.name, lesson.name, lesson.title);
+                println!("{}", scale_note(options.scale));
                 let code = report(chapter, lesson, &context(options), options);
                 if code != ExitCode::SUCCESS {
                     return code;
@@ -328,6 +329,20 @@ fn report(chapter: &Chapter, lesson: &Lesson, cx: &Cx, options: Options) -> Exit
             );
             ExitCode::from(1)
         }
+    }
+}
+
+/// The line under a lesson's header that says how its times relate to the seed's, so that
+/// "waited 1 s" printed at 0.05 s is no puzzle.
+pub fn scale_note(scale: f64) -> String {
+    if scale == 1.0 {
+        "           | time: real time, the seed's own sleeps (--real-time)".to_owned()
+    } else {
+        format!(
+            "           | time: every sleep is x{scale} of the seed's (the seed's 1 s takes {:.3} s here; \
+             --real-time for the seed's own)",
+            scale
+        )
     }
 }
 

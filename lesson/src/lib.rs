@@ -38,7 +38,7 @@ mod deadline;
 pub mod testing;
 mod timeline;
 
-pub use cli::{DEFAULT_SCALE, Invocation, Options, Timeline, UsageError, main, parse};
+pub use cli::{DEFAULT_SCALE, Invocation, Options, Timeline, UsageError, main, parse, scale_note};
 pub use cx::{Activity, Cx, HANDOFF_ENV, Handoff, Kind, Record, SpanGuard, speaker};
 pub use deadline::{output_within, wait_within, within};
 pub use timeline::{render as render_timeline, render_svg as render_timeline_svg, speakers};

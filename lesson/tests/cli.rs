@@ -172,3 +172,17 @@ fn helper_processes_narrate_on_the_parents_timeline() {
     assert!(svg.contains("hello from a helper process"));
     assert!(svg.trim_end().ends_with("</svg>"));
 }
+
+#[test]
+fn every_lesson_header_says_the_time_scale() {
+    // `cargo run -p lesson --bin lesson-demo -- hello --scale 0.05`
+    let out = run(&["hello", "--scale", "0.05"]);
+    let stdout = text(&out.stdout);
+    let mut lines = stdout.lines();
+    assert!(lines.next().unwrap().starts_with("=== lesson-demo/hello"));
+    let note = lines.next().unwrap();
+    assert!(note.contains("x0.05 of the seed's"), "{note}");
+    assert!(note.contains("1 s takes 0.050 s"), "{note}");
+    let out = run(&["hello", "--real-time"]);
+    assert!(text(&out.stdout).contains("time: real time"));
+}
