@@ -195,6 +195,29 @@ fn the_exercises_use_the_workspaces_versions() {
 }
 
 #[test]
+fn the_readmes_link_the_exercises() {
+    let all = exercises().expect("exercises/manifest.toml");
+    let top = read(&root().join("README.md"));
+    for command in ["cargo xtask exercise", "cargo xtask exercise next"] {
+        assert!(top.contains(command), "README.md does not show `{command}`");
+    }
+    for chapter in CHAPTERS {
+        let readme = read(&root().join(chapter).join("README.md"));
+        let section = readme
+            .split("\n## ")
+            .find(|s| s.starts_with("Exercises"))
+            .unwrap_or_else(|| panic!("{chapter}/README.md has no `## Exercises` section"));
+        for ex in all.iter().filter(|e| e.chapter == *chapter) {
+            assert!(
+                section.contains(&format!("`{}`", ex.name)),
+                "{chapter}/README.md's Exercises section lacks `{}`",
+                ex.name
+            );
+        }
+    }
+}
+
+#[test]
 fn bad_exercise_commands_exit_2() {
     let code = |args: &[&str]| xtask::main(args.iter().map(|s| s.to_string()).collect());
     assert_eq!(code(&["exercise", "no-such-exercise"]), ExitCode::from(2));
