@@ -1,7 +1,8 @@
 //! coroutines -- greenlet: switch() decides who runs next, and who never finishes.
 //!
-//! After the lesson `cargo run -p coroutines -- greenlet`. Check your work with
-//! `cargo xtask exercise greenlet-order`.
+//! After the lesson `cargo run -p coroutines -- greenlet`.
+//! Check your work: `cargo xtask exercise greenlet-order`.
+//! Run it: `cargo run --bin greenlet-order` in `exercises/`.
 //!
 //! A greenlet runs until it switches to another one, and when it returns, control goes to its
 //! parent (here the main greenlet, which created both). A greenlet nobody switches back to
@@ -13,9 +14,9 @@ use std::rc::Rc;
 use coroutines::{Greenlet, GreenletError, val};
 
 // TODO(coroutines -- greenlet): this prints 12, 56, 24 and stops: after 24, test1 returns to
-// main, and test2 is left suspended before 65 (dropping its last handle unwinds it; 65 is
-// never printed). Make it print 12, 56, 24, 65 with g2 finished: someone has to switch to g2
-// once more (the seed's test1 does, before it returns).
+// main, and test2 is left suspended before 65, which is never printed. Make it print 12, 56,
+// 24, 65 with g2 finished: someone has to switch to g2 once more (the seed's test1 does,
+// before it returns).
 /// The seed's test1 / test2, started by main with `g1.switch()`. The numbers in the order
 /// printed, and whether g1 and g2 finished.
 pub fn ping_pong() -> Result<(Vec<i32>, bool, bool), GreenletError> {

@@ -1,7 +1,8 @@
 //! pool -- pool: the task runs in a worker; the callback runs in the parent.
 //!
-//! After the lesson `cargo run -p pool -- pool`. Check your work with
-//! `cargo xtask exercise callback-parent`.
+//! After the lesson `cargo run -p pool -- pool`.
+//! Check your work: `cargo xtask exercise callback-parent`.
+//! Run it: `cargo run --bin callback-parent` in `exercises/`.
 //!
 //! A pool's workers are separate processes: what a task writes into memory, it writes into
 //! its worker's copy. The parent gets a task's *return value*, and the seed's way to act on

@@ -1,7 +1,8 @@
 //! pool -- crawler: a callback that panics, and a parent that waits forever for it.
 //!
-//! After the lesson `cargo run -p pool -- crawler`. Check your work with
-//! `cargo xtask exercise callback-wedge`.
+//! After the lesson `cargo run -p pool -- crawler`.
+//! Check your work: `cargo xtask exercise callback-wedge`.
+//! Run it: `cargo run --bin callback-wedge` in `exercises/`.
 //!
 //! The seed's `get_page` returns `None` for a page that is not there (status not 200), and
 //! its callback `pasrse_page` indexes `res['url']` regardless. Here `fetch` returns

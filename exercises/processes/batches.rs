@@ -1,7 +1,8 @@
 //! processes -- thousand: many processes, a few at a time.
 //!
-//! After the lesson `cargo run -p processes -- thousand`. Check your work with
-//! `cargo xtask exercise batches`.
+//! After the lesson `cargo run -p processes -- thousand`.
+//! Check your work: `cargo xtask exercise batches`.
+//! Run it: `cargo run --bin batches` in `exercises/`.
 //!
 //! The seed starts 1000 processes at once. Each one costs memory and a slot in the process
 //! table, and a child that has exited still holds its slot (a zombie) until its parent joins

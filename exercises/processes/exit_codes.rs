@@ -1,7 +1,8 @@
 //! processes -- spawn: start processes, then join them for their exit codes.
 //!
-//! After the lesson `cargo run -p processes -- spawn`. Check your work with
-//! `cargo xtask exercise exit-codes`.
+//! After the lesson `cargo run -p processes -- spawn`.
+//! Check your work: `cargo xtask exercise exit-codes`.
+//! Run it: `cargo run --bin exit-codes` in `exercises/`.
 //!
 //! A child's exit code exists only once it has ended and its parent has waited for it
 //! (Python's `p.join()` then `p.exitcode`). Before that, `Process::exitcode` is `None`.

@@ -1,7 +1,8 @@
 //! queues -- fifo: a full queue, and a put that must not wait.
 //!
-//! After the lesson `cargo run -p queues -- fifo`. Check your work with
-//! `cargo xtask exercise put-nowait`.
+//! After the lesson `cargo run -p queues -- fifo`.
+//! Check your work: `cargo xtask exercise put-nowait`.
+//! Run it: `cargo run --bin put-nowait` in `exercises/`.
 //!
 //! `Queue::new(3)` holds three items. A fourth `put` waits for room; with nobody else to take
 //! an item out, it waits forever. The seed's answer is `q.put(x, block=False)`, which raises

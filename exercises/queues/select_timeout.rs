@@ -1,7 +1,8 @@
 //! queues -- channels: wait on two channels at once, with a time limit.
 //!
-//! After the lesson `cargo run -p queues -- channels`. Check your work with
-//! `cargo xtask exercise select-timeout`.
+//! After the lesson `cargo run -p queues -- channels`.
+//! Check your work: `cargo xtask exercise select-timeout`.
+//! Run it: `cargo run --bin select-timeout` in `exercises/`.
 //!
 //! Python's `queue.Queue` cannot wait on two queues at once: a `get` on one blinds you to the
 //! other. crossbeam's `select!` waits on several channel operations and takes the first one

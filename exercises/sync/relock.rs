@@ -1,7 +1,8 @@
 //! sync -- rlock: a thread that waits for a lock it already holds.
 //!
-//! After the lesson `cargo run -p sync -- rlock`. Check your work with
-//! `cargo xtask exercise relock`.
+//! After the lesson `cargo run -p sync -- rlock`.
+//! Check your work: `cargo xtask exercise relock`.
+//! Run it: `cargo run --bin relock` in `exercises/`.
 //!
 //! A plain lock is not reentrant: taking it again on the thread that holds it waits for
 //! itself, forever. Python's answer is `threading.RLock`, which counts its owner's

@@ -1,7 +1,8 @@
 //! threads -- introspection: wait with a time limit, then ask the thread to stop.
 //!
-//! After the lesson `cargo run -p threads -- introspection`. Check your work with
-//! `cargo xtask exercise join-timeout`.
+//! After the lesson `cargo run -p threads -- introspection`.
+//! Check your work: `cargo xtask exercise join-timeout`.
+//! Run it: `cargo run --bin join-timeout` in `exercises/`.
 //!
 //! A thread cannot be killed from outside, in Python or in Rust: it has to be asked, and it
 //! has to listen. Here the job listens to a `cancel` flag; `join_timeout` (Python's

@@ -1,8 +1,8 @@
 //! threads -- gil: one CPU-bound job, split over several threads.
 //!
-//! After the lesson `cargo run -p threads -- gil`. Check your work with
-//! `cargo xtask exercise split-work`, run it with
-//! `cargo run --manifest-path exercises/Cargo.toml --bin split-work`.
+//! After the lesson `cargo run -p threads -- gil`.
+//! Check your work: `cargo xtask exercise split-work`.
+//! Run it: `cargo run --bin split-work` in `exercises/`.
 //!
 //! Python's GIL lets one thread run Python code at a time, so splitting a CPU-bound loop over
 //! threads buys nothing there. Rust has no GIL: each part can run on a core of its own.

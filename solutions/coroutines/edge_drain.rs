@@ -1,7 +1,8 @@
 //! coroutines -- triggers: under edge-triggered epoll, read until WouldBlock.
 //!
-//! After the lesson `cargo run -p coroutines -- triggers`. Check your work with
-//! `cargo xtask exercise edge-drain`.
+//! After the lesson `cargo run -p coroutines -- triggers`.
+//! Check your work: `cargo xtask exercise edge-drain`.
+//! Run it: `cargo run --bin edge-drain` in `exercises/`.
 //!
 //! Level-triggered epoll reports a socket as long as it has data; edge-triggered
 //! (`EPOLLET`) reports it once, when data arrives. After an edge, what is left unread waits

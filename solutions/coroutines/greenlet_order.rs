@@ -1,7 +1,8 @@
 //! coroutines -- greenlet: switch() decides who runs next, and who never finishes.
 //!
-//! After the lesson `cargo run -p coroutines -- greenlet`. Check your work with
-//! `cargo xtask exercise greenlet-order`.
+//! After the lesson `cargo run -p coroutines -- greenlet`.
+//! Check your work: `cargo xtask exercise greenlet-order`.
+//! Run it: `cargo run --bin greenlet-order` in `exercises/`.
 //!
 //! A greenlet runs until it switches to another one, and when it returns, control goes to its
 //! parent (here the main greenlet, which created both). A greenlet nobody switches back to
@@ -13,8 +14,8 @@ use std::rc::Rc;
 use coroutines::{Greenlet, GreenletError, val};
 
 // Solved: test1 switches to g2 a second time after 24, so test2 prints 65 and returns, to
-// its parent: main. Now g1 is the one left suspended, in that second switch, and dropping its
-// last handle unwinds it (greenlet's GreenletExit).
+// its parent: main. Now g1 is the one left suspended, in that second switch: whoever
+// switches last decides who is left unfinished.
 /// The seed's test1 / test2, started by main with `g1.switch()`. The numbers in the order
 /// printed, and whether g1 and g2 finished.
 pub fn ping_pong() -> Result<(Vec<i32>, bool, bool), GreenletError> {

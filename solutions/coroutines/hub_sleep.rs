@@ -1,7 +1,8 @@
 //! coroutines -- gevent: a blocking sleep stops every task of the hub.
 //!
-//! After the lesson `cargo run -p coroutines -- gevent`. Check your work with
-//! `cargo xtask exercise hub-sleep`.
+//! After the lesson `cargo run -p coroutines -- gevent`.
+//! Check your work: `cargo xtask exercise hub-sleep`.
+//! Run it: `cargo run --bin hub-sleep` in `exercises/`.
 //!
 //! The hub runs many tasks on one thread, switching only when a task waits through the hub.
 //! gevent monkey-patches `time.sleep` so that a sleep waits through its hub; Rust patches

@@ -1,7 +1,8 @@
 //! coroutines -- tradeoffs: tasks on one hub need no lock, and a thread lock can hang them.
 //!
-//! After the lesson `cargo run -p coroutines -- tradeoffs`. Check your work with
-//! `cargo xtask exercise lock-across-yield`.
+//! After the lesson `cargo run -p coroutines -- tradeoffs`.
+//! Check your work: `cargo xtask exercise lock-across-yield`.
+//! Run it: `cargo run --bin lock-across-yield` in `exercises/`.
 //!
 //! The seed: coroutines "have no lock concept". All tasks of a hub run on one thread and
 //! switch only where a task waits through the hub, so code between two waits runs alone.

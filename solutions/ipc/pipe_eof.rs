@@ -1,7 +1,8 @@
 //! ipc -- pipe: end-of-file comes when every copy of the write end is closed.
 //!
-//! After the lesson `cargo run -p ipc -- pipe`. Check your work with
-//! `cargo xtask exercise pipe-eof`.
+//! After the lesson `cargo run -p ipc -- pipe`.
+//! Check your work: `cargo xtask exercise pipe-eof`.
+//! Run it: `cargo run --bin pipe-eof` in `exercises/`.
 //!
 //! The parent sends numbers down a pipe and closes its end; the child adds them up until
 //! end-of-file, then sends back the sum. A reader sees end-of-file only when *every* copy of

@@ -1,7 +1,8 @@
 //! ipc -- queue: a thread queue does not cross into a child process.
 //!
-//! After the lesson `cargo run -p ipc -- queue`. Check your work with
-//! `cargo xtask exercise queue-cross`.
+//! After the lesson `cargo run -p ipc -- queue`.
+//! Check your work: `cargo xtask exercise queue-cross`.
+//! Run it: `cargo run --bin queue-cross` in `exercises/`.
 //!
 //! A forked child gets a *copy* of its parent's memory: a thread queue in the child is the
 //! child's own, and what it puts there never reaches the parent (the seed: "the queue's data

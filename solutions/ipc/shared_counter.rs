@@ -1,7 +1,8 @@
 //! ipc -- shared-memory: a counter that several processes really share.
 //!
-//! After the lesson `cargo run -p ipc -- shared-memory`. Check your work with
-//! `cargo xtask exercise shared-counter`.
+//! After the lesson `cargo run -p ipc -- shared-memory`.
+//! Check your work: `cargo xtask exercise shared-counter`.
+//! Run it: `cargo run --bin shared-counter` in `exercises/`.
 //!
 //! `Arc<AtomicU64>` shares a counter between threads: one memory, many threads. A forked child
 //! has memory of its own, a copy: its `Arc` points into that copy. `ipc::AtomicValue` puts the

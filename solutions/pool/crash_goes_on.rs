@@ -1,7 +1,8 @@
 //! pool -- crash: one task panics; the others' results still count.
 //!
-//! After the lesson `cargo run -p pool -- crash`. Check your work with
-//! `cargo xtask exercise crash-goes-on`.
+//! After the lesson `cargo run -p pool -- crash`.
+//! Check your work: `cargo xtask exercise crash-goes-on`.
+//! Run it: `cargo run --bin crash-goes-on` in `exercises/`.
 //!
 //! `Pool::map` is all or nothing: it returns the results in order, or the first error. When
 //! some tasks may fail and the rest must still be used, submit them one by one

@@ -1,7 +1,8 @@
 //! processes -- start-methods: a program started anew is a child like any other.
 //!
-//! After the lesson `cargo run -p processes -- start-methods`. Check your work with
-//! `cargo xtask exercise reap-child`.
+//! After the lesson `cargo run -p processes -- start-methods`.
+//! Check your work: `cargo xtask exercise reap-child`.
+//! Run it: `cargo run --bin reap-child` in `exercises/`.
 //!
 //! The spawn start method runs a fresh program instead of copying this one; `std::process`
 //! starts any program that way. `processes::Process` joins its child when dropped, but

@@ -1,7 +1,8 @@
 //! processes -- api: a child that never ends on its own.
 //!
-//! After the lesson `cargo run -p processes -- api`. Check your work with
-//! `cargo xtask exercise terminate`.
+//! After the lesson `cargo run -p processes -- api`.
+//! Check your work: `cargo xtask exercise terminate`.
+//! Run it: `cargo run --bin terminate` in `exercises/`.
 //!
 //! Unlike a thread, a process can be stopped from outside: `terminate()` sends it SIGTERM
 //! (Python's `p.terminate()`), and a child killed by signal N reports exit code -N.

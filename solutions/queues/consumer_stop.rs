@@ -1,7 +1,8 @@
 //! queues -- producer-consumer: a consumer that knows when to stop.
 //!
-//! After the lesson `cargo run -p queues -- producer-consumer`. Check your work with
-//! `cargo xtask exercise consumer-stop`.
+//! After the lesson `cargo run -p queues -- producer-consumer`.
+//! Check your work: `cargo xtask exercise consumer-stop`.
+//! Run it: `cargo run --bin consumer-stop` in `exercises/`.
 //!
 //! The seed's consumers loop on `while 1: data = q.get()`. When the producers are done, such a
 //! consumer waits in `get` forever; Python programs hide it by making it a daemon thread. Rust

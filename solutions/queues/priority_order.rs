@@ -1,7 +1,8 @@
 //! queues -- priority: the most urgent first, and equal ones in arrival order.
 //!
-//! After the lesson `cargo run -p queues -- priority`. Check your work with
-//! `cargo xtask exercise priority-order`.
+//! After the lesson `cargo run -p queues -- priority`.
+//! Check your work: `cargo xtask exercise priority-order`.
+//! Run it: `cargo run --bin priority-order` in `exercises/`.
 //!
 //! The seed puts `[priority, data]` lists into a `PriorityQueue`: the lowest priority comes
 //! out first. When two priorities tie, Python compares the data next. Here tickets of equal

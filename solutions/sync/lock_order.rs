@@ -1,7 +1,8 @@
 //! sync -- deadlock: two locks, two orders; one order for everyone.
 //!
-//! After the lesson `cargo run -p sync -- deadlock`. Check your work with
-//! `cargo xtask exercise lock-order`.
+//! After the lesson `cargo run -p sync -- deadlock`.
+//! Check your work: `cargo xtask exercise lock-order`.
+//! Run it: `cargo run --bin lock-order` in `exercises/`.
 //!
 //! The seed's `actionA` takes lockA then lockB; its `actionB` takes lockB then lockA. One
 //! thread in `actionA` holding A and another in `actionB` holding B wait for each other

@@ -1,7 +1,8 @@
 //! sync -- semaphore: a permit lasts as long as its binding.
 //!
-//! After the lesson `cargo run -p sync -- semaphore`. Check your work with
-//! `cargo xtask exercise permit-scope`.
+//! After the lesson `cargo run -p sync -- semaphore`.
+//! Check your work: `cargo xtask exercise permit-scope`.
+//! Run it: `cargo run --bin permit-scope` in `exercises/`.
 //!
 //! `sync::Semaphore::acquire` returns a `Permit`; the permit goes back when the value is
 //! dropped (Python's `with semaphore:`). So when it is dropped is the whole point, and Rust

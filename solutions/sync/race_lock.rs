@@ -1,7 +1,8 @@
 //! sync -- race: the seed's lost update, which Rust refuses to compile.
 //!
-//! After the lesson `cargo run -p sync -- race`. Check your work with
-//! `cargo xtask exercise race-lock`.
+//! After the lesson `cargo run -p sync -- race`.
+//! Check your work: `cargo xtask exercise race-lock`.
+//! Run it: `cargo run --bin race-lock` in `exercises/`.
 //!
 //! The seed's `sub()` reads the global `num`, pauses, and writes `temp - 1`: a hundred threads
 //! doing that at once overwrite each other's updates, and the result is not 0. Written the same

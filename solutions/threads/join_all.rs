@@ -1,7 +1,8 @@
 //! threads -- join: wait for every thread, not only the last one.
 //!
-//! After the lesson `cargo run -p threads -- join`. Check your work with
-//! `cargo xtask exercise join-all`.
+//! After the lesson `cargo run -p threads -- join`.
+//! Check your work: `cargo xtask exercise join-all`.
+//! Run it: `cargo run --bin join-all` in `exercises/`.
 //!
 //! The seed starts its threads, then waits with `for i in threads: t.join()`: the loop variable
 //! is `i`, but it joins `t`, the last thread started, every time. The code below has the same

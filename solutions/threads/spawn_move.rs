@@ -1,7 +1,8 @@
 //! threads -- spawn: a thread per argument, and what its closure may take along.
 //!
-//! After the lesson `cargo run -p threads -- spawn`. Check your work with
-//! `cargo xtask exercise spawn-move`.
+//! After the lesson `cargo run -p threads -- spawn`.
+//! Check your work: `cargo xtask exercise spawn-move`.
+//! Run it: `cargo run --bin spawn-move` in `exercises/`.
 //!
 //! Python's `Thread(target=hi, args=(10,))` hands the arguments to the new thread. In Rust the
 //! closure carries them, and a thread may outlive the function that started it, so it may not

@@ -70,6 +70,11 @@ fn the_manifest_follows_the_lessons() {
             ex.name
         );
         assert!(!ex.hint.trim().is_empty(), "{}: no hint", ex.name);
+        assert!(
+            !["list", "next", "hint", "help"].contains(&ex.name.as_str()),
+            "{}: a word of the command line, not a name",
+            ex.name
+        );
     }
     let places: Vec<(usize, usize)> = all.iter().map(place).collect();
     for (w, pair) in places.windows(2).zip(all.windows(2)) {
