@@ -174,7 +174,12 @@ pub fn check_all(
                 loop {
                     let job = jobs.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
                     let Some((i, exe)) = job else { break };
-                    let verdict = run_tests(pkg, &exe, &source(names[i]));
+                    let verdict = run_tests(pkg, &exe, &source(names[i])).or_else(|e| {
+                        Ok(Verdict::NotDone(failure(
+                            Kind::CannotBuild,
+                            format!("its tests could not be run: {e:#}"),
+                        )))
+                    });
                     results
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
@@ -577,6 +582,9 @@ fn printed_tail(stdout: &str, stderr: &str) -> String {
     text
 }
 
+/// How much of a test's output is kept (its end): enough for any panic message.
+const KEEP: usize = 256 * 1024;
+
 /// A pipe read to its end on a thread of its own, into a buffer that can be taken at any time
 /// (a process that escaped the kill may keep the pipe open: then we take what came).
 struct Collected {
@@ -595,9 +603,13 @@ fn collect(pipe: Option<impl Read + Send + 'static>) -> Collected {
                 if n == 0 {
                     break;
                 }
-                sink.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .extend_from_slice(&chunk[..n]);
+                let mut buf = sink.lock().unwrap_or_else(|e| e.into_inner());
+                buf.extend_from_slice(&chunk[..n]);
+                // A test that prints without end keeps only its last words.
+                if buf.len() > 2 * KEEP {
+                    let cut = buf.len() - KEEP;
+                    buf.drain(..cut);
+                }
             }
         }
         let _ = tx.send(());

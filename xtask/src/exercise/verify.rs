@@ -37,7 +37,9 @@ fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
         let entry = entry?;
         let (src, dst) = (entry.path(), to.join(entry.file_name()));
         if entry.file_type()?.is_dir() {
-            copy_dir(&src, &dst)?;
+            if entry.file_name() != "target" {
+                copy_dir(&src, &dst)?;
+            }
         } else if entry.file_name() != "Cargo.lock" {
             fs::copy(&src, &dst).with_context(|| format!("copying {}", src.display()))?;
         }
