@@ -57,8 +57,15 @@ fn scratch(dir: &Path) -> anyhow::Result<()> {
     let manifest = dir.join("Cargo.toml");
     let text = fs::read_to_string(&manifest)?;
     let root = root();
+    // The support crate stays where it is (and is not copied): a package at one path only,
+    // so cargo never mistakes the learner's build of it for the scratch one's.
+    let _ = fs::remove_dir_all(dir.join("check"));
     let rewritten = text
         .replace("path = \"../", &format!("path = \"{}/", root.display()))
+        .replace(
+            "path = \"check\"",
+            &format!("path = \"{}/exercises/check\"", root.display()),
+        )
         .replacen(
             "name = \"exercises\"",
             &format!("name = \"{SCRATCH_NAME}\""),
