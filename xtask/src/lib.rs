@@ -6,13 +6,16 @@
 //! cargo xtask run CHAPTER [LESSON] ...  one chapter, or one lesson of it
 //! cargo xtask test                      the README's test command: cargo test --workspace
 //! cargo xtask bench [--quick] [CHAPTER] every bench against Python and its floor: a table and charts
+//! cargo xtask exercise [next | NAME | hint NAME | --verify]   the exercises ([`exercise`])
 //! ```
 //!
 //! FLAGS (`--scale X`, `--real-time`, `--timeline`) are handed to every chapter binary.
 //! It runs everything through `std::process` with `anyhow` errors, and reads the benches'
 //! `BENCH {json}` lines with `serde_json`; deadlines on child processes come from `lesson`
-//! (`output_within`, `wait_within`); cargo is taken from `$CARGO`, the workspace root from
-//! this crate's manifest directory, and every command is printed before it runs.
+//! (`output_within`, `wait_within`); an exercise's test that hangs is killed with its whole
+//! process group (nix's `killpg`); cargo is taken from `$CARGO`, the workspace root from
+//! this crate's manifest directory, and every command is printed before it runs (the exercise
+//! checks say which exercises they check instead of echoing cargo and test binaries).
 #![forbid(unsafe_code)]
 
 use std::os::unix::process::ExitStatusExt;
@@ -23,6 +26,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 pub mod bench;
+pub mod exercise;
 
 pub use bench::gil_series as bench_gil_series;
 
@@ -50,6 +54,9 @@ tasks:
   test                      run the README's test command: cargo test --workspace
   bench [--quick] [CHAPTER] benchmarks against Python and the raw mechanism; writes
                             target/bench/report.md, report.svg and gil.svg
+  exercise [next | NAME | hint NAME | --verify]
+                            the exercises: list them, check the next one not done, check
+                            one, show a hint; --verify (CI): shipped fail, solutions pass
   help                      this text
 
 FLAGS for all and run: --scale X | --real-time, --timeline";
@@ -251,6 +258,7 @@ pub fn main(args: Vec<String>) -> ExitCode {
         ["list"] => list(),
         ["test"] => test(),
         ["bench", ..] => bench::run::bench(&args[1..]),
+        ["exercise", ..] => return exercise::main(&args[1..]),
         ["run"] => return usage("run needs a chapter"),
         ["run", chapter, ..] => match CHAPTERS.iter().find(|c| *c == chapter) {
             Some(chapter) => run(chapter, &args[2..]),
