@@ -261,6 +261,9 @@ pub fn main(chapter: &'static Chapter) -> ExitCode {
                 if code != ExitCode::SUCCESS {
                     return code;
                 }
+                for name in crate::exercises_after(chapter.name, lesson.name) {
+                    println!("           | your turn: cargo xtask exercise {name}");
+                }
                 println!();
             }
             ExitCode::SUCCESS

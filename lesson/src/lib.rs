@@ -35,12 +35,14 @@ pub mod bench;
 mod cli;
 mod cx;
 mod deadline;
+mod exercises;
 pub mod testing;
 mod timeline;
 
 pub use cli::{DEFAULT_SCALE, Invocation, Options, Timeline, UsageError, main, parse, scale_note};
 pub use cx::{Activity, Cx, HANDOFF_ENV, Handoff, Kind, Record, SpanGuard, speaker};
 pub use deadline::{output_within, wait_within, within};
+pub use exercises::exercises_after;
 pub use timeline::{render as render_timeline, render_svg as render_timeline_svg, speakers};
 
 /// The text of a panic payload: `panic!("...")` gives a `&str` or a `String`; anything else is

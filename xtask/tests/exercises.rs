@@ -245,6 +245,33 @@ fn the_shipped_manifest_parses_as_written() {
     assert!(all.iter().all(|e| !e.hint.contains("\"\"\"")));
 }
 
+#[test]
+fn every_lesson_names_the_exercises_that_follow_it() {
+    // The chapter binaries end each lesson with "your turn: cargo xtask exercise NAME", from
+    // lesson's own reading of the manifest: it must find every exercise, under its lesson.
+    let all = exercises().expect("the manifest");
+    for ex in &all {
+        assert!(
+            lesson::exercises_after(&ex.chapter, &ex.lesson).contains(&ex.name.as_str()),
+            "{} is not announced after {} -- {}",
+            ex.name,
+            ex.chapter,
+            ex.lesson
+        );
+    }
+    let announced: usize = CHAPTERS
+        .iter()
+        .filter_map(|c| lessons_of(c))
+        .flat_map(|ch| ch.lessons.iter().map(move |l| (ch.name, l.name)))
+        .map(|(c, l)| lesson::exercises_after(c, l).len())
+        .sum();
+    assert_eq!(
+        announced,
+        all.len(),
+        "an exercise is announced twice or under no lesson"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The failure kinds, on fixtures.
 
