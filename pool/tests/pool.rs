@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lesson::{Cx, within};
-use pool::tasks::{Square, Trouble, gauge};
-use pool::{Pool, PoolError, TaskError, basics, crash, crawler};
+use pool::lessons::tasks::{Square, Trouble, gauge};
+use pool::lessons::{crash, crawler, pool as pool_lesson};
+use pool::{Pool, PoolError, TaskError};
 
 static FORK: Mutex<()> = Mutex::new(());
 const LONG: Duration = Duration::from_secs(60);
@@ -42,7 +43,7 @@ fn never_more_than_n_at_once_and_n_is_reached() {
 fn every_callback_runs_in_the_parent() {
     let _fork = serial();
     let seen = within(LONG, "callbacks", || {
-        basics::run_pool(&Cx::quiet(0.01), 5, 12).unwrap()
+        pool_lesson::run_pool(&Cx::quiet(0.01), 5, 12).unwrap()
     });
     let me = std::process::id();
     assert_eq!(seen.callback_pids.len(), 12);
