@@ -32,12 +32,18 @@
 //!
 //! # Layout
 //!
-//! The primitive is the [`pool`] module ([`Pool`] and what it needs). The lessons live in
+//! The primitive is the [`Pool`]: [`pool`] (Pool, Builder) with its private parts `shared`
+//! (jobs, replies, errors), `driver` (dispatch, death, replacement), `worker` (the child's
+//! loop) and `result` (AsyncResult and the result handler). The lessons live in
 //! [`lessons`], one module per lesson, named as on the command line, with [`CHAPTER`] and the
 //! tasks they run ([`lessons::tasks`]).
 
+mod driver;
 pub mod lessons;
 pub mod pool;
+mod result;
+mod shared;
+mod worker;
 
 pub use lessons::CHAPTER;
 pub use pool::{AsyncResult, Builder, Pool, PoolError, Task, TaskError};
