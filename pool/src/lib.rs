@@ -38,6 +38,8 @@
 //! [`lessons`], one module per lesson, named as on the command line, with [`CHAPTER`] and the
 //! tasks they run ([`lessons::tasks`]).
 
+#![forbid(unsafe_code)]
+
 mod driver;
 pub mod lessons;
 pub mod pool;
