@@ -1,196 +1,522 @@
-//! The parent's side of each worker: one thread per worker sends it batches of jobs, reads its
-//! replies, and when it dies fails the task it was running, puts the rest back, and forks a
-//! replacement.
+//! The parent's side of each worker: one thread per worker slot sends it batches of tasks,
+//! reads its results, and when it dies delivers what its journal kept, fails the one task that
+//! was running, puts the tasks it had not started back in the queue, and forks a replacement.
+//!
+//! # The rules it keeps
+//!
+//! - Every task yields exactly one result, in its place: a job completes when each of its
+//!   tasks has one ([`crate::result`] assembles the parts).
+//! - A task fails with [`TaskError::WorkerDied`] only if it had started on the worker that died
+//!   (the journal says so); tasks sent to that worker but not started run elsewhere, and each
+//!   task runs at most once.
+//! - A task that cannot be encoded, or is over the frame limit, fails at once with
+//!   [`TaskError::TaskEncoding`]; it never reaches a worker, and the batch goes on without it.
+//! - A worker is given at most `maxtasksperchild` tasks: a chunk bigger than what it has left
+//!   is split, and the rest goes back to the queue.
+//! - Only our own children are signalled: a worker's pid leaves [`Shared::pids`] before it is
+//!   reaped (see there).
 
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crossbeam::channel::{self, Receiver, Sender};
-use ipc::FrameError;
-use ipc::frame::{DEFAULT_MAX_FRAME, FrameReader};
+use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
+use ipc::frame::{DEFAULT_MAX_FRAME, FrameReader, write_frame};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use processes::Process;
+use serde_bytes::Bytes;
 
-use crate::shared::{Job, Outcome, Shared, Task, TaskError};
-use crate::worker::{WorkerEnd, fork_worker};
+use crate::shared::{
+    BatchOut, EntryError, Job, MAX_ENTRY, Part, PartIn, PoolError, Shared, Task, TaskError,
+    WireJob, count_entries, decode_results, push_entry,
+};
+use crate::worker::{Worker, fork_worker};
 
-/// Jobs sent to a worker in one go, at most.
+/// Jobs taken from the queue for one batch, at most.
 const BATCH: usize = 64;
+/// How often an idle driver looks at its worker and at the pool's state.
+const TICK: Duration = Duration::from_millis(20);
+/// A batch frame's tasks and sub-job list stay below this.
+const FRAME_ROOM: usize = DEFAULT_MAX_FRAME - 1024;
+/// Bytes a sub-job's entry in a batch frame takes, at most.
+const WIRE_JOB: usize = 32;
 
-fn died(worker: &mut Process) -> TaskError {
-    let pid = worker.pid().unwrap_or_default();
-    match worker.join() {
-        Ok(code) if code < 0 => TaskError::WorkerDied {
-            pid,
-            signal: Some(-code),
-            code: None,
-        },
-        Ok(code) => TaskError::WorkerDied {
-            pid,
-            signal: None,
-            code: Some(code),
-        },
-        Err(_) => TaskError::WorkerDied {
-            pid,
-            signal: None,
-            code: None,
-        },
-    }
+/// A sub-job on its way to a worker, or being run by it.
+struct InFlight<T> {
+    seq: u64,
+    job: Job<T>,
+    /// Results received so far (they are always the first ones: a worker goes in order).
+    delivered: usize,
 }
 
-/// One worker's thread in the parent: batches of jobs out, replies in, a replacement when the
-/// worker dies or has run `maxtasks` tasks. [`Driver::run`] is the thread's body.
+/// What a driver reuses from batch to batch.
+struct Scratch {
+    /// The batch's encoded tasks.
+    blob: Vec<u8>,
+    /// The batch's sub-jobs.
+    wire: Vec<WireJob>,
+    /// Reads the worker's replies ahead; a new one for each new worker.
+    replies: FrameReader,
+    /// Why the last fork failed, for [`TaskError::NoWorker`].
+    fork_error: String,
+}
+
+/// One worker slot's thread in the parent. Built by the pool, run by [`Driver::run`].
 pub(crate) struct Driver<T: Task> {
-    /// The worker's index in the pool (its place in `Shared::pids`).
+    /// The slot's index (its place in `Shared::pids`).
     pub(crate) slot: usize,
-    /// The worker process.
-    pub(crate) worker: Process,
-    /// The parent's end of the worker's socket pair.
-    pub(crate) end: WorkerEnd<T>,
+    /// The slot's worker; `None` after a replacement could not be forked.
+    pub(crate) worker: Option<Worker>,
     pub(crate) shared: Arc<Shared<T::Output>>,
     /// The pool's job queue.
     pub(crate) jobs: Receiver<Job<T>>,
-    /// The same queue, to put back the jobs a dead worker had not started.
+    /// The same queue, to put back what a worker will not run.
     pub(crate) requeue: Sender<Job<T>>,
-    /// To the result handler: (job id, outcome).
-    pub(crate) done: Sender<(u64, Outcome<T::Output>)>,
+    /// To the result handler.
+    pub(crate) done: Sender<Part<T::Output>>,
     /// Python's `maxtasksperchild`.
     pub(crate) maxtasks: Option<usize>,
 }
 
-impl<T: Task> Driver<T> {
-    /// Serve the worker until the pool stops.
-    pub(crate) fn run(self) {
-        let Driver {
-            slot,
-            mut worker,
-            mut end,
-            shared,
-            jobs,
-            requeue,
-            done,
-            maxtasks,
-        } = self;
-        let mut ran = 0usize;
-        let mut replies = FrameReader::new(DEFAULT_MAX_FRAME);
-        let stopping = || shared.terminated.load(Ordering::SeqCst);
-        'jobs: loop {
-            let first = match jobs.recv_timeout(Duration::from_millis(20)) {
-                Ok(job) => job,
-                Err(channel::RecvTimeoutError::Timeout) => {
-                    if shared.stopped.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    continue;
-                }
-                Err(channel::RecvTimeoutError::Disconnected) => break,
-            };
-            if stopping() {
-                let _ = done.send((first.id, Err(TaskError::Terminated)));
-                continue;
-            }
-            // A fair share of what is queued, so slow tasks spread over every worker, and up to
-            // BATCH trivial ones travel together.
-            let share = (1 + jobs.len() / shared.pids_len()).min(BATCH);
-            let mut batch = vec![first];
-            while batch.len() < share {
-                match jobs.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
-            // One frame for the batch; the replies come one per job, read ahead in bulk.
-            let sent = if end.send(&batch).is_ok() {
-                batch.len()
-            } else {
-                0
-            };
-            let mut replied = 0;
-            while replied < sent {
-                match end.recv_buffered(&mut replies) {
-                    Ok(reply) => {
-                        ran += batch[replied].tasks.len();
-                        let _ = done.send((reply.id, Ok(reply.results)));
-                        replied += 1;
-                    }
-                    Err(FrameError::Decode(e)) => {
-                        let _ = done.send((
-                            batch[replied].id,
-                            Err(TaskError::Failed(format!("a malformed reply: {e}"))),
-                        ));
-                        replied += 1;
-                    }
-                    Err(_) => break,
-                }
-            }
-            if replied < batch.len() {
-                // The worker is gone: the job it was running failed, the rest go back.
-                shared.live_workers.fetch_sub(1, Ordering::SeqCst);
-                let why = if stopping() {
-                    TaskError::Terminated
-                } else {
-                    died(&mut worker)
-                };
-                let mut rest = batch.into_iter().skip(replied);
-                if let Some(job) = rest.next() {
-                    let _ = done.send((job.id, Err(why)));
-                }
-                for job in rest {
-                    if stopping() {
-                        let _ = done.send((job.id, Err(TaskError::Terminated)));
-                    } else if let Err(e) = requeue.send(job) {
-                        let _ = done.send((e.0.id, Err(TaskError::Terminated)));
-                    }
-                }
-                if stopping() || !replace(slot, &mut worker, &mut end, &shared, &mut ran) {
-                    break 'jobs;
-                }
-                // What was read ahead from the old worker's end is of no use now.
-                replies = FrameReader::new(DEFAULT_MAX_FRAME);
-                continue;
-            }
-            if maxtasks.is_some_and(|m| ran >= m) {
-                // Recycle: close its connection (it exits on end-of-file), reap, fork anew.
-                shared.live_workers.fetch_sub(1, Ordering::SeqCst);
-                if !replace(slot, &mut worker, &mut end, &shared, &mut ran) {
-                    break 'jobs;
-                }
-                replies = FrameReader::new(DEFAULT_MAX_FRAME);
-            }
-        }
-        // Queue closed (join/terminate): let the worker see end-of-file, then reap it.
-        drop(end);
-        let _ = worker.join();
+/// Send a part to the result handler (gone only once the pool has stopped).
+fn deliver<O>(done: &Sender<Part<O>>, id: u64, start: usize, results: Vec<Result<O, TaskError>>) {
+    let _ = done.send(Part { id, start, results });
+}
+
+/// `n` copies of an error, as results.
+fn errors<O>(why: &TaskError, n: usize) -> Vec<Result<O, TaskError>> {
+    (0..n).map(|_| Err(why.clone())).collect()
+}
+
+/// Whether `stream` has something to read: from an idle worker, that is end-of-file.
+fn readable(stream: &UnixStream) -> bool {
+    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+}
+
+/// Why a worker could not be started, without the "cannot start the pool" of the error's
+/// display (the pool is running; one worker is missing).
+fn start_error(e: PoolError) -> String {
+    match e {
+        PoolError::Start(why) => why,
+        other => other.to_string(),
     }
 }
 
-/// Fork a new worker in place of the current one.
-fn replace<T: Task>(
-    slot: usize,
-    worker: &mut Process,
-    end: &mut WorkerEnd<T>,
-    shared: &Shared<T::Output>,
-    ran: &mut usize,
-) -> bool {
-    match fork_worker::<T>() {
-        Ok((new_worker, new_end)) => {
-            // Dropping the old end lets a recycled worker see end-of-file; joining reaps it.
-            let old_end = std::mem::replace(end, new_end);
-            drop(old_end);
-            let mut old = std::mem::replace(worker, new_worker);
-            let _ = old.join();
-            *ran = 0;
-            if let Some(p) = shared
-                .pids
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_mut(slot)
-            {
-                *p = worker.pid().unwrap_or_default();
-            }
-            shared.live_workers.fetch_add(1, Ordering::SeqCst);
-            true
+/// Reap a dead (or killed) worker; how it died.
+fn died(process: &mut Process) -> TaskError {
+    let pid = process.pid().unwrap_or_default();
+    let (signal, code) = match process.join() {
+        Ok(code) if code < 0 => (Some(-code), None),
+        Ok(code) => (None, Some(code)),
+        Err(_) => (None, None),
+    };
+    TaskError::WorkerDied { pid, signal, code }
+}
+
+impl<T: Task> Driver<T> {
+    /// Serve the slot until the pool stops; the worker is then told to leave and reaped.
+    pub(crate) fn run(mut self) {
+        let mut scratch = Scratch {
+            blob: Vec::new(),
+            wire: Vec::new(),
+            replies: FrameReader::new(DEFAULT_MAX_FRAME),
+            fork_error: String::new(),
+        };
+        loop {
+            let first = match self.jobs.recv_timeout(TICK) {
+                Ok(job) => job,
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.shared.stopped.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    match &self.worker {
+                        // An idle worker has nothing to say: readable means it is gone.
+                        Some(w) if readable(&w.stream) => self.lost(Vec::new(), &mut scratch),
+                        None => {
+                            self.restart(&mut scratch);
+                        }
+                        Some(_) => {}
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            self.serve(first, &mut scratch);
         }
-        Err(_) => false,
+        if let Some(w) = self.worker.take() {
+            self.unregister();
+            // The socket closes first: the worker sees end-of-file, leaves, and is reaped.
+            drop(w);
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.shared.terminated.load(Ordering::SeqCst)
+    }
+
+    /// Every task of `job` fails with `why`.
+    fn fail(&self, job: Job<T>, why: &TaskError) {
+        deliver(&self.done, job.id, job.first, errors(why, job.tasks.len()));
+    }
+
+    /// Back to the queue (or failed, once the pool is terminated).
+    fn resubmit(&self, job: Job<T>) {
+        if job.tasks.is_empty() {
+            return;
+        }
+        if self.stopping() {
+            self.fail(job, &TaskError::Terminated);
+        } else if let Err(e) = self.requeue.send(job) {
+            self.fail(e.0, &TaskError::Terminated);
+        }
+    }
+
+    fn serve(&mut self, first: Job<T>, scratch: &mut Scratch) {
+        if self.stopping() {
+            self.fail(first, &TaskError::Terminated);
+            return;
+        }
+        if self.worker.is_none() && !self.restart(scratch) {
+            if self.shared.live_workers.load(Ordering::SeqCst) == 0 {
+                self.fail(first, &TaskError::NoWorker(scratch.fork_error.clone()));
+            } else {
+                // Another slot has a worker: leave the job to it, and try again later.
+                self.resubmit(first);
+                std::thread::sleep(TICK);
+            }
+            return;
+        }
+        let taken = self.take(first);
+        let inflight = self.encode(taken, scratch);
+        if !inflight.is_empty() {
+            self.dispatch(inflight, scratch);
+        }
+    }
+
+    /// `first` and a fair share of the queue (so slow tasks spread over every worker, and up
+    /// to [`BATCH`] small jobs travel together), within what the worker may still run.
+    fn take(&self, first: Job<T>) -> Vec<Job<T>> {
+        let given = self.worker.as_ref().map_or(0, |w| w.given);
+        let budget = self
+            .maxtasks
+            .map_or(usize::MAX, |m| m.saturating_sub(given).max(1));
+        let share = (1 + self.jobs.len() / self.shared.size).min(BATCH);
+        let mut taken = Vec::new();
+        let mut count = 0;
+        let mut next = Some(first);
+        while let Some(mut job) = next.take() {
+            let room = budget - count;
+            if job.tasks.len() > room {
+                let rest = job.tasks.split_off(room);
+                self.resubmit(Job {
+                    id: job.id,
+                    first: job.first + room,
+                    tasks: rest,
+                });
+            }
+            count += job.tasks.len();
+            taken.push(job);
+            if taken.len() < share && count < budget {
+                next = self.jobs.try_recv().ok();
+            }
+        }
+        taken
+    }
+
+    /// Encode the tasks of `taken` into the batch. A task that cannot be encoded, or is over
+    /// the limit, fails now, and its job is split around it; what does not fit in one frame
+    /// goes back to the queue.
+    fn encode(&self, taken: Vec<Job<T>>, scratch: &mut Scratch) -> Vec<InFlight<T>> {
+        scratch.blob.clear();
+        scratch.wire.clear();
+        let mut out = Vec::new();
+        let mut taken = taken.into_iter();
+        while let Some(job) = taken.next() {
+            let mut bad: Vec<(usize, String)> = Vec::new();
+            let mut overflow = None;
+            for (k, task) in job.tasks.iter().enumerate() {
+                let at = scratch.blob.len();
+                match push_entry(&mut scratch.blob, task) {
+                    Ok(n) if n > MAX_ENTRY => {
+                        scratch.blob.truncate(at);
+                        bad.push((
+                            k,
+                            format!(
+                                "the task is {n} bytes encoded, over the limit of {MAX_ENTRY} bytes"
+                            ),
+                        ));
+                    }
+                    Ok(_)
+                        if at > 0
+                            && scratch.blob.len() + WIRE_JOB * (out.len() + bad.len() + 2)
+                                > FRAME_ROOM =>
+                    {
+                        scratch.blob.truncate(at);
+                        overflow = Some(k);
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(EntryError::Encode(e)) => {
+                        bad.push((k, format!("cannot encode the task: {e}")));
+                    }
+                    Err(EntryError::Full) => bad.push((k, "cannot encode the task".into())),
+                }
+            }
+            let Job {
+                id,
+                first,
+                mut tasks,
+            } = job;
+            let rest = overflow.map(|k| Job {
+                id,
+                first: first + k,
+                tasks: tasks.split_off(k),
+            });
+            if bad.is_empty() {
+                if !tasks.is_empty() {
+                    out.push(self.in_flight(id, first, tasks, scratch));
+                }
+            } else {
+                let mut bad = bad.into_iter().peekable();
+                let mut run = Vec::new();
+                let mut run_first = first;
+                for (k, task) in tasks.into_iter().enumerate() {
+                    match bad.next_if(|(b, _)| *b == k) {
+                        Some((_, why)) => {
+                            if !run.is_empty() {
+                                let run = std::mem::take(&mut run);
+                                out.push(self.in_flight(id, run_first, run, scratch));
+                            }
+                            drop(task);
+                            deliver(
+                                &self.done,
+                                id,
+                                first + k,
+                                vec![Err(TaskError::TaskEncoding(why))],
+                            );
+                            run_first = first + k + 1;
+                        }
+                        None => run.push(task),
+                    }
+                }
+                if !run.is_empty() {
+                    out.push(self.in_flight(id, run_first, run, scratch));
+                }
+            }
+            if let Some(rest) = rest {
+                self.resubmit(rest);
+                for job in taken.by_ref() {
+                    self.resubmit(job);
+                }
+            }
+        }
+        out
+    }
+
+    fn in_flight(
+        &self,
+        id: u64,
+        first: usize,
+        tasks: Vec<T>,
+        scratch: &mut Scratch,
+    ) -> InFlight<T> {
+        let seq = self.shared.next_seq.fetch_add(1, Ordering::Relaxed);
+        scratch.wire.push(WireJob {
+            seq,
+            first: first as u32,
+            count: tasks.len() as u32,
+        });
+        InFlight {
+            seq,
+            job: Job { id, first, tasks },
+            delivered: 0,
+        }
+    }
+
+    /// Send the batch, then read the results of each sub-job in turn.
+    fn dispatch(&mut self, mut inflight: Vec<InFlight<T>>, scratch: &mut Scratch) {
+        let Some(w) = self.worker.as_mut() else {
+            return;
+        };
+        let batch = BatchOut {
+            jobs: &scratch.wire,
+            tasks: Bytes::new(&scratch.blob),
+        };
+        if write_frame(&w.stream, &batch, DEFAULT_MAX_FRAME).is_err() {
+            self.lost(inflight, scratch);
+            return;
+        }
+        w.given += inflight.iter().map(|f| f.job.tasks.len()).sum::<usize>();
+        let given = w.given;
+        let stream = &w.stream;
+        let mut cur = 0;
+        while cur < inflight.len() {
+            let Ok(part) = scratch.replies.read::<PartIn>(stream) else {
+                break;
+            };
+            let f = &mut inflight[cur];
+            let start = f.job.first + f.delivered;
+            let left = f.job.tasks.len() - f.delivered;
+            let n = count_entries(&part.entries);
+            if part.seq != f.seq || part.start as usize != start || n == 0 || n > left {
+                // Not what this worker was asked for: it cannot be trusted with the rest.
+                break;
+            }
+            deliver(
+                &self.done,
+                f.job.id,
+                start,
+                decode_results(&part.entries, n),
+            );
+            f.delivered += n;
+            if f.delivered == f.job.tasks.len() {
+                cur += 1;
+            }
+        }
+        if cur < inflight.len() {
+            self.lost(inflight.split_off(cur), scratch);
+            return;
+        }
+        drop(inflight);
+        if self.maxtasks.is_some_and(|m| given >= m) {
+            self.recycle(scratch);
+        }
+    }
+
+    /// Take the slot's pid out of `Shared::pids` (before its process is reaped).
+    fn unregister(&self) {
+        let mut pids = self.shared.pids();
+        if let Some(p) = pids.get_mut(self.slot) {
+            *p = None;
+        }
+        self.shared.live_workers.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Put `w` in the slot, unless the pool was terminated meanwhile (then it is let go).
+    fn install(&mut self, w: Worker, scratch: &mut Scratch) -> Option<Worker> {
+        let mut pids = self.shared.pids();
+        if self.stopping() {
+            drop(pids);
+            drop(w);
+            return None;
+        }
+        if let Some(p) = pids.get_mut(self.slot) {
+            *p = Some(w.pid());
+        }
+        drop(pids);
+        scratch.replies = FrameReader::new(DEFAULT_MAX_FRAME);
+        self.worker.replace(w)
+    }
+
+    /// Fork a worker for an empty slot; `false` if none could be forked (or the pool is
+    /// terminated).
+    fn restart(&mut self, scratch: &mut Scratch) -> bool {
+        debug_assert!(self.worker.is_none());
+        if self.stopping() {
+            return false;
+        }
+        match fork_worker::<T>() {
+            Ok(w) => {
+                self.install(w, scratch);
+                if self.worker.is_some() {
+                    self.shared.live_workers.fetch_add(1, Ordering::SeqCst);
+                }
+                self.worker.is_some()
+            }
+            Err(e) => {
+                scratch.fork_error = start_error(e);
+                false
+            }
+        }
+    }
+
+    /// The worker has been given its `maxtasksperchild` tasks and finished them: a new one
+    /// takes the slot (forked first, so the slot is never empty), and the old one leaves.
+    fn recycle(&mut self, scratch: &mut Scratch) {
+        match fork_worker::<T>() {
+            Ok(new) => match self.install(new, scratch) {
+                // The old pid left `pids` when the new one took its place; closing the old
+                // socket lets the old worker leave, and dropping reaps it.
+                Some(old) => drop(old),
+                None => {
+                    if let Some(old) = self.worker.take() {
+                        self.unregister();
+                        drop(old);
+                    }
+                }
+            },
+            Err(e) => {
+                scratch.fork_error = start_error(e);
+                if let Some(old) = self.worker.take() {
+                    self.unregister();
+                    drop(old);
+                }
+            }
+        }
+    }
+
+    /// The worker is gone (end-of-file, a broken reply, or a failed send) with `inflight`
+    /// (from the sub-job it was on) not finished: make sure it is dead, reap it, read its
+    /// journal, deliver what it finished, fail what it was running, and put back the rest.
+    fn lost(&mut self, inflight: Vec<InFlight<T>>, scratch: &mut Scratch) {
+        let Some(mut w) = self.worker.take() else {
+            inflight.into_iter().for_each(|f| self.resubmit(f.job));
+            return;
+        };
+        // Still our unreaped child, so the pid is ours: killing a zombie does nothing, and a
+        // worker that sent something it should not have is stopped here.
+        let _ = w.process.kill();
+        self.unregister();
+        let status = died(&mut w.process);
+        let why = if self.stopping() {
+            TaskError::Terminated
+        } else {
+            status
+        };
+        let journal = w.journal.recover();
+        drop(w);
+        let mut inflight = inflight.into_iter();
+        if let Some(mut f) = inflight.next() {
+            let id = f.job.id;
+            let mut next = f.job.first + f.delivered;
+            if let Some(r) = journal.filter(|r| r.seq == f.seq) {
+                if r.start > next {
+                    // Results sent in a reply we could not read: finished, but lost.
+                    let lost = TaskError::ResultEncoding(
+                        "the result was lost with its worker's reply".into(),
+                    );
+                    deliver(&self.done, id, next, errors(&lost, r.start - next));
+                    next = r.start;
+                }
+                let results = decode_results::<T::Output>(&r.entries, r.committed);
+                let have = results.len();
+                let fresh: Vec<_> = results.into_iter().skip(next - r.start).collect();
+                if !fresh.is_empty() {
+                    let n = fresh.len();
+                    deliver(&self.done, id, next, fresh);
+                    next += n;
+                }
+                if r.running && r.start + have == next {
+                    deliver(&self.done, id, next, vec![Err(why)]);
+                    next += 1;
+                }
+            }
+            let finished = next - f.job.first;
+            let rest = f.job.tasks.split_off(finished);
+            self.resubmit(Job {
+                id,
+                first: next,
+                tasks: rest,
+            });
+        }
+        for f in inflight {
+            self.resubmit(f.job);
+        }
+        if !self.stopping() {
+            self.restart(scratch);
+        }
     }
 }

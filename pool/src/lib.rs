@@ -41,6 +41,7 @@
 #![forbid(unsafe_code)]
 
 mod driver;
+mod journal;
 pub mod lessons;
 pub mod pool;
 mod result;

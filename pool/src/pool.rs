@@ -2,22 +2,39 @@
 //!
 //! # How it is built
 //!
-//! Every worker is a forked [`Process`](processes::Process) with a socket pair of its own, so the parent always
-//! knows which worker holds which job. In the parent, one thread per worker takes jobs from a
-//! shared queue and sends a batch of them as one frame (one `write`, one cross-process wake-up
-//! for many small jobs). The worker replies to each job as it finishes it, and the parent reads
-//! the replies ahead in bulk ([`ipc::frame::FrameReader`]): measured on 20 000 trivial tasks,
-//! a frame per job each way took 2x as long. A single *result-handler* thread runs every
-//! callback, in the parent, as Python does.
+//! Every worker is a forked [`Process`](processes::Process) with a socket pair of its own, so
+//! the parent always knows which worker holds which task. In the parent, one thread per worker
+//! (`driver`) takes jobs (an `apply_async`, or a chunk of a `map`) from a shared queue and sends
+//! a batch of them as one frame: one `write`, one cross-process wake-up for many small jobs.
+//! The worker sends each job's results back when the job is done, and the parent reads them
+//! ahead in bulk ([`ipc::frame::FrameReader`]). A single *result-handler* thread puts each
+//! job's results together and runs every callback, in the parent, as Python does.
 //!
-//! When a worker dies (a signal, an exit), its thread sees end-of-file: the job the worker was
-//! running fails with [`TaskError::WorkerDied`], the jobs of the batch it had not started go
-//! back to the queue, and a new worker is forked. Python's `Pool` hangs forever in that case.
+//! Each task and each result is encoded on its own, so one that cannot be encoded (or is over
+//! the frame limit) is an error for that task alone: [`TaskError::TaskEncoding`] before it is
+//! sent, [`TaskError::ResultEncoding`] (Python's `MaybeEncodingError`) after it ran; the
+//! worker lives on.
+//!
+//! # When a worker dies
+//!
+//! Its thread sees end-of-file. The worker kept its progress in a *journal* in memory shared
+//! with the parent (`journal`): the results it had not sent yet, and whether a task was
+//! running, updated by one atomic store per step. The parent reaps the worker, delivers the
+//! results it had finished, fails the task it was running with [`TaskError::WorkerDied`], and
+//! puts the tasks it had not started back in the queue, for another worker; then it forks a
+//! replacement. Every task yields exactly one result, in its place, and runs at most once.
+//! Python's `Pool` hangs forever in that case.
+//!
+//! If no replacement can be forked (a process limit), the slot stays empty and tries again
+//! later; while no worker at all is left, tasks fail with [`TaskError::NoWorker`] instead of
+//! waiting forever. A worker's pid leaves [`Pool::worker_pids`] before it is reaped, and
+//! [`Pool::terminate`] signals only the pids listed, under the same lock: a pid the system may
+//! have reused is never signalled.
 //!
 //! The parts live in sibling modules: `shared` (the [`Task`] trait, the errors, the messages),
 //! `driver` (the parent's thread per worker: dispatch, death, replacement), `worker` (the
-//! child's loop) and `result` ([`AsyncResult`] and the result-handler thread). This module holds
-//! [`Pool`] and its [`Builder`].
+//! child's loop), `journal` (what survives a worker) and `result` ([`AsyncResult`] and the
+//! result-handler thread). This module holds [`Pool`] and its [`Builder`].
 //!
 //! # Tasks are data
 //!
@@ -43,15 +60,20 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam::channel::{self, Sender};
+use crossbeam::channel::{self, Receiver, Sender};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
 
 use crate::driver::Driver;
 use crate::result::{SharedSlot, Slot, result_handler};
-use crate::shared::{ChunkResults, Completion, Job, Outcome, Shared};
-use crate::worker::fork_worker;
+use crate::shared::{Completion, Job, Part, Pending, Shared};
+use crate::worker::{Worker, fork_worker};
 
 pub use crate::result::AsyncResult;
 pub use crate::shared::{PoolError, Task, TaskError};
+
+/// Where a `map`'s chunks report: (chunk index, its results).
+type ChunkResults<O> = Receiver<(usize, Vec<Result<O, TaskError>>)>;
 
 /// Options for a [`Pool`]: Python's `Pool(processes, maxtasksperchild=...)`.
 #[derive(Debug, Clone, Default)]
@@ -61,23 +83,43 @@ pub struct Builder {
 }
 
 impl Builder {
-    /// How many workers (default: `available_parallelism()`).
+    /// How many workers (default: `available_parallelism()`); 0 is refused by
+    /// [`Builder::build`].
     pub fn processes(mut self, n: usize) -> Builder {
-        self.processes = Some(n.max(1));
+        self.processes = Some(n);
         self
     }
 
-    /// Replace a worker after it has run this many tasks (Python's `maxtasksperchild`).
+    /// Replace a worker after it has run this many tasks (Python's `maxtasksperchild`): a
+    /// worker is never given more. 0 is refused by [`Builder::build`]. Each task of a `map`
+    /// counts (Python counts a chunk as one).
     pub fn maxtasksperchild(mut self, n: usize) -> Builder {
-        self.maxtasksperchild = Some(n.max(1));
+        self.maxtasksperchild = Some(n);
         self
     }
 
     /// Start the workers, then the pool's threads.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Invalid`] for `processes(0)` or `maxtasksperchild(0)` (Python raises
+    /// `ValueError`); [`PoolError::Start`] when a worker or a thread cannot be created (a
+    /// process or descriptor limit, say), after every worker already started has been
+    /// stopped and reaped.
     pub fn build<T: Task>(self) -> Result<Pool<T>, PoolError> {
         let n = self
             .processes
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        if n == 0 {
+            return Err(PoolError::Invalid(
+                "the number of processes must be at least 1".into(),
+            ));
+        }
+        if self.maxtasksperchild == Some(0) {
+            return Err(PoolError::Invalid(
+                "maxtasksperchild must be at least 1 (or not set)".into(),
+            ));
+        }
         Pool::start(n, self.maxtasksperchild)
     }
 }
@@ -105,6 +147,11 @@ impl<T: Task> fmt::Debug for Pool<T> {
 
 impl<T: Task> Pool<T> {
     /// A pool of `n` workers. Replaces `Pool(n)`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::build`]: [`PoolError::Invalid`] for 0, [`PoolError::Start`] when a worker
+    /// or thread cannot be created.
     pub fn new(n: usize) -> Result<Pool<T>, PoolError> {
         Builder::default().processes(n).build()
     }
@@ -115,82 +162,88 @@ impl<T: Task> Pool<T> {
     }
 
     fn start(n: usize, maxtasks: Option<usize>) -> Result<Pool<T>, PoolError> {
-        // Fork every first worker before any thread of the pool exists.
-        let workers = (0..n)
-            .map(|_| fork_worker::<T>())
-            .collect::<Result<Vec<_>, _>>()?;
+        // Fork every first worker before any thread of the pool exists. On failure, those
+        // already started are dropped: socket first, so each sees end-of-file and leaves,
+        // then reaped.
+        let mut workers: Vec<Worker> = Vec::with_capacity(n);
+        for _ in 0..n {
+            workers.push(fork_worker::<T>()?);
+        }
         let shared = Arc::new(Shared {
             pending: Mutex::new(HashMap::new()),
             outstanding: Mutex::new(0),
             idle: Condvar::new(),
             next_id: AtomicU64::new(0),
+            next_seq: AtomicU64::new(1),
             closed: AtomicBool::new(false),
             terminated: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
             live_workers: AtomicUsize::new(n),
-            pids: Mutex::new(
-                workers
-                    .iter()
-                    .map(|(p, _)| p.pid().unwrap_or_default())
-                    .collect(),
-            ),
+            pids: Mutex::new(workers.iter().map(|w| Some(w.pid())).collect()),
+            size: n,
         });
         let (jobs_tx, jobs_rx) = channel::unbounded::<Job<T>>();
-        let (done_tx, done_rx) = channel::unbounded::<(u64, Outcome<T::Output>)>();
+        let (done_tx, done_rx) = channel::unbounded::<Part<T::Output>>();
         let handler = {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("pool-results".into())
                 .spawn(move || result_handler(&shared, &done_rx))
-                .map_err(|e| PoolError::Start(e.to_string()))?
+                .map_err(|e| PoolError::Start(format!("a thread for the results: {e}")))?
         };
-        let mut threads = Vec::new();
-        for (slot, (worker, end)) in workers.into_iter().enumerate() {
-            let (shared, jobs_rx, jobs_tx, done_tx) = (
-                shared.clone(),
-                jobs_rx.clone(),
-                jobs_tx.clone(),
-                done_tx.clone(),
-            );
-            let t = std::thread::Builder::new()
-                .name(format!("pool-worker-{slot}"))
-                .spawn(move || {
-                    Driver {
-                        slot,
-                        worker,
-                        end,
-                        shared,
-                        jobs: jobs_rx,
-                        requeue: jobs_tx,
-                        done: done_tx,
-                        maxtasks,
-                    }
-                    .run()
-                })
-                .map_err(|e| PoolError::Start(e.to_string()))?;
-            threads.push(t);
-        }
-        Ok(Pool {
+        let mut pool = Pool {
             shared,
-            jobs: Some(jobs_tx),
-            threads,
+            jobs: Some(jobs_tx.clone()),
+            threads: Vec::with_capacity(n),
             handler: Some(handler),
             size: n,
-        })
+        };
+        let mut workers = workers.into_iter().enumerate();
+        while let Some((slot, worker)) = workers.next() {
+            let driver = Driver {
+                slot,
+                worker: Some(worker),
+                shared: pool.shared.clone(),
+                jobs: jobs_rx.clone(),
+                requeue: jobs_tx.clone(),
+                done: done_tx.clone(),
+                maxtasks,
+            };
+            let spawned = std::thread::Builder::new()
+                .name(format!("pool-worker-{slot}"))
+                .spawn(move || driver.run());
+            match spawned {
+                Ok(t) => pool.threads.push(t),
+                Err(e) => {
+                    // The failed thread's driver (and its worker) was dropped inside spawn:
+                    // the worker saw end-of-file and was reaped. No one else could signal
+                    // it meanwhile (the pool was not handed out yet); now forget its pid,
+                    // let the rest go the same way, and stop the threads already started.
+                    let mut pids = pool.shared.pids();
+                    pids[slot] = None;
+                    for (slot, worker) in workers.by_ref() {
+                        pids[slot] = None;
+                        drop(worker);
+                    }
+                    drop(pids);
+                    drop(done_tx);
+                    pool.stop();
+                    return Err(PoolError::Start(format!("a thread for worker {slot}: {e}")));
+                }
+            }
+        }
+        Ok(pool)
     }
 
-    /// The number of worker processes.
+    /// The number of worker slots (Python's `processes`).
     pub fn processes(&self) -> usize {
         self.size
     }
 
-    /// The current workers' pids (replacements included).
+    /// The pids of the workers alive now (replacements included): our own children, not yet
+    /// reaped. A slot whose worker died and could not be replaced has none.
     pub fn worker_pids(&self) -> Vec<i32> {
-        self.shared
-            .pids
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.shared.pids().iter().flatten().copied().collect()
     }
 
     /// How many workers are alive now (restored after a death).
@@ -198,14 +251,27 @@ impl<T: Task> Pool<T> {
         self.shared.live_workers.load(Ordering::SeqCst)
     }
 
-    fn submit(&self, tasks: Vec<T>, done: Completion<T::Output>) -> Result<(), PoolError> {
+    fn submit(&self, tasks: Vec<T>, complete: Completion<T::Output>) -> Result<(), PoolError> {
         if self.shared.closed.load(Ordering::SeqCst) {
             return Err(PoolError::Closed);
         }
         let id = self.shared.next_id.fetch_add(1, Ordering::SeqCst);
         *self.shared.outstanding() += 1;
-        self.shared.pending().insert(id, done);
-        match self.jobs.as_ref().map(|j| j.send(Job { id, tasks })) {
+        self.shared.pending().insert(
+            id,
+            Pending {
+                complete,
+                total: tasks.len(),
+                slots: Vec::new(),
+                filled: 0,
+            },
+        );
+        let job = Job {
+            id,
+            first: 0,
+            tasks,
+        };
+        match self.jobs.as_ref().map(|j| j.send(job)) {
             Some(Ok(())) => Ok(()),
             _ => {
                 self.shared.pending().remove(&id);
@@ -216,6 +282,10 @@ impl<T: Task> Pool<T> {
     }
 
     /// Run `task` in a worker and wait for its result. Replaces `pool.apply(func, args)`.
+    ///
+    /// # Errors
+    ///
+    /// The task's [`TaskError`]; [`TaskError::Terminated`] if the pool is closed.
     pub fn apply(&self, task: T) -> Result<T::Output, TaskError> {
         self.apply_async(task)
             .map_err(|_| TaskError::Terminated)?
@@ -223,6 +293,10 @@ impl<T: Task> Pool<T> {
     }
 
     /// Start `task` in a worker; the result comes later. Replaces `pool.apply_async(func, args)`.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Closed`] after `close` or `terminate`.
     pub fn apply_async(&self, task: T) -> Result<AsyncResult<T::Output>, PoolError> {
         self.apply_async_with(task, |_| {}, |_| {})
     }
@@ -230,6 +304,10 @@ impl<T: Task> Pool<T> {
     /// [`Pool::apply_async`] with a `callback` for a result and an `error_callback` for a
     /// failure, both run in the parent on the pool's result-handler thread (Python's
     /// `callback=` / `error_callback=`). A callback that panics is caught: the pool goes on.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Closed`] after `close` or `terminate`.
     pub fn apply_async_with(
         &self,
         task: T,
@@ -246,10 +324,8 @@ impl<T: Task> Pool<T> {
         let filled = slot.clone();
         self.submit(
             vec![task],
-            Box::new(move |outcome: Outcome<T::Output>| {
-                let result = outcome
-                    .and_then(|mut v| v.pop().ok_or(TaskError::Terminated))
-                    .and_then(|r| r);
+            Box::new(move |mut results: Vec<Result<T::Output, TaskError>>| {
+                let result = results.pop().unwrap_or(Err(TaskError::Terminated));
                 // Callbacks run before the result is visible to get(), as in Python.
                 let _ = catch_unwind(AssertUnwindSafe(|| match &result {
                     Ok(v) => callback(v),
@@ -266,29 +342,29 @@ impl<T: Task> Pool<T> {
     }
 
     /// Submit `tasks` in chunks of `chunksize`; each chunk's results arrive on the returned
-    /// channel as (chunk index, results).
+    /// channel as (chunk index, results). Also the size of each chunk.
     fn chunks(
         &self,
         tasks: Vec<T>,
         chunksize: usize,
-    ) -> Result<(usize, ChunkResults<T::Output>), PoolError> {
+    ) -> Result<(Vec<usize>, ChunkResults<T::Output>), PoolError> {
         let chunksize = chunksize.max(1);
         let (tx, rx) = channel::unbounded();
         let mut tasks = tasks.into_iter().peekable();
-        let mut n = 0;
+        let mut sizes = Vec::new();
         while tasks.peek().is_some() {
             let chunk: Vec<T> = tasks.by_ref().take(chunksize).collect();
             let tx = tx.clone();
-            let index = n;
+            let index = sizes.len();
+            sizes.push(chunk.len());
             self.submit(
                 chunk,
-                Box::new(move |outcome| {
-                    let _ = tx.send((index, outcome));
+                Box::new(move |results| {
+                    let _ = tx.send((index, results));
                 }),
             )?;
-            n += 1;
         }
-        Ok((n, rx))
+        Ok((sizes, rx))
     }
 
     /// Python's default chunk size for `map`: about four chunks per worker.
@@ -296,29 +372,44 @@ impl<T: Task> Pool<T> {
         len.div_ceil(self.size * 4).max(1)
     }
 
-    /// Run every task and return the results in order, the first error if any.
-    /// Replaces `pool.map(func, iterable, chunksize)`.
+    /// Run every task, wait for all of them, and return the results in order, or the first
+    /// error (in task order). Replaces `pool.map(func, iterable, chunksize)`, which also
+    /// waits for every task before it raises.
+    ///
+    /// # Errors
+    ///
+    /// The first task's error; [`TaskError::Terminated`] if the pool is closed.
     pub fn map(&self, tasks: Vec<T>, chunksize: usize) -> Result<Vec<T::Output>, TaskError> {
-        self.imap(tasks, chunksize)
+        let all: Vec<Result<T::Output, TaskError>> = self
+            .imap(tasks, chunksize)
             .map_err(|_| TaskError::Terminated)?
-            .collect()
+            .collect();
+        all.into_iter().collect()
     }
 
     /// A tuple task type is `starmap`: the task carries all its arguments. Replaces
     /// `pool.starmap(func, [(a, b), ...])`; the same as [`Pool::map`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::map`].
     pub fn starmap(&self, tasks: Vec<T>, chunksize: usize) -> Result<Vec<T::Output>, TaskError> {
         self.map(tasks, chunksize)
     }
 
-    /// The results in order, as they become available (a reorder buffer holds early chunks).
-    /// Replaces `pool.imap(func, iterable, chunksize)`.
+    /// The results in order, one per task, as they become available (a reorder buffer holds
+    /// early chunks). Replaces `pool.imap(func, iterable, chunksize)`.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Closed`] after `close` or `terminate`.
     pub fn imap(
         &self,
         tasks: Vec<T>,
         chunksize: usize,
-    ) -> Result<impl Iterator<Item = Result<T::Output, TaskError>>, PoolError> {
-        let (n, rx) = self.chunks(tasks, chunksize)?;
-        let mut early: HashMap<usize, Outcome<T::Output>> = HashMap::new();
+    ) -> Result<impl Iterator<Item = Result<T::Output, TaskError>> + use<T>, PoolError> {
+        let (sizes, rx) = self.chunks(tasks, chunksize)?;
+        let mut early: HashMap<usize, Vec<Result<T::Output, TaskError>>> = HashMap::new();
         let mut next = 0;
         let mut current: VecDeque<Result<T::Output, TaskError>> = VecDeque::new();
         Ok(std::iter::from_fn(move || {
@@ -326,38 +417,45 @@ impl<T: Task> Pool<T> {
                 if let Some(r) = current.pop_front() {
                     return Some(r);
                 }
-                if next == n {
+                if next == sizes.len() {
                     return None;
                 }
-                let outcome = match early.remove(&next) {
-                    Some(o) => o,
+                let results = match early.remove(&next) {
+                    Some(r) => r,
                     None => loop {
                         match rx.recv() {
-                            Ok((i, o)) if i == next => break o,
-                            Ok((i, o)) => {
-                                early.insert(i, o);
+                            Ok((i, r)) if i == next => break r,
+                            Ok((i, r)) => {
+                                early.insert(i, r);
                             }
-                            Err(_) => break Err(TaskError::Terminated),
+                            Err(_) => {
+                                break (0..sizes[next])
+                                    .map(|_| Err(TaskError::Terminated))
+                                    .collect();
+                            }
                         }
                     },
                 };
                 next += 1;
-                match outcome {
-                    Ok(results) => current.extend(results),
-                    Err(e) => current.push_back(Err(e)),
-                }
+                current.extend(results);
             }
         }))
     }
 
-    /// The results in the order they finish. Replaces `pool.imap_unordered(...)`.
+    /// The results in the order their chunks finish, one per task. Replaces
+    /// `pool.imap_unordered(...)`.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::Closed`] after `close` or `terminate`.
     pub fn imap_unordered(
         &self,
         tasks: Vec<T>,
         chunksize: usize,
-    ) -> Result<impl Iterator<Item = Result<T::Output, TaskError>>, PoolError> {
-        let (n, rx) = self.chunks(tasks, chunksize)?;
-        let mut left = n;
+    ) -> Result<impl Iterator<Item = Result<T::Output, TaskError>> + use<T>, PoolError> {
+        let (sizes, rx) = self.chunks(tasks, chunksize)?;
+        let mut seen = vec![false; sizes.len()];
+        let mut left = sizes.len();
         let mut current: VecDeque<Result<T::Output, TaskError>> = VecDeque::new();
         Ok(std::iter::from_fn(move || {
             loop {
@@ -369,9 +467,20 @@ impl<T: Task> Pool<T> {
                 }
                 left -= 1;
                 match rx.recv() {
-                    Ok((_, Ok(results))) => current.extend(results),
-                    Ok((_, Err(e))) => current.push_back(Err(e)),
-                    Err(_) => current.push_back(Err(TaskError::Terminated)),
+                    Ok((i, results)) => {
+                        seen[i] = true;
+                        current.extend(results);
+                    }
+                    Err(_) => {
+                        // Only if the pool went away: one error per task not seen.
+                        let missing: usize = (0..sizes.len())
+                            .filter(|&i| !seen[i])
+                            .map(|i| sizes[i])
+                            .sum();
+                        seen.iter_mut().for_each(|s| *s = true);
+                        left = 0;
+                        current.extend((0..missing).map(|_| Err(TaskError::Terminated)));
+                    }
                 }
             }
         }))
@@ -383,8 +492,11 @@ impl<T: Task> Pool<T> {
     }
 
     /// Wait until every submitted task has completed and its callback has run, then stop the
-    /// workers and reap them. Replaces `pool.join()`; like Python's, it is an error before
-    /// `close()` or `terminate()`.
+    /// workers and reap them. Replaces `pool.join()`.
+    ///
+    /// # Errors
+    ///
+    /// [`PoolError::StillOpen`] before `close()` or `terminate()` (Python: `ValueError`).
     pub fn join(&mut self) -> Result<(), PoolError> {
         if !self.shared.closed.load(Ordering::SeqCst) {
             return Err(PoolError::StillOpen);
@@ -406,16 +518,18 @@ impl<T: Task> Pool<T> {
         Ok(())
     }
 
-    /// Stop now: kill the workers, fail every task not finished with
+    /// Stop now: SIGTERM the workers, fail every task not finished with
     /// [`TaskError::Terminated`], reap everything. Replaces `pool.terminate()`.
     pub fn terminate(&mut self) {
         self.shared.closed.store(true, Ordering::SeqCst);
         self.shared.terminated.store(true, Ordering::SeqCst);
-        for pid in self.worker_pids() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGTERM,
-            );
+        {
+            // Under the lock: a pid in it is our unreaped child (see `Shared::pids`), and no
+            // worker forked after this sees the pool as running (drivers check under it).
+            let pids = self.shared.pids();
+            for pid in pids.iter().flatten() {
+                let _ = kill(Pid::from_raw(*pid), Signal::SIGTERM);
+            }
         }
         self.stop();
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam::channel::Receiver;
 
-use crate::shared::{Completion, Outcome, Shared, TaskError};
+use crate::shared::{Completion, Part, Pending, Shared, TaskError};
 
 /// Where a result lands: the value, and how many threads wait for it (counted under the same
 /// mutex, so the filler notifies only when someone waits: no system call per result).
@@ -105,19 +105,69 @@ impl<O> AsyncResult<O> {
     }
 }
 
-/// The result-handler thread: runs completions in the parent, one at a time.
-pub(crate) fn result_handler<O>(shared: &Shared<O>, done: &Receiver<(u64, Outcome<O>)>) {
-    for (id, outcome) in done.iter() {
-        let completion = shared.pending().remove(&id);
-        if let Some(complete) = completion {
-            let _ = catch_unwind(AssertUnwindSafe(|| complete(outcome)));
+impl<O> Pending<O> {
+    /// Put `results` (of tasks `start..`) in their places; `true` once every task has one.
+    fn add(&mut self, start: usize, results: Vec<Result<O, TaskError>>) -> bool {
+        if self.slots.is_empty() {
+            self.slots = (0..self.total).map(|_| None).collect();
+        }
+        for (i, r) in results.into_iter().enumerate() {
+            if let Some(slot) = self.slots.get_mut(start + i) {
+                debug_assert!(slot.is_none(), "a second result for one task");
+                if slot.is_none() {
+                    self.filled += 1;
+                }
+                *slot = Some(r);
+            }
+        }
+        self.filled == self.total
+    }
+
+    /// The results in task order; a task with none (the pool stopped) is `Terminated`.
+    fn results(self) -> (Completion<O>, Vec<Result<O, TaskError>>) {
+        let results = self
+            .slots
+            .into_iter()
+            .map(|r| r.unwrap_or(Err(TaskError::Terminated)))
+            .collect();
+        (self.complete, results)
+    }
+}
+
+/// The result-handler thread: assembles each job's results from the parts the drivers send,
+/// and runs its completion in the parent, one at a time.
+pub(crate) fn result_handler<O>(shared: &Shared<O>, done: &Receiver<Part<O>>) {
+    for Part { id, start, results } in done.iter() {
+        let ready = {
+            let mut pending = shared.pending();
+            match pending.get_mut(&id) {
+                // The common case: the whole job in one part.
+                Some(p) if p.filled == 0 && start == 0 && results.len() == p.total => {
+                    pending.remove(&id).map(|p| (p.complete, results))
+                }
+                Some(p) => {
+                    if p.add(start, results) {
+                        pending.remove(&id).map(Pending::results)
+                    } else {
+                        None
+                    }
+                }
+                None => None,
+            }
+        };
+        if let Some((complete, results)) = ready {
+            let _ = catch_unwind(AssertUnwindSafe(|| complete(results)));
             shared.finished_one();
         }
     }
     // Every worker thread is gone: whatever is still pending will never run.
-    let left: Vec<Completion<O>> = shared.pending().drain().map(|(_, c)| c).collect();
-    for complete in left {
-        let _ = catch_unwind(AssertUnwindSafe(|| complete(Err(TaskError::Terminated))));
+    let left: Vec<Pending<O>> = shared.pending().drain().map(|(_, p)| p).collect();
+    for mut p in left {
+        if p.slots.is_empty() {
+            p.slots = (0..p.total).map(|_| None).collect();
+        }
+        let (complete, results) = p.results();
+        let _ = catch_unwind(AssertUnwindSafe(|| complete(results)));
         shared.finished_one();
     }
     shared.idle.notify_all();

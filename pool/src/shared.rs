@@ -1,14 +1,25 @@
-//! What the pool's parts share: the [`Task`] trait, the errors, the messages between the
-//! parent and a worker, and the state every pool thread sees ([`Shared`]).
+//! What the pool's parts share: the [`Task`] trait, the errors, the jobs and the messages
+//! between the parent and a worker, and the state every pool thread sees ([`Shared`]).
+//!
+//! # The messages
+//!
+//! Parent to worker, one frame per batch: the sub-jobs ([`WireJob`]: a dispatch number `seq`,
+//! the index of its first task in its job, how many tasks) and one byte string with every task
+//! encoded on its own, as an *entry* (a varint length, then the postcard bytes). Worker to
+//! parent, one frame per [`part`](PartIn) of a sub-job: its `seq`, the index of its first result,
+//! and the results as entries. Encoding each task and result on its own costs one length byte
+//! per small value, and buys what a single encoded `Vec` cannot give: a task or result that
+//! fails to encode, or to decode, is an error for that one task, and the others go on.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-use crossbeam::channel::Receiver;
+use ipc::frame::DEFAULT_MAX_FRAME;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_bytes::{ByteBuf, Bytes};
 
 /// Work a pool can run: the data crosses to a worker process, which calls `run`.
 /// Replaces the `func` + `args` of `pool.apply_async(func, args)`.
@@ -27,8 +38,9 @@ pub enum TaskError {
     Failed(String),
     /// `run` panicked; the worker caught it and lives on.
     Panicked(String),
-    /// The worker running the task died (killed by `signal`, or exited with `code`).
-    /// Python's `Pool` hangs forever here; this pool replaces the worker and goes on.
+    /// The worker running the task died (killed by `signal`, or exited with `code`) after the
+    /// task had started. Python's `Pool` hangs forever here; this pool replaces the worker and
+    /// goes on. Tasks that had not started on that worker run on another one instead.
     WorkerDied {
         /// The dead worker's pid.
         pid: i32,
@@ -39,6 +51,17 @@ pub enum TaskError {
     },
     /// The pool was terminated before the task finished.
     Terminated,
+    /// The task could not be sent to a worker: encoding it failed, it is larger than a
+    /// message may be, or the worker could not decode it. It did not run; the pool goes on.
+    /// (Python: pickling the arguments raised.)
+    TaskEncoding(String),
+    /// The task ran, but its result could not be sent back: encoding it failed, it is larger
+    /// than a message may be, or the parent could not decode it. The worker lives on.
+    /// (Python's `MaybeEncodingError`.)
+    ResultEncoding(String),
+    /// No worker could be started to run the task: every worker had died and a new one could
+    /// not be forked (the cause, for example a process limit, is in the message).
+    NoWorker(String),
 }
 
 impl fmt::Display for TaskError {
@@ -55,21 +78,27 @@ impl fmt::Display for TaskError {
                 write!(f, "worker {pid} exited ({code:?}) while running the task")
             }
             TaskError::Terminated => f.write_str("the pool was terminated"),
+            TaskError::TaskEncoding(m) => write!(f, "cannot send the task to a worker: {m}"),
+            TaskError::ResultEncoding(m) => write!(f, "cannot send the result back: {m}"),
+            TaskError::NoWorker(m) => write!(f, "no worker can be started: {m}"),
         }
     }
 }
 
 impl std::error::Error for TaskError {}
 
-/// Misuse of the pool itself (Python raises `ValueError` for these).
+/// Misuse of the pool itself (Python raises `ValueError` for most of these).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PoolError {
     /// `join` before `close` (or `terminate`).
     StillOpen,
     /// A submission after `close` or `terminate`.
     Closed,
-    /// The pool could not start its workers or threads.
+    /// The pool could not start its workers or threads (the cause is in the message). Every
+    /// worker it had started is stopped and reaped by then.
     Start(String),
+    /// A builder setting out of range: no processes, or `maxtasksperchild(0)`.
+    Invalid(String),
 }
 
 impl fmt::Display for PoolError {
@@ -78,42 +107,242 @@ impl fmt::Display for PoolError {
             PoolError::StillOpen => f.write_str("join() needs close() or terminate() first"),
             PoolError::Closed => f.write_str("the pool is closed: no new tasks"),
             PoolError::Start(e) => write!(f, "cannot start the pool: {e}"),
+            PoolError::Invalid(e) => write!(f, "invalid pool setting: {e}"),
         }
     }
 }
 
 impl std::error::Error for PoolError {}
 
-/// Tasks submitted together (one `apply_async`, or one chunk of a `map`), under one id.
-#[derive(Serialize, Deserialize)]
+/// Tasks submitted together (one `apply_async`, or one chunk of a `map`) under one id, or the
+/// part of them from task `first` on (what is left of a job after a worker died in it, or
+/// after a worker took as many as it may run).
 pub(crate) struct Job<T> {
     pub(crate) id: u64,
+    /// The index, in the whole job, of `tasks[0]`.
+    pub(crate) first: usize,
     pub(crate) tasks: Vec<T>,
 }
 
-/// A worker's answer to one job: a result per task.
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Reply<O> {
+/// Results of a job's tasks `start..start + results.len()`, on their way to the result handler.
+pub(crate) struct Part<O> {
     pub(crate) id: u64,
+    pub(crate) start: usize,
     pub(crate) results: Vec<Result<O, TaskError>>,
 }
 
-/// A job's results, or why it has none.
-pub(crate) type Outcome<O> = Result<Vec<Result<O, TaskError>>, TaskError>;
-/// Where a `map`'s chunks report: (chunk index, its outcome).
-pub(crate) type ChunkResults<O> = Receiver<(usize, Outcome<O>)>;
-/// What to do when a job completes (run on the result-handler thread).
-pub(crate) type Completion<O> = Box<dyn FnOnce(Outcome<O>) + Send>;
+/// A sub-job in a batch frame: its tasks are the next `count` entries of the batch's bytes.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) struct WireJob {
+    /// Unique per dispatch: the worker's replies and its journal name it.
+    pub(crate) seq: u64,
+    /// The index of its first task in the whole job.
+    pub(crate) first: u32,
+    pub(crate) count: u32,
+}
+
+/// A batch, as the parent sends it.
+#[derive(Serialize)]
+pub(crate) struct BatchOut<'a> {
+    pub(crate) jobs: &'a [WireJob],
+    pub(crate) tasks: &'a Bytes,
+}
+
+/// A batch, as the worker receives it.
+#[derive(Deserialize)]
+pub(crate) struct BatchIn {
+    pub(crate) jobs: Vec<WireJob>,
+    pub(crate) tasks: ByteBuf,
+}
+
+/// Results of a sub-job from `start` on, as the worker sends them.
+#[derive(Serialize)]
+pub(crate) struct PartOut<'a> {
+    pub(crate) seq: u64,
+    pub(crate) start: u32,
+    pub(crate) entries: &'a Bytes,
+}
+
+/// Results of a sub-job from `start` on, as the parent receives them.
+#[derive(Deserialize)]
+pub(crate) struct PartIn {
+    pub(crate) seq: u64,
+    pub(crate) start: u32,
+    pub(crate) entries: ByteBuf,
+}
+
+/// The largest task or result entry: a frame's limit less room for the rest of the frame.
+pub(crate) const MAX_ENTRY: usize = DEFAULT_MAX_FRAME - 4096;
+
+/// Appends postcard's output to a `Vec` it borrows (so a failed encoding leaves the `Vec` to
+/// be truncated, not lost).
+struct Extend<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Extend<'_> {
+    type Output = ();
+
+    fn try_push(&mut self, b: u8) -> postcard::Result<()> {
+        self.0.push(b);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+/// Bytes in the varint (LEB128) of `n`.
+fn varint_len(n: usize) -> usize {
+    let bits = usize::BITS - (n | 1).leading_zeros();
+    bits.div_ceil(7) as usize
+}
+
+fn write_varint(out: &mut [u8], mut n: usize) {
+    for b in out.iter_mut() {
+        *b = (n as u8 & 0x7f) | if n >= 0x80 { 0x80 } else { 0 };
+        n >>= 7;
+    }
+}
+
+/// After `n` bytes were encoded at `buf[at + 1..]` behind one reserved byte at `at`, write
+/// their length there, moving them if the length needs more than one byte. `false` if `buf`
+/// has no room for that (only for a fixed-size `buf`; a `Vec` is grown by the caller).
+fn fix_prefix(buf: &mut [u8], at: usize, n: usize) -> bool {
+    let k = varint_len(n);
+    if k > 1 {
+        if at + k + n > buf.len() {
+            return false;
+        }
+        buf.copy_within(at + 1..at + 1 + n, at + k);
+    }
+    write_varint(&mut buf[at..at + k], n);
+    true
+}
+
+/// Why an entry could not be written.
+pub(crate) enum EntryError {
+    /// No room left in a fixed-size buffer.
+    Full,
+    /// The value's `Serialize` failed.
+    Encode(String),
+}
+
+/// Append `value` to `buf` as an entry; on error `buf` is as it was. Returns the entry's size.
+pub(crate) fn push_entry<V: Serialize + ?Sized>(
+    buf: &mut Vec<u8>,
+    value: &V,
+) -> Result<usize, EntryError> {
+    let at = buf.len();
+    buf.push(0);
+    if let Err(e) = postcard::serialize_with_flavor(value, Extend(buf)) {
+        buf.truncate(at);
+        return Err(EntryError::Encode(e.to_string()));
+    }
+    let n = buf.len() - at - 1;
+    let k = varint_len(n);
+    if k > 1 {
+        buf.resize(buf.len() + k - 1, 0);
+    }
+    fix_prefix(buf, at, n);
+    Ok(buf.len() - at)
+}
+
+/// Write `value` as an entry at `buf[at..]`; the end of the entry.
+pub(crate) fn put_entry<V: Serialize + ?Sized>(
+    buf: &mut [u8],
+    at: usize,
+    value: &V,
+) -> Result<usize, EntryError> {
+    if at + 1 >= buf.len() {
+        return Err(EntryError::Full);
+    }
+    let n = match postcard::to_slice(value, &mut buf[at + 1..]) {
+        Ok(written) => written.len(),
+        Err(postcard::Error::SerializeBufferFull) => return Err(EntryError::Full),
+        Err(e) => return Err(EntryError::Encode(e.to_string())),
+    };
+    if !fix_prefix(buf, at, n) {
+        return Err(EntryError::Full);
+    }
+    Ok(at + varint_len(n) + n)
+}
+
+/// The first entry of `bytes` and what follows it; `None` if `bytes` does not start with a
+/// whole entry.
+pub(crate) fn take_entry(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let mut n = 0usize;
+    for (i, &b) in bytes.iter().enumerate().take(5) {
+        n |= usize::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            let rest = &bytes[i + 1..];
+            return (rest.len() >= n).then(|| rest.split_at(n));
+        }
+    }
+    None
+}
+
+/// Decode the result entries of a part (or of a dead worker's journal): one result each, an
+/// entry that does not decode being that task's [`TaskError::ResultEncoding`].
+pub(crate) fn decode_results<O: DeserializeOwned>(
+    mut entries: &[u8],
+    count: usize,
+) -> Vec<Result<O, TaskError>> {
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        let Some((entry, rest)) = take_entry(entries) else {
+            break;
+        };
+        entries = rest;
+        out.push(
+            postcard::from_bytes::<Result<O, TaskError>>(entry).unwrap_or_else(|e| {
+                Err(TaskError::ResultEncoding(format!(
+                    "the parent cannot decode the result: {e}"
+                )))
+            }),
+        );
+    }
+    out
+}
+
+/// How many whole entries `bytes` holds.
+pub(crate) fn count_entries(mut bytes: &[u8]) -> usize {
+    let mut n = 0;
+    while let Some((_, rest)) = take_entry(bytes) {
+        bytes = rest;
+        n += 1;
+    }
+    n
+}
+
+/// What to do when a job completes: its results, one per task in order (run on the
+/// result-handler thread).
+pub(crate) type Completion<O> = Box<dyn FnOnce(Vec<Result<O, TaskError>>) + Send>;
+
+/// A submitted job whose results are not all in.
+pub(crate) struct Pending<O> {
+    pub(crate) complete: Completion<O>,
+    pub(crate) total: usize,
+    /// Results that came in parts, by task index (empty until the first partial one).
+    pub(crate) slots: Vec<Option<Result<O, TaskError>>>,
+    pub(crate) filled: usize,
+}
 
 /// The state the pool, its worker threads and its result handler share.
 pub(crate) struct Shared<O> {
     /// Job id -> what to do when it completes (run on the result-handler thread).
-    pub(crate) pending: Mutex<HashMap<u64, Completion<O>>>,
+    pub(crate) pending: Mutex<HashMap<u64, Pending<O>>>,
     /// Jobs submitted whose completion (callbacks included) has not finished running.
     pub(crate) outstanding: Mutex<usize>,
     /// Signalled when `outstanding` reaches zero.
     pub(crate) idle: Condvar,
     pub(crate) next_id: AtomicU64,
+    /// Dispatch numbers for sub-jobs ([`WireJob::seq`]).
+    pub(crate) next_seq: AtomicU64,
     pub(crate) closed: AtomicBool,
     pub(crate) terminated: AtomicBool,
     /// Set by `stop`: worker threads leave once the job queue is empty. (They hold senders of
@@ -121,7 +350,12 @@ pub(crate) struct Shared<O> {
     /// disconnects on its own.)
     pub(crate) stopped: AtomicBool,
     pub(crate) live_workers: AtomicUsize,
-    pub(crate) pids: Mutex<Vec<i32>>,
+    /// The pid of each slot's worker while it is our child and not yet reaped, `None` between
+    /// workers. A pid is taken out *before* its process is reaped, and signals are sent only
+    /// while holding this lock, so a pid signalled is never one the system has reused.
+    pub(crate) pids: Mutex<Vec<Option<i32>>>,
+    /// The number of worker slots.
+    pub(crate) size: usize,
 }
 
 impl<O> Shared<O> {
@@ -138,12 +372,52 @@ impl<O> Shared<O> {
         }
     }
 
-    pub(crate) fn pids_len(&self) -> usize {
-        self.pids.lock().map_or(1, |p| p.len().max(1))
+    pub(crate) fn pids(&self) -> MutexGuard<'_, Vec<Option<i32>>> {
+        self.pids.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn pending(&self) -> MutexGuard<'_, HashMap<u64, Completion<O>>> {
-        // Completions are inserted and removed whole; a poisoned map is still consistent.
+    pub(crate) fn pending(&self) -> MutexGuard<'_, HashMap<u64, Pending<O>>> {
+        // Entries are inserted and removed whole; a poisoned map is still consistent.
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip_at_every_prefix_length() {
+        let mut buf = Vec::new();
+        let sizes = [0usize, 1, 126, 127, 128, 300, 16_383, 16_384, 70_000];
+        for &n in &sizes {
+            push_entry(&mut buf, &vec![7u8; n]).ok().unwrap();
+        }
+        let mut rest = &buf[..];
+        for &n in &sizes {
+            let (entry, after) = take_entry(rest).unwrap();
+            let v: Vec<u8> = postcard::from_bytes(entry).unwrap();
+            assert_eq!(v.len(), n);
+            rest = after;
+        }
+        assert!(rest.is_empty());
+        assert_eq!(count_entries(&buf), sizes.len());
+    }
+
+    #[test]
+    fn put_entry_says_full_and_moves_long_entries_in_place() {
+        let mut area = vec![0u8; 400];
+        let end = put_entry(&mut area, 0, &vec![1u8; 200]).ok().unwrap();
+        let (entry, _) = take_entry(&area[..end]).unwrap();
+        assert_eq!(
+            postcard::from_bytes::<Vec<u8>>(entry).unwrap(),
+            vec![1u8; 200]
+        );
+        assert!(matches!(
+            put_entry(&mut area, end, &vec![2u8; 300]),
+            Err(EntryError::Full)
+        ));
+        assert!(take_entry(&[0x80]).is_none());
+        assert!(take_entry(&[3, 1]).is_none());
     }
 }
