@@ -26,11 +26,10 @@ use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
 use ipc::frame::{DEFAULT_MAX_FRAME, FrameReader, write_frame};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use processes::Process;
-use serde_bytes::Bytes;
 
+use crate::batch::{Batch, InFlight, Refused};
 use crate::shared::{
-    BatchOut, EntryError, Job, MAX_ENTRY, Part, PartIn, PoolError, Shared, Task, TaskError,
-    WireJob, count_entries, decode_results, push_entry,
+    Job, Part, PartIn, PoolError, Shared, Task, TaskError, count_entries, decode_results,
 };
 use crate::worker::{Worker, fork_worker};
 
@@ -38,25 +37,11 @@ use crate::worker::{Worker, fork_worker};
 const BATCH: usize = 64;
 /// How often an idle driver looks at its worker and at the pool's state.
 const TICK: Duration = Duration::from_millis(20);
-/// A batch frame's tasks and sub-job list stay below this.
-const FRAME_ROOM: usize = DEFAULT_MAX_FRAME - 1024;
-/// Bytes a sub-job's entry in a batch frame takes, at most.
-const WIRE_JOB: usize = 32;
-
-/// A sub-job on its way to a worker, or being run by it.
-struct InFlight<T> {
-    seq: u64,
-    job: Job<T>,
-    /// Results received so far (they are always the first ones: a worker goes in order).
-    delivered: usize,
-}
 
 /// What a driver reuses from batch to batch.
 struct Scratch {
-    /// The batch's encoded tasks.
-    blob: Vec<u8>,
-    /// The batch's sub-jobs.
-    wire: Vec<WireJob>,
+    /// The batch being sent.
+    batch: Batch,
     /// Reads the worker's replies ahead; a new one for each new worker.
     replies: FrameReader,
     /// Why the last fork failed, for [`TaskError::NoWorker`].
@@ -120,8 +105,7 @@ impl<T: Task> Driver<T> {
     /// Serve the slot until the pool stops; the worker is then told to leave and reaped.
     pub(crate) fn run(mut self) {
         let mut scratch = Scratch {
-            blob: Vec::new(),
-            wire: Vec::new(),
+            batch: Batch::default(),
             replies: FrameReader::new(DEFAULT_MAX_FRAME),
             fork_error: String::new(),
         };
@@ -190,7 +174,15 @@ impl<T: Task> Driver<T> {
             return;
         }
         let taken = self.take(first);
-        let inflight = self.encode(taken, scratch);
+        let shared = &self.shared;
+        let inflight = scratch.batch.fill(
+            taken,
+            || shared.next_seq.fetch_add(1, Ordering::Relaxed),
+            |refused| match refused {
+                Refused::Failed(id, index, why) => deliver(&self.done, id, index, vec![Err(why)]),
+                Refused::Later(job) => self.resubmit(job),
+            },
+        );
         if !inflight.is_empty() {
             self.dispatch(inflight, scratch);
         }
@@ -226,126 +218,12 @@ impl<T: Task> Driver<T> {
         taken
     }
 
-    /// Encode the tasks of `taken` into the batch. A task that cannot be encoded, or is over
-    /// the limit, fails now, and its job is split around it; what does not fit in one frame
-    /// goes back to the queue.
-    fn encode(&self, taken: Vec<Job<T>>, scratch: &mut Scratch) -> Vec<InFlight<T>> {
-        scratch.blob.clear();
-        scratch.wire.clear();
-        let mut out = Vec::new();
-        let mut taken = taken.into_iter();
-        while let Some(job) = taken.next() {
-            let mut bad: Vec<(usize, String)> = Vec::new();
-            let mut overflow = None;
-            for (k, task) in job.tasks.iter().enumerate() {
-                let at = scratch.blob.len();
-                match push_entry(&mut scratch.blob, task) {
-                    Ok(n) if n > MAX_ENTRY => {
-                        scratch.blob.truncate(at);
-                        bad.push((
-                            k,
-                            format!(
-                                "the task is {n} bytes encoded, over the limit of {MAX_ENTRY} bytes"
-                            ),
-                        ));
-                    }
-                    Ok(_)
-                        if at > 0
-                            && scratch.blob.len() + WIRE_JOB * (out.len() + bad.len() + 2)
-                                > FRAME_ROOM =>
-                    {
-                        scratch.blob.truncate(at);
-                        overflow = Some(k);
-                        break;
-                    }
-                    Ok(_) => {}
-                    Err(EntryError::Encode(e)) => {
-                        bad.push((k, format!("cannot encode the task: {e}")));
-                    }
-                    Err(EntryError::Full) => bad.push((k, "cannot encode the task".into())),
-                }
-            }
-            let Job {
-                id,
-                first,
-                mut tasks,
-            } = job;
-            let rest = overflow.map(|k| Job {
-                id,
-                first: first + k,
-                tasks: tasks.split_off(k),
-            });
-            if bad.is_empty() {
-                if !tasks.is_empty() {
-                    out.push(self.in_flight(id, first, tasks, scratch));
-                }
-            } else {
-                let mut bad = bad.into_iter().peekable();
-                let mut run = Vec::new();
-                let mut run_first = first;
-                for (k, task) in tasks.into_iter().enumerate() {
-                    match bad.next_if(|(b, _)| *b == k) {
-                        Some((_, why)) => {
-                            if !run.is_empty() {
-                                let run = std::mem::take(&mut run);
-                                out.push(self.in_flight(id, run_first, run, scratch));
-                            }
-                            drop(task);
-                            deliver(
-                                &self.done,
-                                id,
-                                first + k,
-                                vec![Err(TaskError::TaskEncoding(why))],
-                            );
-                            run_first = first + k + 1;
-                        }
-                        None => run.push(task),
-                    }
-                }
-                if !run.is_empty() {
-                    out.push(self.in_flight(id, run_first, run, scratch));
-                }
-            }
-            if let Some(rest) = rest {
-                self.resubmit(rest);
-                for job in taken.by_ref() {
-                    self.resubmit(job);
-                }
-            }
-        }
-        out
-    }
-
-    fn in_flight(
-        &self,
-        id: u64,
-        first: usize,
-        tasks: Vec<T>,
-        scratch: &mut Scratch,
-    ) -> InFlight<T> {
-        let seq = self.shared.next_seq.fetch_add(1, Ordering::Relaxed);
-        scratch.wire.push(WireJob {
-            seq,
-            first: first as u32,
-            count: tasks.len() as u32,
-        });
-        InFlight {
-            seq,
-            job: Job { id, first, tasks },
-            delivered: 0,
-        }
-    }
-
     /// Send the batch, then read the results of each sub-job in turn.
     fn dispatch(&mut self, mut inflight: Vec<InFlight<T>>, scratch: &mut Scratch) {
         let Some(w) = self.worker.as_mut() else {
             return;
         };
-        let batch = BatchOut {
-            jobs: &scratch.wire,
-            tasks: Bytes::new(&scratch.blob),
-        };
-        if write_frame(&w.stream, &batch, DEFAULT_MAX_FRAME).is_err() {
+        if write_frame(&w.stream, &scratch.batch.frame(), DEFAULT_MAX_FRAME).is_err() {
             self.lost(inflight, scratch);
             return;
         }

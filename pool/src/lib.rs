@@ -33,13 +33,15 @@
 //! # Layout
 //!
 //! The primitive is the [`Pool`]: [`pool`] (Pool, Builder) with its private parts `shared`
-//! (jobs, replies, errors), `driver` (dispatch, death, replacement), `worker` (the child's
-//! loop) and `result` (AsyncResult and the result handler). The lessons live in
+//! (jobs, messages, errors), `driver` (dispatch, death, replacement), `batch` (one frame of
+//! tasks), `worker` (the child's loop), `journal` (what survives a dead worker) and `result`
+//! (AsyncResult, the result handler, imap's iterators). The lessons live in
 //! [`lessons`], one module per lesson, named as on the command line, with [`CHAPTER`] and the
 //! tasks they run ([`lessons::tasks`]).
 
 #![forbid(unsafe_code)]
 
+mod batch;
 mod driver;
 mod journal;
 pub mod lessons;

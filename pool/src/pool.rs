@@ -32,9 +32,9 @@
 //! have reused is never signalled.
 //!
 //! The parts live in sibling modules: `shared` (the [`Task`] trait, the errors, the messages),
-//! `driver` (the parent's thread per worker: dispatch, death, replacement), `worker` (the
-//! child's loop), `journal` (what survives a worker) and `result` ([`AsyncResult`] and the
-//! result-handler thread). This module holds [`Pool`] and its [`Builder`].
+//! `driver` (the parent's thread per worker: dispatch, death, replacement), `batch` (what
+//! goes to a worker in one frame), `worker` (the child's loop), `journal` (what survives a
+//! worker) and `result` ([`AsyncResult`], the result-handler thread, `imap`'s iterators). This module holds [`Pool`] and its [`Builder`].
 //!
 //! # Tasks are data
 //!
@@ -52,7 +52,7 @@
 //! a parent thread held. A task that takes other locks shared with parent threads is the user's
 //! responsibility (see `processes::process`).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -60,20 +60,17 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam::channel::{self, Receiver, Sender};
+use crossbeam::channel::{self, Sender};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::driver::Driver;
-use crate::result::{SharedSlot, Slot, result_handler};
+use crate::result::{ChunkResults, SharedSlot, Slot, as_finished, in_order, result_handler};
 use crate::shared::{Completion, Job, Part, Pending, Shared};
 use crate::worker::{Worker, fork_worker};
 
 pub use crate::result::AsyncResult;
 pub use crate::shared::{PoolError, Task, TaskError};
-
-/// Where a `map`'s chunks report: (chunk index, its results).
-type ChunkResults<O> = Receiver<(usize, Vec<Result<O, TaskError>>)>;
 
 /// Options for a [`Pool`]: Python's `Pool(processes, maxtasksperchild=...)`.
 #[derive(Debug, Clone, Default)]
@@ -409,37 +406,7 @@ impl<T: Task> Pool<T> {
         chunksize: usize,
     ) -> Result<impl Iterator<Item = Result<T::Output, TaskError>> + use<T>, PoolError> {
         let (sizes, rx) = self.chunks(tasks, chunksize)?;
-        let mut early: HashMap<usize, Vec<Result<T::Output, TaskError>>> = HashMap::new();
-        let mut next = 0;
-        let mut current: VecDeque<Result<T::Output, TaskError>> = VecDeque::new();
-        Ok(std::iter::from_fn(move || {
-            loop {
-                if let Some(r) = current.pop_front() {
-                    return Some(r);
-                }
-                if next == sizes.len() {
-                    return None;
-                }
-                let results = match early.remove(&next) {
-                    Some(r) => r,
-                    None => loop {
-                        match rx.recv() {
-                            Ok((i, r)) if i == next => break r,
-                            Ok((i, r)) => {
-                                early.insert(i, r);
-                            }
-                            Err(_) => {
-                                break (0..sizes[next])
-                                    .map(|_| Err(TaskError::Terminated))
-                                    .collect();
-                            }
-                        }
-                    },
-                };
-                next += 1;
-                current.extend(results);
-            }
-        }))
+        Ok(in_order(sizes, rx))
     }
 
     /// The results in the order their chunks finish, one per task. Replaces
@@ -454,36 +421,7 @@ impl<T: Task> Pool<T> {
         chunksize: usize,
     ) -> Result<impl Iterator<Item = Result<T::Output, TaskError>> + use<T>, PoolError> {
         let (sizes, rx) = self.chunks(tasks, chunksize)?;
-        let mut seen = vec![false; sizes.len()];
-        let mut left = sizes.len();
-        let mut current: VecDeque<Result<T::Output, TaskError>> = VecDeque::new();
-        Ok(std::iter::from_fn(move || {
-            loop {
-                if let Some(r) = current.pop_front() {
-                    return Some(r);
-                }
-                if left == 0 {
-                    return None;
-                }
-                left -= 1;
-                match rx.recv() {
-                    Ok((i, results)) => {
-                        seen[i] = true;
-                        current.extend(results);
-                    }
-                    Err(_) => {
-                        // Only if the pool went away: one error per task not seen.
-                        let missing: usize = (0..sizes.len())
-                            .filter(|&i| !seen[i])
-                            .map(|i| sizes[i])
-                            .sum();
-                        seen.iter_mut().for_each(|s| *s = true);
-                        left = 0;
-                        current.extend((0..missing).map(|_| Err(TaskError::Terminated)));
-                    }
-                }
-            }
-        }))
+        Ok(as_finished(sizes, rx))
     }
 
     /// No more tasks; the workers finish what was submitted. Replaces `pool.close()`.

@@ -1,6 +1,7 @@
 //! [`AsyncResult`], the handle on one task's future result, and the result-handler thread that
 //! runs every completion (and so every callback) in the parent.
 
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -171,4 +172,83 @@ pub(crate) fn result_handler<O>(shared: &Shared<O>, done: &Receiver<Part<O>>) {
         shared.finished_one();
     }
     shared.idle.notify_all();
+}
+
+/// Where a `map`'s chunks report: (chunk index, its results).
+pub(crate) type ChunkResults<O> = Receiver<(usize, Vec<Result<O, TaskError>>)>;
+
+/// `imap`'s iterator: the chunks' results in chunk order (a reorder buffer holds early ones),
+/// one per task; if the pool went away, one `Terminated` per task missing.
+pub(crate) fn in_order<O>(
+    sizes: Vec<usize>,
+    rx: ChunkResults<O>,
+) -> impl Iterator<Item = Result<O, TaskError>> {
+    let mut early: HashMap<usize, Vec<Result<O, TaskError>>> = HashMap::new();
+    let mut next = 0;
+    let mut current: VecDeque<Result<O, TaskError>> = VecDeque::new();
+    std::iter::from_fn(move || {
+        loop {
+            if let Some(r) = current.pop_front() {
+                return Some(r);
+            }
+            if next == sizes.len() {
+                return None;
+            }
+            let results = match early.remove(&next) {
+                Some(r) => r,
+                None => loop {
+                    match rx.recv() {
+                        Ok((i, r)) if i == next => break r,
+                        Ok((i, r)) => {
+                            early.insert(i, r);
+                        }
+                        Err(_) => {
+                            break (0..sizes[next])
+                                .map(|_| Err(TaskError::Terminated))
+                                .collect();
+                        }
+                    }
+                },
+            };
+            next += 1;
+            current.extend(results);
+        }
+    })
+}
+
+/// `imap_unordered`'s iterator: the chunks' results as they finish, one per task.
+pub(crate) fn as_finished<O>(
+    sizes: Vec<usize>,
+    rx: ChunkResults<O>,
+) -> impl Iterator<Item = Result<O, TaskError>> {
+    let mut seen = vec![false; sizes.len()];
+    let mut left = sizes.len();
+    let mut current: VecDeque<Result<O, TaskError>> = VecDeque::new();
+    std::iter::from_fn(move || {
+        loop {
+            if let Some(r) = current.pop_front() {
+                return Some(r);
+            }
+            if left == 0 {
+                return None;
+            }
+            left -= 1;
+            match rx.recv() {
+                Ok((i, results)) => {
+                    seen[i] = true;
+                    current.extend(results);
+                }
+                Err(_) => {
+                    // Only if the pool went away: one error per task not seen.
+                    let missing: usize = (0..sizes.len())
+                        .filter(|&i| !seen[i])
+                        .map(|i| sizes[i])
+                        .sum();
+                    seen.iter_mut().for_each(|s| *s = true);
+                    left = 0;
+                    current.extend((0..missing).map(|_| Err(TaskError::Terminated)));
+                }
+            }
+        }
+    })
 }
