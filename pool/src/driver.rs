@@ -143,7 +143,11 @@ impl<T: Task> Driver<T> {
 
     /// Every task of `job` fails with `why`.
     fn fail(&self, job: Job<T>, why: &TaskError) {
-        deliver(&self.done, job.id, job.first, errors(why, job.tasks.len()));
+        let (id, first, n) = (job.id, job.first, job.tasks.len());
+        // The tasks go before their results: once a job's results are all in, the pool holds
+        // none of its task values (CPython's test_release_task_refs).
+        drop(job);
+        deliver(&self.done, id, first, errors(why, n));
     }
 
     /// Back to the queue (or failed, once the pool is terminated).
@@ -243,16 +247,14 @@ impl<T: Task> Driver<T> {
                 // Not what this worker was asked for: it cannot be trusted with the rest.
                 break;
             }
-            deliver(
-                &self.done,
-                f.job.id,
-                start,
-                decode_results(&part.entries, n),
-            );
+            let results = decode_results(&part.entries, n);
             f.delivered += n;
             if f.delivered == f.job.tasks.len() {
+                // Done with these task values before their last results go (see `fail`).
+                f.job.tasks = Vec::new();
                 cur += 1;
             }
+            deliver(&self.done, f.job.id, start, results);
         }
         if cur < inflight.len() {
             self.lost(inflight.split_off(cur), scratch);
@@ -360,13 +362,14 @@ impl<T: Task> Driver<T> {
         if let Some(mut f) = inflight.next() {
             let id = f.job.id;
             let mut next = f.job.first + f.delivered;
+            let mut parts = Vec::new();
             if let Some(r) = journal.filter(|r| r.seq == f.seq) {
                 if r.start > next {
                     // Results sent in a reply we could not read: finished, but lost.
                     let lost = TaskError::ResultEncoding(
                         "the result was lost with its worker's reply".into(),
                     );
-                    deliver(&self.done, id, next, errors(&lost, r.start - next));
+                    parts.push((next, errors(&lost, r.start - next)));
                     next = r.start;
                 }
                 let results = decode_results::<T::Output>(&r.entries, r.committed);
@@ -374,16 +377,20 @@ impl<T: Task> Driver<T> {
                 let fresh: Vec<_> = results.into_iter().skip(next - r.start).collect();
                 if !fresh.is_empty() {
                     let n = fresh.len();
-                    deliver(&self.done, id, next, fresh);
+                    parts.push((next, fresh));
                     next += n;
                 }
                 if r.running && r.start + have == next {
-                    deliver(&self.done, id, next, vec![Err(why)]);
+                    parts.push((next, vec![Err(why)]));
                     next += 1;
                 }
             }
-            let finished = next - f.job.first;
-            let rest = f.job.tasks.split_off(finished);
+            let rest = f.job.tasks.split_off(next - f.job.first);
+            // The finished tasks' values go before their results (see `fail`).
+            drop(f);
+            for (start, results) in parts {
+                deliver(&self.done, id, start, results);
+            }
             self.resubmit(Job {
                 id,
                 first: next,
