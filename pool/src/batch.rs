@@ -98,15 +98,19 @@ impl Batch {
                 id,
                 first,
                 mut tasks,
+                strikes,
             } = job;
+            // Strikes belong to the job's first task, and go wherever it goes.
+            let strikes_at = |k: usize| if k == 0 { strikes } else { 0 };
             let rest = overflow.map(|k| Job {
                 id,
                 first: first + k,
                 tasks: tasks.split_off(k),
+                strikes: strikes_at(k),
             });
             if bad.is_empty() {
                 if !tasks.is_empty() {
-                    out.push(self.sub_job(seq(), id, first, tasks));
+                    out.push(self.sub_job(seq(), id, first, tasks, strikes));
                 }
             } else {
                 // Sub-jobs of the runs of good tasks between the bad ones.
@@ -118,7 +122,8 @@ impl Batch {
                         Some((_, why)) => {
                             if !run.is_empty() {
                                 let run = std::mem::take(&mut run);
-                                out.push(self.sub_job(seq(), id, run_first, run));
+                                let s = strikes_at(run_first - first);
+                                out.push(self.sub_job(seq(), id, run_first, run, s));
                             }
                             drop(task);
                             refused(Refused::Failed(id, first + k, TaskError::TaskEncoding(why)));
@@ -128,7 +133,8 @@ impl Batch {
                     }
                 }
                 if !run.is_empty() {
-                    out.push(self.sub_job(seq(), id, run_first, run));
+                    let s = strikes_at(run_first - first);
+                    out.push(self.sub_job(seq(), id, run_first, run, s));
                 }
             }
             if let Some(rest) = rest {
@@ -139,7 +145,14 @@ impl Batch {
         out
     }
 
-    fn sub_job<T>(&mut self, seq: u64, id: u64, first: usize, tasks: Vec<T>) -> InFlight<T> {
+    fn sub_job<T>(
+        &mut self,
+        seq: u64,
+        id: u64,
+        first: usize,
+        tasks: Vec<T>,
+        strikes: u8,
+    ) -> InFlight<T> {
         self.wire.push(WireJob {
             seq,
             first: first as u32,
@@ -147,7 +160,12 @@ impl Batch {
         });
         InFlight {
             seq,
-            job: Job { id, first, tasks },
+            job: Job {
+                id,
+                first,
+                tasks,
+                strikes,
+            },
             delivered: 0,
         }
     }

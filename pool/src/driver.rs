@@ -28,6 +28,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use processes::Process;
 
 use crate::batch::{Batch, InFlight, Refused};
+use crate::journal::Phase;
 use crate::shared::{
     Job, Part, PartIn, PoolError, Shared, Task, TaskError, count_entries, decode_results,
 };
@@ -211,6 +212,7 @@ impl<T: Task> Driver<T> {
                     id: job.id,
                     first: job.first + room,
                     tasks: rest,
+                    strikes: 0,
                 });
             }
             count += job.tasks.len();
@@ -362,6 +364,11 @@ impl<T: Task> Driver<T> {
         if let Some(mut f) = inflight.next() {
             let id = f.job.id;
             let mut next = f.job.first + f.delivered;
+            // Workers that died decoding the task at `next` (only a job's first task can have
+            // any from before).
+            let (first, before) = (f.job.first, f.job.strikes);
+            let prior = |next: usize| if next == first { before } else { 0 };
+            let mut strikes = prior(next);
             let mut parts = Vec::new();
             if let Some(r) = journal.filter(|r| r.seq == f.seq) {
                 if r.start > next {
@@ -380,9 +387,24 @@ impl<T: Task> Driver<T> {
                     parts.push((next, fresh));
                     next += n;
                 }
-                if r.running && r.start + have == next {
-                    parts.push((next, vec![Err(why)]));
-                    next += 1;
+                strikes = prior(next);
+                if r.start + have == next {
+                    match r.phase {
+                        Phase::Running => {
+                            parts.push((next, vec![Err(why)]));
+                            next += 1;
+                            strikes = 0;
+                        }
+                        // Not started; but after a second worker died decoding it, it is the
+                        // suspect, and it fails rather than kill workers for ever.
+                        Phase::Decoding if strikes >= 1 => {
+                            parts.push((next, vec![Err(why)]));
+                            next += 1;
+                            strikes = 0;
+                        }
+                        Phase::Decoding => strikes += 1,
+                        Phase::Between => {}
+                    }
                 }
             }
             let rest = f.job.tasks.split_off(next - f.job.first);
@@ -395,6 +417,7 @@ impl<T: Task> Driver<T> {
                 id,
                 first: next,
                 tasks: rest,
+                strikes,
             });
         }
         for f in inflight {

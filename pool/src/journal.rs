@@ -10,13 +10,18 @@
 //! - the results it has not sent yet, as entries in an [`ipc::Array`] (the worker holds its lock
 //!   for life; the lock is robust, so after the worker's death the parent takes it);
 //! - one [`ipc::AtomicValue`] word, `state`: the index of the first result in that area
-//!   (`start`), how many results are in it (`committed`), and whether the next task is running.
+//!   (`start`), how many results are in it (`committed`), and what the worker is doing with
+//!   the next task: nothing yet, decoding it, or running it ([`Phase`]).
 //!
 //! Every change of `state` is one atomic store, so a kill at any instruction leaves either the
 //! state before or the state after: a task is never both finished and running, or neither.
 //! After the worker is dead and reaped, the parent reads it: the finished results are
 //! delivered, the running task fails with [`crate::TaskError::WorkerDied`], and the tasks after
-//! it, which had not started, run on another worker. Each task runs at most once.
+//! it, which had not started, run on another worker. Each task runs at most once. A task
+//! whose *decoding* was cut short had not started either and runs elsewhere; but a task
+//! during whose decoding two workers died is suspected of killing them and fails (the driver
+//! counts these strikes), so a task that crashes whatever decodes it cannot make the pool fork
+//! forever.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -33,15 +38,31 @@ const HEADER: usize = 8;
 /// Nothing in progress: nothing committed, nothing running.
 const IDLE: u64 = 0;
 
-fn pack(start: u32, committed: u32, running: bool) -> u64 {
-    (u64::from(start) << 32) | (u64::from(committed) << 1) | u64::from(running)
+/// What a worker is doing with the task after its committed results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Nothing: it has not touched it.
+    Between = 0,
+    /// Decoding it (its `Deserialize` runs; its `run` has not started).
+    Decoding = 1,
+    /// Running it (its `run`, or encoding its result).
+    Running = 2,
 }
 
-fn unpack(state: u64) -> (u32, u32, bool) {
+fn pack(start: u32, committed: u32, phase: Phase) -> u64 {
+    (u64::from(start) << 32) | (u64::from(committed) << 2) | phase as u64
+}
+
+fn unpack(state: u64) -> (u32, u32, Phase) {
+    let phase = match state & 3 {
+        1 => Phase::Decoding,
+        2 => Phase::Running,
+        _ => Phase::Between,
+    };
     (
         (state >> 32) as u32,
-        ((state & 0xffff_ffff) >> 1) as u32,
-        state & 1 == 1,
+        ((state & 0xffff_ffff) >> 2) as u32,
+        phase,
     )
 }
 
@@ -62,8 +83,8 @@ pub(crate) struct Recovered {
     pub(crate) entries: Vec<u8>,
     /// How many entries.
     pub(crate) committed: usize,
-    /// Whether the task after them had started.
-    pub(crate) running: bool,
+    /// What the worker was doing with the task after them.
+    pub(crate) phase: Phase,
 }
 
 impl Journal {
@@ -79,6 +100,7 @@ impl Journal {
         Ok(Writer {
             area: self.area.lock()?,
             state: &self.state,
+            phase: Phase::Between,
             used: HEADER,
             start: 0,
             committed: 0,
@@ -93,7 +115,7 @@ impl Journal {
             return None;
         }
         let area = self.area.lock().ok()?;
-        let (start, committed, running) = unpack(state);
+        let (start, committed, phase) = unpack(state);
         let mut seq = [0u8; HEADER];
         seq.copy_from_slice(&area[..HEADER]);
         // Whole entries only: `committed` counts them (past them the area holds leftovers).
@@ -113,7 +135,7 @@ impl Journal {
             start: start as usize,
             committed: whole as usize,
             entries,
-            running,
+            phase,
         })
     }
 }
@@ -122,6 +144,7 @@ impl Journal {
 pub(crate) struct Writer<'a> {
     area: ArrayGuard<'a, u8>,
     state: &'a AtomicU64,
+    phase: Phase,
     /// The end of the last entry.
     used: usize,
     start: u32,
@@ -129,11 +152,12 @@ pub(crate) struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    fn publish(&self, running: bool) {
+    fn publish(&mut self, phase: Phase) {
+        self.phase = phase;
         // Release: the entry bytes and the header are written before the state that counts
         // them (a kill is asynchronous; the compiler must not sink those writes past this).
         self.state
-            .store(pack(self.start, self.committed, running), Ordering::Release);
+            .store(pack(self.start, self.committed, phase), Ordering::Release);
     }
 
     /// A new sub-job, whose first task has index `first`.
@@ -143,12 +167,17 @@ impl Writer<'_> {
         self.used = HEADER;
         self.start = first;
         self.committed = 0;
-        self.publish(false);
+        self.publish(Phase::Between);
+    }
+
+    /// The next task (index `start + committed`) is being decoded.
+    pub(crate) fn decoding(&mut self) {
+        self.publish(Phase::Decoding);
     }
 
     /// The next task (index `start + committed`) starts.
-    pub(crate) fn running(&self) {
-        self.publish(true);
+    pub(crate) fn running(&mut self) {
+        self.publish(Phase::Running);
     }
 
     /// The index of the next task to commit.
@@ -165,7 +194,7 @@ impl Writer<'_> {
         let end = put_entry(&mut self.area, self.used, value)?;
         self.used = end;
         self.committed += 1;
-        self.publish(false);
+        self.publish(Phase::Between);
         Ok(())
     }
 
@@ -179,26 +208,27 @@ impl Writer<'_> {
         self.committed == 0
     }
 
-    /// The unsent entries went out; the next task's result, if it is `running`, will be the
-    /// first entry of the emptied area.
-    pub(crate) fn sent(&mut self, running: bool) {
+    /// The unsent entries went out (to make room for the next task's result, which will be
+    /// the first entry of the emptied area; the phase stays).
+    pub(crate) fn sent(&mut self) {
         self.start += self.committed;
         self.committed = 0;
         self.used = HEADER;
-        self.publish(running);
+        self.publish(self.phase);
     }
 
     /// The running task's result went out on its own (too big for the area).
     pub(crate) fn sent_alone(&mut self) {
         debug_assert_eq!(self.committed, 0);
         self.start += 1;
-        self.publish(false);
+        self.publish(Phase::Between);
     }
 
     /// The sub-job is over, every result sent.
     pub(crate) fn end(&mut self) {
         self.committed = 0;
         self.used = HEADER;
+        self.phase = Phase::Between;
         self.state.store(IDLE, Ordering::Release);
     }
 }
@@ -209,8 +239,13 @@ mod tests {
 
     #[test]
     fn state_packs_and_unpacks() {
-        for (s, c, r) in [(0, 0, false), (7, 3, true), (u32::MAX, (1 << 31) - 1, true)] {
-            assert_eq!(unpack(pack(s, c, r)), (s, c, r));
+        for (s, c, p) in [
+            (0, 0, Phase::Between),
+            (7, 3, Phase::Running),
+            (9, 1, Phase::Decoding),
+            (u32::MAX, (1 << 30) - 1, Phase::Running),
+        ] {
+            assert_eq!(unpack(pack(s, c, p)), (s, c, p));
         }
     }
 
@@ -229,7 +264,10 @@ mod tests {
             // test, which is also what the parent sees after EOWNERDEAD).
         }
         let r = j.recover().unwrap();
-        assert_eq!((r.seq, r.start, r.committed, r.running), (42, 10, 2, true));
+        assert_eq!(
+            (r.seq, r.start, r.committed, r.phase),
+            (42, 10, 2, Phase::Running)
+        );
         let got: Vec<Result<u32, crate::TaskError>> =
             crate::shared::decode_results(&r.entries, r.committed);
         assert_eq!(got.len(), 2);
@@ -244,9 +282,11 @@ mod tests {
             w.begin(1, 0);
             w.running();
             w.commit(&5u8).ok().unwrap();
-            w.sent(true);
+            w.decoding();
+            w.running();
+            w.sent();
         }
         let r = j.recover().unwrap();
-        assert_eq!((r.start, r.committed, r.running), (1, 0, true));
+        assert_eq!((r.start, r.committed, r.phase), (1, 0, Phase::Running));
     }
 }

@@ -267,6 +267,7 @@ impl<T: Task> Pool<T> {
             id,
             first: 0,
             tasks,
+            strikes: 0,
         };
         match self.jobs.as_ref().map(|j| j.send(job)) {
             Some(Ok(())) => Ok(()),

@@ -122,6 +122,8 @@ pub(crate) struct Job<T> {
     /// The index, in the whole job, of `tasks[0]`.
     pub(crate) first: usize,
     pub(crate) tasks: Vec<T>,
+    /// How many workers died decoding `tasks[0]` (see `journal`).
+    pub(crate) strikes: u8,
 }
 
 /// Results of a job's tasks `start..start + results.len()`, on their way to the result handler.

@@ -78,14 +78,21 @@ fn worker_main<T: Task>(stream: &UnixStream, journal: &Journal) -> Result<(), St
                 };
                 tasks = rest;
                 // Decoding is not running: a worker killed while decoding leaves the task
-                // not started, and it runs elsewhere.
-                let result = match postcard::from_bytes::<T>(entry) {
-                    Ok(task) => {
+                // not started (see `journal`). A `Deserialize` that panics is that task's
+                // error, as one that fails.
+                w.decoding();
+                let decoded = catch_unwind(AssertUnwindSafe(|| postcard::from_bytes::<T>(entry)));
+                let result = match decoded {
+                    Ok(Ok(task)) => {
                         w.running();
                         run(task)
                     }
-                    Err(e) => Err(TaskError::TaskEncoding(format!(
+                    Ok(Err(e)) => Err(TaskError::TaskEncoding(format!(
                         "the worker cannot decode the task: {e}"
+                    ))),
+                    Err(payload) => Err(TaskError::TaskEncoding(format!(
+                        "decoding the task panicked: {}",
+                        panic_message(&*payload)
                     ))),
                 };
                 record(&mut w, stream, job.seq, &result)?;
@@ -135,7 +142,7 @@ fn record<O: serde::Serialize>(
         Err(EntryError::Full) => {
             if !w.is_empty() {
                 send_unsent(w, stream, seq)?;
-                w.sent(true);
+                w.sent();
                 match w.commit(result) {
                     Ok(()) => return Ok(()),
                     Err(EntryError::Encode(e)) => {
@@ -198,7 +205,7 @@ fn commit_error<O: serde::Serialize>(
         Err(_) => {
             // Only a full area can refuse a short error: send what is there, then it fits.
             send_unsent(w, stream, seq)?;
-            w.sent(true);
+            w.sent();
             w.commit(&err)
                 .map_err(|_| "pool worker: cannot record an encoding error".to_string())
         }

@@ -14,8 +14,8 @@ use std::time::Duration;
 use lesson::within;
 use pool::{Pool, PoolError, TaskError};
 use support::{
-    LONG, Out, StallOnDecode, Work, assert_no_children, eventually, eventually_within, exited,
-    helper_is, kill_now, probe, run_helper, serial, sq,
+    KillOnDecode, LONG, Out, PanicOnDecode, StallOnDecode, Work, assert_no_children, eventually,
+    eventually_within, exited, helper_is, kill_now, probe, run_helper, serial, sq,
 };
 
 fn died_by_kill(r: &Result<Out, TaskError>, pid: i32) -> bool {
@@ -158,6 +158,60 @@ fn a_worker_killed_between_two_tasks_of_a_chunk_fails_none() {
         let want: Vec<Result<Out, TaskError>> = (0..20).map(|i| Ok(sq(i))).collect();
         assert_eq!(results, want);
         assert_eq!(pr.starts(20), vec![1; 20], "each task ran exactly once");
+        still_usable(p, 2);
+    });
+}
+
+/// A task whose decoding panics fails alone with `TaskEncoding` (the worker lives); a task
+/// whose decoding kills its worker is not re-run for ever: after a second worker died decoding
+/// it, it fails with `WorkerDied`, and the tasks around it run, each once.
+#[test]
+fn a_task_that_breaks_its_decoder_fails_alone_and_does_not_loop() {
+    let _fork = serial();
+    within(LONG, "tasks that break their decoder", || {
+        let pr = probe();
+        pr.reset();
+        let p: Pool<Work> = Pool::new(2).unwrap();
+        let before = p.worker_pids();
+        match p.apply(Work::BadDecode(1, PanicOnDecode)) {
+            Err(TaskError::TaskEncoding(m)) => assert!(m.contains("panicked"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(p.worker_pids(), before, "the worker lived on");
+        assert!(matches!(
+            p.apply(Work::DeadlyDecode(2, KillOnDecode)),
+            Err(TaskError::WorkerDied {
+                signal: Some(9),
+                ..
+            })
+        ));
+        let work: Vec<Work> = (10..30)
+            .map(|i| {
+                if i == 17 {
+                    Work::DeadlyDecode(i, KillOnDecode)
+                } else {
+                    Work::Square(i)
+                }
+            })
+            .collect();
+        let results: Vec<_> = p.imap(work, 5).unwrap().collect();
+        assert_eq!(results.len(), 20);
+        for (k, r) in results.iter().enumerate() {
+            let i = k as u32 + 10;
+            if i == 17 {
+                assert!(matches!(r, Err(TaskError::WorkerDied { .. })), "{r:?}");
+            } else {
+                assert_eq!(r, &Ok(sq(i)));
+            }
+        }
+        let starts = pr.starts(30);
+        assert_eq!((starts[1], starts[2], starts[17]), (0, 0, 0));
+        assert!(
+            starts[10..30]
+                .iter()
+                .enumerate()
+                .all(|(k, &s)| s == u32::from(k != 7))
+        );
         still_usable(p, 2);
     });
 }

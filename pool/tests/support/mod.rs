@@ -124,6 +124,29 @@ impl<'de> Deserialize<'de> for StallOnDecode {
     }
 }
 
+/// Decoding it (in a worker) panics.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct PanicOnDecode;
+
+impl<'de> Deserialize<'de> for PanicOnDecode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <()>::deserialize(d)?;
+        panic!("this task cannot be decoded");
+    }
+}
+
+/// Decoding it (in a worker) SIGKILLs the worker: a task that crashes whatever decodes it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct KillOnDecode;
+
+impl<'de> Deserialize<'de> for KillOnDecode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <()>::deserialize(d)?;
+        let _ = nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGKILL);
+        unreachable!("SIGKILL cannot be caught")
+    }
+}
+
 /// The tests' task. Every variant but the encoding ones counts its start in the probe.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Work {
@@ -149,6 +172,10 @@ pub enum Work {
     Stall(u32, StallOnDecode),
     /// Panic.
     Panic(u32),
+    /// Its decoding panics.
+    BadDecode(u32, PanicOnDecode),
+    /// Its decoding kills the worker.
+    DeadlyDecode(u32, KillOnDecode),
 }
 
 /// What a [`Work`] returns.
@@ -177,7 +204,9 @@ impl Work {
             | Work::Unsendable(i, _)
             | Work::Huge(i, _)
             | Work::Stall(i, _)
-            | Work::Panic(i) => *i,
+            | Work::Panic(i)
+            | Work::BadDecode(i, _)
+            | Work::DeadlyDecode(i, _) => *i,
         }
     }
 }
@@ -200,7 +229,10 @@ impl Task for Work {
             Work::Fail(_, n) => anyhow::bail!("{}", "x".repeat(n)),
             Work::BadResult(_) => Out::Bad(()),
             Work::BigResult(_, n) => Out::Bytes(ByteBuf::from(vec![7u8; n])),
-            Work::Unsendable(i, _) | Work::Huge(i, _) => sq(i),
+            Work::Unsendable(i, _)
+            | Work::Huge(i, _)
+            | Work::BadDecode(i, _)
+            | Work::DeadlyDecode(i, _) => sq(i),
             Work::Panic(i) => panic!("task {i} panicked on purpose"),
         })
     }
