@@ -14,8 +14,12 @@
 //! | `r.get()`, `r.get(timeout)`, `r.wait()`, `r.ready()`, `r.successful()` | [`AsyncResult::get`], [`get_timeout`](AsyncResult::get_timeout), [`wait`](AsyncResult::wait), [`ready`](AsyncResult::ready), [`successful`](AsyncResult::successful) |
 //! | `map`, `imap`, `imap_unordered`, `starmap`, `chunksize` | [`Pool::map`], [`imap`](Pool::imap), [`imap_unordered`](Pool::imap_unordered), [`starmap`](Pool::starmap) (a tuple task) |
 //! | `close()`, `join()`, `terminate()` | [`Pool::close`], [`Pool::join`] (an error before close), [`Pool::terminate`]; drop terminates |
+//! | `Pool(0)`, `maxtasksperchild=0`: `ValueError` | [`PoolError::Invalid`] |
 //! | an exception in `func` | [`TaskError::Failed`] / [`TaskError::Panicked`]; the worker lives on |
-//! | a worker killed mid-task: the pool hangs | [`TaskError::WorkerDied`], a new worker, the pool goes on |
+//! | arguments that cannot be pickled | [`TaskError::TaskEncoding`], at once, for that task |
+//! | `MaybeEncodingError` | [`TaskError::ResultEncoding`]; the worker lives on |
+//! | a worker killed mid-task: the pool hangs | [`TaskError::WorkerDied`] for the task it ran, the others run elsewhere, a new worker, the pool goes on |
+//! | a worker cannot be started | [`PoolError::Start`] from [`Pool::new`]; [`TaskError::NoWorker`] while none is left |
 //!
 //! How it is built, and its fork safety, are in the [`pool`] module's docs.
 //!
