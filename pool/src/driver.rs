@@ -29,9 +29,7 @@ use processes::Process;
 
 use crate::batch::{Batch, InFlight, Refused};
 use crate::journal::Phase;
-use crate::shared::{
-    Job, Part, PartIn, PoolError, Shared, Task, TaskError, count_entries, decode_results,
-};
+use crate::shared::{Job, Part, PartIn, PoolError, Shared, Task, TaskError, decode_results};
 use crate::worker::{Worker, fork_worker};
 
 /// Jobs taken from the queue for one batch, at most.
@@ -238,18 +236,21 @@ impl<T: Task> Driver<T> {
         let stream = &w.stream;
         let mut cur = 0;
         while cur < inflight.len() {
-            let Ok(part) = scratch.replies.read::<PartIn>(stream) else {
+            let Ok(part) = scratch.replies.read::<PartIn<T::Output>>(stream) else {
                 break;
             };
             let f = &mut inflight[cur];
             let start = f.job.first + f.delivered;
             let left = f.job.tasks.len() - f.delivered;
-            let n = count_entries(&part.entries);
-            if part.seq != f.seq || part.start as usize != start || n == 0 || n > left {
+            if part.seq != f.seq || part.start as usize != start {
                 // Not what this worker was asked for: it cannot be trusted with the rest.
                 break;
             }
-            let results = decode_results(&part.entries, n);
+            let results = part.results.0;
+            let n = results.len();
+            if n == 0 || n > left {
+                break;
+            }
             f.delivered += n;
             if f.delivered == f.job.tasks.len() {
                 // Done with these task values before their last results go (see `fail`).
@@ -379,7 +380,8 @@ impl<T: Task> Driver<T> {
                     parts.push((next, errors(&lost, r.start - next)));
                     next = r.start;
                 }
-                let results = decode_results::<T::Output>(&r.entries, r.committed);
+                let mut results = decode_results::<T::Output>(&r.entries);
+                results.truncate(r.committed);
                 let have = results.len();
                 let fresh: Vec<_> = results.into_iter().skip(next - r.start).collect();
                 if !fresh.is_empty() {
@@ -388,7 +390,7 @@ impl<T: Task> Driver<T> {
                     next += n;
                 }
                 strikes = prior(next);
-                if r.start + have == next {
+                if r.start + have == next && next < first + f.job.tasks.len() {
                     match r.phase {
                         Phase::Running => {
                             parts.push((next, vec![Err(why)]));

@@ -29,9 +29,10 @@ use ipc::{Array, ArrayGuard, AtomicValue};
 
 use crate::shared::{EntryError, put_entry, take_entry};
 
-/// Bytes of the result area. Below the 64 KiB above which `ipc::frame::write_frame` writes
-/// a byte string in a second `write`, so a part goes out in one.
-const AREA: usize = 60 << 10;
+/// Bytes of the result area: room for the results of a big chunk of small tasks, so they go
+/// back in one part (past 64 KiB, `ipc::frame::write_frame` writes them straight from this
+/// shared memory, in a second `write`, without copying them).
+const AREA: usize = 256 << 10;
 /// The area starts with the sub-job's dispatch number.
 const HEADER: usize = 8;
 
@@ -41,7 +42,7 @@ const IDLE: u64 = 0;
 /// What a worker is doing with the task after its committed results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
-    /// Nothing: it has not touched it.
+    /// Nothing: no sub-job in progress.
     Between = 0,
     /// Decoding it (its `Deserialize` runs; its `run` has not started).
     Decoding = 1,
@@ -152,6 +153,7 @@ pub(crate) struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    #[inline]
     fn publish(&mut self, phase: Phase) {
         self.phase = phase;
         // Release: the entry bytes and the header are written before the state that counts
@@ -167,15 +169,11 @@ impl Writer<'_> {
         self.used = HEADER;
         self.start = first;
         self.committed = 0;
-        self.publish(Phase::Between);
-    }
-
-    /// The next task (index `start + committed`) is being decoded.
-    pub(crate) fn decoding(&mut self) {
         self.publish(Phase::Decoding);
     }
 
     /// The next task (index `start + committed`) starts.
+    #[inline]
     pub(crate) fn running(&mut self) {
         self.publish(Phase::Running);
     }
@@ -186,7 +184,8 @@ impl Writer<'_> {
     }
 
     /// Commit the running task's result as the next entry: one atomic step from "running" to
-    /// "finished". `Full`: no room (send the entries, then [`Writer::sent`], then retry).
+    /// "finished, and decoding the next" (a worker goes straight on to the next task; after
+    /// its last, the phase means nothing). `Full`: no room (send the entries, then [`Writer::sent`], then retry).
     pub(crate) fn commit<V: serde::Serialize + ?Sized>(
         &mut self,
         value: &V,
@@ -194,7 +193,7 @@ impl Writer<'_> {
         let end = put_entry(&mut self.area, self.used, value)?;
         self.used = end;
         self.committed += 1;
-        self.publish(Phase::Between);
+        self.publish(Phase::Decoding);
         Ok(())
     }
 
@@ -221,7 +220,7 @@ impl Writer<'_> {
     pub(crate) fn sent_alone(&mut self) {
         debug_assert_eq!(self.committed, 0);
         self.start += 1;
-        self.publish(Phase::Between);
+        self.publish(Phase::Decoding);
     }
 
     /// The sub-job is over, every result sent.
@@ -268,8 +267,7 @@ mod tests {
             (r.seq, r.start, r.committed, r.phase),
             (42, 10, 2, Phase::Running)
         );
-        let got: Vec<Result<u32, crate::TaskError>> =
-            crate::shared::decode_results(&r.entries, r.committed);
+        let got: Vec<Result<u32, crate::TaskError>> = crate::shared::decode_results(&r.entries);
         assert_eq!(got.len(), 2);
         assert!(j.recover().is_none(), "recovering clears the journal");
     }
@@ -282,7 +280,6 @@ mod tests {
             w.begin(1, 0);
             w.running();
             w.commit(&5u8).ok().unwrap();
-            w.decoding();
             w.running();
             w.sent();
         }

@@ -254,15 +254,9 @@ impl<T: Task> Pool<T> {
         }
         let id = self.shared.next_id.fetch_add(1, Ordering::SeqCst);
         *self.shared.outstanding() += 1;
-        self.shared.pending().insert(
-            id,
-            Pending {
-                complete,
-                total: tasks.len(),
-                slots: Vec::new(),
-                filled: 0,
-            },
-        );
+        self.shared
+            .pending()
+            .insert(id, Pending::new(complete, tasks.len()));
         let job = Job {
             id,
             first: 0,
@@ -378,11 +372,26 @@ impl<T: Task> Pool<T> {
     ///
     /// The first task's error; [`TaskError::Terminated`] if the pool is closed.
     pub fn map(&self, tasks: Vec<T>, chunksize: usize) -> Result<Vec<T::Output>, TaskError> {
-        let all: Vec<Result<T::Output, TaskError>> = self
-            .imap(tasks, chunksize)
-            .map_err(|_| TaskError::Terminated)?
-            .collect();
-        all.into_iter().collect()
+        let (sizes, rx) = self
+            .chunks(tasks, chunksize)
+            .map_err(|_| TaskError::Terminated)?;
+        let mut chunks = in_order(sizes, rx);
+        let mut out = Vec::with_capacity(chunks.total());
+        let mut first_error = None;
+        // Every chunk, even after an error: map returns once every task has run.
+        while let Some(results) = chunks.next_chunk() {
+            for r in results {
+                match (r, &first_error) {
+                    (Ok(v), None) => out.push(v),
+                    (Err(e), None) => first_error = Some(e),
+                    _ => {}
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
     }
 
     /// A tuple task type is `starmap`: the task carries all its arguments. Replaces

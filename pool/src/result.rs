@@ -109,8 +109,20 @@ impl<O> AsyncResult<O> {
 impl<O> Pending<O> {
     /// Put `results` (of tasks `start..`) in their places; `true` once every task has one.
     fn add(&mut self, start: usize, results: Vec<Result<O, TaskError>>) -> bool {
+        if self.slots.is_empty() && start == self.ordered.len() {
+            if self.ordered.is_empty() {
+                self.ordered = results;
+            } else {
+                self.ordered.extend(results);
+            }
+            return self.ordered.len() >= self.total;
+        }
         if self.slots.is_empty() {
             self.slots = (0..self.total).map(|_| None).collect();
+            self.filled = self.ordered.len();
+            for (slot, r) in self.slots.iter_mut().zip(self.ordered.drain(..)) {
+                *slot = Some(r);
+            }
         }
         for (i, r) in results.into_iter().enumerate() {
             if let Some(slot) = self.slots.get_mut(start + i) {
@@ -126,11 +138,16 @@ impl<O> Pending<O> {
 
     /// The results in task order; a task with none (the pool stopped) is `Terminated`.
     fn results(self) -> (Completion<O>, Vec<Result<O, TaskError>>) {
-        let results = self
-            .slots
-            .into_iter()
-            .map(|r| r.unwrap_or(Err(TaskError::Terminated)))
-            .collect();
+        let results = if self.slots.is_empty() {
+            let mut ordered = self.ordered;
+            ordered.extend((ordered.len()..self.total).map(|_| Err(TaskError::Terminated)));
+            ordered
+        } else {
+            self.slots
+                .into_iter()
+                .map(|r| r.unwrap_or(Err(TaskError::Terminated)))
+                .collect()
+        };
         (self.complete, results)
     }
 }
@@ -142,10 +159,6 @@ pub(crate) fn result_handler<O>(shared: &Shared<O>, done: &Receiver<Part<O>>) {
         let ready = {
             let mut pending = shared.pending();
             match pending.get_mut(&id) {
-                // The common case: the whole job in one part.
-                Some(p) if p.filled == 0 && start == 0 && results.len() == p.total => {
-                    pending.remove(&id).map(|p| (p.complete, results))
-                }
                 Some(p) => {
                     if p.add(start, results) {
                         pending.remove(&id).map(Pending::results)
@@ -163,10 +176,7 @@ pub(crate) fn result_handler<O>(shared: &Shared<O>, done: &Receiver<Part<O>>) {
     }
     // Every worker thread is gone: whatever is still pending will never run.
     let left: Vec<Pending<O>> = shared.pending().drain().map(|(_, p)| p).collect();
-    for mut p in left {
-        if p.slots.is_empty() {
-            p.slots = (0..p.total).map(|_| None).collect();
-        }
+    for p in left {
         let (complete, results) = p.results();
         let _ = catch_unwind(AssertUnwindSafe(|| complete(results)));
         shared.finished_one();
@@ -179,41 +189,67 @@ pub(crate) type ChunkResults<O> = Receiver<(usize, Vec<Result<O, TaskError>>)>;
 
 /// `imap`'s iterator: the chunks' results in chunk order (a reorder buffer holds early ones),
 /// one per task; if the pool went away, one `Terminated` per task missing.
-pub(crate) fn in_order<O>(
+pub(crate) struct InOrder<O> {
     sizes: Vec<usize>,
     rx: ChunkResults<O>,
-) -> impl Iterator<Item = Result<O, TaskError>> {
-    let mut early: HashMap<usize, Vec<Result<O, TaskError>>> = HashMap::new();
-    let mut next = 0;
-    let mut current: VecDeque<Result<O, TaskError>> = VecDeque::new();
-    std::iter::from_fn(move || {
+    early: HashMap<usize, Vec<Result<O, TaskError>>>,
+    next: usize,
+    current: std::vec::IntoIter<Result<O, TaskError>>,
+}
+
+pub(crate) fn in_order<O>(sizes: Vec<usize>, rx: ChunkResults<O>) -> InOrder<O> {
+    InOrder {
+        sizes,
+        rx,
+        early: HashMap::new(),
+        next: 0,
+        current: Vec::new().into_iter(),
+    }
+}
+
+impl<O> InOrder<O> {
+    /// How many tasks in all.
+    pub(crate) fn total(&self) -> usize {
+        self.sizes.iter().sum()
+    }
+
+    /// The next chunk's results (waiting for them), `None` after the last.
+    pub(crate) fn next_chunk(&mut self) -> Option<Vec<Result<O, TaskError>>> {
+        if self.next == self.sizes.len() {
+            return None;
+        }
+        let results = match self.early.remove(&self.next) {
+            Some(r) => r,
+            None => loop {
+                match self.rx.recv() {
+                    Ok((i, r)) if i == self.next => break r,
+                    Ok((i, r)) => {
+                        self.early.insert(i, r);
+                    }
+                    Err(_) => {
+                        break (0..self.sizes[self.next])
+                            .map(|_| Err(TaskError::Terminated))
+                            .collect();
+                    }
+                }
+            },
+        };
+        self.next += 1;
+        Some(results)
+    }
+}
+
+impl<O> Iterator for InOrder<O> {
+    type Item = Result<O, TaskError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(r) = current.pop_front() {
+            if let Some(r) = self.current.next() {
                 return Some(r);
             }
-            if next == sizes.len() {
-                return None;
-            }
-            let results = match early.remove(&next) {
-                Some(r) => r,
-                None => loop {
-                    match rx.recv() {
-                        Ok((i, r)) if i == next => break r,
-                        Ok((i, r)) => {
-                            early.insert(i, r);
-                        }
-                        Err(_) => {
-                            break (0..sizes[next])
-                                .map(|_| Err(TaskError::Terminated))
-                                .collect();
-                        }
-                    }
-                },
-            };
-            next += 1;
-            current.extend(results);
+            self.current = self.next_chunk()?.into_iter();
         }
-    })
+    }
 }
 
 /// `imap_unordered`'s iterator: the chunks' results as they finish, one per task.

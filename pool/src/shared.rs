@@ -19,7 +19,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use ipc::frame::DEFAULT_MAX_FRAME;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_bytes::{ByteBuf, Bytes};
+use serde_bytes::Bytes;
 
 /// Work a pool can run: the data crosses to a worker process, which calls `run`.
 /// Replaces the `func` + `args` of `pool.apply_async(func, args)`.
@@ -150,11 +150,12 @@ pub(crate) struct BatchOut<'a> {
     pub(crate) tasks: &'a Bytes,
 }
 
-/// A batch, as the worker receives it.
+/// A batch, as the worker receives it (the tasks borrowed from the frame's bytes).
 #[derive(Deserialize)]
-pub(crate) struct BatchIn {
+pub(crate) struct BatchIn<'a> {
     pub(crate) jobs: Vec<WireJob>,
-    pub(crate) tasks: ByteBuf,
+    #[serde(borrow)]
+    pub(crate) tasks: &'a Bytes,
 }
 
 /// Results of a sub-job from `start` on, as the worker sends them.
@@ -165,12 +166,33 @@ pub(crate) struct PartOut<'a> {
     pub(crate) entries: &'a Bytes,
 }
 
-/// Results of a sub-job from `start` on, as the parent receives them.
+/// Results of a sub-job from `start` on, as the parent receives them: decoded straight from
+/// the frame's bytes.
 #[derive(Deserialize)]
-pub(crate) struct PartIn {
+#[serde(bound = "O: DeserializeOwned")]
+pub(crate) struct PartIn<O> {
     pub(crate) seq: u64,
     pub(crate) start: u32,
-    pub(crate) entries: ByteBuf,
+    pub(crate) results: Results<O>,
+}
+
+/// A part's result entries, decoded as they are read (see [`decode_results`]).
+pub(crate) struct Results<O>(pub(crate) Vec<Result<O, TaskError>>);
+
+impl<'de, O: DeserializeOwned> Deserialize<'de> for Results<O> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Entries<O>(std::marker::PhantomData<O>);
+        impl<O: DeserializeOwned> serde::de::Visitor<'_> for Entries<O> {
+            type Value = Results<O>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("result entries")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Results<O>, E> {
+                Ok(Results(decode_results(v)))
+            }
+        }
+        d.deserialize_bytes(Entries(std::marker::PhantomData))
+    }
 }
 
 /// The largest task or result entry: a frame's limit less room for the rest of the frame.
@@ -188,6 +210,7 @@ impl postcard::ser_flavors::Flavor for Extend<'_> {
         Ok(())
     }
 
+    #[inline]
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
         self.0.extend_from_slice(data);
         Ok(())
@@ -195,6 +218,43 @@ impl postcard::ser_flavors::Flavor for Extend<'_> {
 
     fn finalize(self) -> postcard::Result<()> {
         Ok(())
+    }
+}
+
+/// Writes postcard's output into a slice from `pos`; full is an error.
+struct Area<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl postcard::ser_flavors::Flavor for Area<'_> {
+    type Output = usize;
+
+    #[inline]
+    fn try_push(&mut self, b: u8) -> postcard::Result<()> {
+        let slot = self
+            .buf
+            .get_mut(self.pos)
+            .ok_or(postcard::Error::SerializeBufferFull)?;
+        *slot = b;
+        self.pos += 1;
+        Ok(())
+    }
+
+    #[inline]
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        let end = self.pos + data.len();
+        let dst = self
+            .buf
+            .get_mut(self.pos..end)
+            .ok_or(postcard::Error::SerializeBufferFull)?;
+        dst.copy_from_slice(data);
+        self.pos = end;
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<usize> {
+        Ok(self.pos)
     }
 }
 
@@ -214,7 +274,13 @@ fn write_varint(out: &mut [u8], mut n: usize) {
 /// After `n` bytes were encoded at `buf[at + 1..]` behind one reserved byte at `at`, write
 /// their length there, moving them if the length needs more than one byte. `false` if `buf`
 /// has no room for that (only for a fixed-size `buf`; a `Vec` is grown by the caller).
+#[inline]
 fn fix_prefix(buf: &mut [u8], at: usize, n: usize) -> bool {
+    if n < 0x80 {
+        // The common case, one byte: a small task or result.
+        buf[at] = n as u8;
+        return true;
+    }
     let k = varint_len(n);
     if k > 1 {
         if at + k + n > buf.len() {
@@ -235,40 +301,81 @@ pub(crate) enum EntryError {
 }
 
 /// Append `value` to `buf` as an entry; on error `buf` is as it was. Returns the entry's size.
+#[inline]
 pub(crate) fn push_entry<V: Serialize + ?Sized>(
     buf: &mut Vec<u8>,
     value: &V,
 ) -> Result<usize, EntryError> {
     let at = buf.len();
     buf.push(0);
-    if let Err(e) = postcard::serialize_with_flavor(value, Extend(buf)) {
-        buf.truncate(at);
-        return Err(EntryError::Encode(e.to_string()));
+    let mut ser = postcard::Serializer {
+        output: Extend(buf),
+    };
+    if let Err(e) = value.serialize(&mut ser) {
+        return Err(refused(buf, at, e));
     }
     let n = buf.len() - at - 1;
-    let k = varint_len(n);
-    if k > 1 {
-        buf.resize(buf.len() + k - 1, 0);
+    if n < 0x80 {
+        buf[at] = n as u8;
+        return Ok(n + 1);
     }
+    Ok(long_prefix(buf, at, n))
+}
+
+#[cold]
+fn refused(buf: &mut Vec<u8>, at: usize, e: postcard::Error) -> EntryError {
+    buf.truncate(at);
+    EntryError::Encode(e.to_string())
+}
+
+/// [`push_entry`] for an entry of 128 bytes or more: room for a longer length.
+#[cold]
+fn long_prefix(buf: &mut Vec<u8>, at: usize, n: usize) -> usize {
+    let k = varint_len(n);
+    buf.resize(buf.len() + k - 1, 0);
     fix_prefix(buf, at, n);
-    Ok(buf.len() - at)
+    buf.len() - at
 }
 
 /// Write `value` as an entry at `buf[at..]`; the end of the entry.
+#[inline]
 pub(crate) fn put_entry<V: Serialize + ?Sized>(
     buf: &mut [u8],
     at: usize,
     value: &V,
 ) -> Result<usize, EntryError> {
-    if at + 1 >= buf.len() {
-        return Err(EntryError::Full);
-    }
-    let n = match postcard::to_slice(value, &mut buf[at + 1..]) {
-        Ok(written) => written.len(),
-        Err(postcard::Error::SerializeBufferFull) => return Err(EntryError::Full),
-        Err(e) => return Err(EntryError::Encode(e.to_string())),
+    let mut ser = postcard::Serializer {
+        output: Area {
+            buf: &mut *buf,
+            pos: at + 1,
+        },
     };
-    if !fix_prefix(buf, at, n) {
+    if let Err(e) = value.serialize(&mut ser) {
+        return Err(not_put(e));
+    }
+    let end = ser.output.pos;
+    let n = end - at - 1;
+    match buf.get_mut(at) {
+        Some(b) if n < 0x80 => {
+            *b = n as u8;
+            Ok(end)
+        }
+        _ => put_long(buf, at, n),
+    }
+}
+
+#[cold]
+fn not_put(e: postcard::Error) -> EntryError {
+    match e {
+        postcard::Error::SerializeBufferFull => EntryError::Full,
+        e => EntryError::Encode(e.to_string()),
+    }
+}
+
+/// [`put_entry`] for an entry of 128 bytes or more (or no room at all).
+#[cold]
+fn put_long(buf: &mut [u8], at: usize, n: usize) -> Result<usize, EntryError> {
+    if at >= buf.len() || !fix_prefix(buf, at, n) {
         return Err(EntryError::Full);
     }
     Ok(at + varint_len(n) + n)
@@ -276,7 +383,14 @@ pub(crate) fn put_entry<V: Serialize + ?Sized>(
 
 /// The first entry of `bytes` and what follows it; `None` if `bytes` does not start with a
 /// whole entry.
+#[inline]
 pub(crate) fn take_entry(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    if let Some((&b, rest)) = bytes.split_first()
+        && b < 0x80
+    {
+        let n = usize::from(b);
+        return (rest.len() >= n).then(|| rest.split_at(n));
+    }
     let mut n = 0usize;
     for (i, &b) in bytes.iter().enumerate().take(5) {
         n |= usize::from(b & 0x7f) << (7 * i);
@@ -288,17 +402,11 @@ pub(crate) fn take_entry(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     None
 }
 
-/// Decode the result entries of a part (or of a dead worker's journal): one result each, an
+/// Decode result entries (of a part, or of a dead worker's journal): one result each, an
 /// entry that does not decode being that task's [`TaskError::ResultEncoding`].
-pub(crate) fn decode_results<O: DeserializeOwned>(
-    mut entries: &[u8],
-    count: usize,
-) -> Vec<Result<O, TaskError>> {
-    let mut out = Vec::with_capacity(count);
-    while out.len() < count {
-        let Some((entry, rest)) = take_entry(entries) else {
-            break;
-        };
+pub(crate) fn decode_results<O: DeserializeOwned>(mut entries: &[u8]) -> Vec<Result<O, TaskError>> {
+    let mut out = Vec::new();
+    while let Some((entry, rest)) = take_entry(entries) {
         entries = rest;
         out.push(
             postcard::from_bytes::<Result<O, TaskError>>(entry).unwrap_or_else(|e| {
@@ -311,16 +419,6 @@ pub(crate) fn decode_results<O: DeserializeOwned>(
     out
 }
 
-/// How many whole entries `bytes` holds.
-pub(crate) fn count_entries(mut bytes: &[u8]) -> usize {
-    let mut n = 0;
-    while let Some((_, rest)) = take_entry(bytes) {
-        bytes = rest;
-        n += 1;
-    }
-    n
-}
-
 /// What to do when a job completes: its results, one per task in order (run on the
 /// result-handler thread).
 pub(crate) type Completion<O> = Box<dyn FnOnce(Vec<Result<O, TaskError>>) + Send>;
@@ -329,9 +427,25 @@ pub(crate) type Completion<O> = Box<dyn FnOnce(Vec<Result<O, TaskError>>) + Send
 pub(crate) struct Pending<O> {
     pub(crate) complete: Completion<O>,
     pub(crate) total: usize,
-    /// Results that came in parts, by task index (empty until the first partial one).
+    /// The results of tasks `0..`, while the parts come in order (the common case: a chunk
+    /// run by one worker, sent in several parts).
+    pub(crate) ordered: Vec<Result<O, TaskError>>,
+    /// Results by task index, once a part came out of order (after a death, a split job).
     pub(crate) slots: Vec<Option<Result<O, TaskError>>>,
+    /// Tasks with a result in `slots`.
     pub(crate) filled: usize,
+}
+
+impl<O> Pending<O> {
+    pub(crate) fn new(complete: Completion<O>, total: usize) -> Pending<O> {
+        Pending {
+            complete,
+            total,
+            ordered: Vec::new(),
+            slots: Vec::new(),
+            filled: 0,
+        }
+    }
 }
 
 /// The state the pool, its worker threads and its result handler share.
@@ -403,7 +517,6 @@ mod tests {
             rest = after;
         }
         assert!(rest.is_empty());
-        assert_eq!(count_entries(&buf), sizes.len());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::os::unix::net::UnixStream;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use ipc::FrameError;
-use ipc::frame::{DEFAULT_MAX_FRAME, read_frame, write_frame};
+use ipc::frame::{DEFAULT_MAX_FRAME, read_bytes_into, write_frame};
 use processes::Process;
 use serde_bytes::Bytes;
 
@@ -63,13 +63,17 @@ fn worker_main<T: Task>(stream: &UnixStream, journal: &Journal) -> Result<(), St
     let mut w = journal
         .writer()
         .map_err(|e| format!("pool worker: its journal: {e}"))?;
+    // The batch's bytes, kept from batch to batch; the tasks are decoded from them in place.
+    let mut frame = Vec::new();
     loop {
-        let batch: BatchIn = match read_frame(stream, DEFAULT_MAX_FRAME) {
-            Ok(b) => b,
+        match read_bytes_into(stream, &mut frame, DEFAULT_MAX_FRAME) {
+            Ok(_) => {}
             Err(FrameError::Eof) => return Ok(()),
             Err(e) => return Err(format!("pool worker: reading a batch: {e}")),
-        };
-        let mut tasks: &[u8] = &batch.tasks;
+        }
+        let batch: BatchIn<'_> = postcard::from_bytes(&frame)
+            .map_err(|e| format!("pool worker: a malformed batch: {e}"))?;
+        let mut tasks: &[u8] = batch.tasks;
         for job in &batch.jobs {
             w.begin(job.seq, job.first);
             for _ in 0..job.count {
@@ -77,10 +81,9 @@ fn worker_main<T: Task>(stream: &UnixStream, journal: &Journal) -> Result<(), St
                     return Err("pool worker: a batch with fewer tasks than it says".into());
                 };
                 tasks = rest;
-                // Decoding is not running: a worker killed while decoding leaves the task
-                // not started (see `journal`). A `Deserialize` that panics is that task's
-                // error, as one that fails.
-                w.decoding();
+                // Decoding is not running (the journal says "decoding" from the end of the
+                // previous task on): a worker killed while decoding leaves the task not started
+                // (see `journal`). A `Deserialize` that panics is that task's error.
                 let decoded = catch_unwind(AssertUnwindSafe(|| postcard::from_bytes::<T>(entry)));
                 let result = match decoded {
                     Ok(Ok(task)) => {
