@@ -52,7 +52,6 @@
 //! a parent thread held. A task that takes other locks shared with parent threads is the user's
 //! responsibility (see `processes::process`).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -66,7 +65,7 @@ use nix::unistd::Pid;
 
 use crate::driver::Driver;
 use crate::result::{ChunkResults, SharedSlot, Slot, as_finished, in_order, result_handler};
-use crate::shared::{Completion, Job, Part, Pending, Shared};
+use crate::shared::{Completion, Job, Part, Pending, PendingMap, Shared};
 use crate::worker::{Worker, fork_worker};
 
 pub use crate::result::AsyncResult;
@@ -167,7 +166,7 @@ impl<T: Task> Pool<T> {
             workers.push(fork_worker::<T>()?);
         }
         let shared = Arc::new(Shared {
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(PendingMap::default()),
             outstanding: Mutex::new(0),
             idle: Condvar::new(),
             next_id: AtomicU64::new(0),

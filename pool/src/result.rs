@@ -1,6 +1,7 @@
 //! [`AsyncResult`], the handle on one task's future result, and the result-handler thread that
 //! runs every completion (and so every callback) in the parent.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -158,15 +159,15 @@ pub(crate) fn result_handler<O>(shared: &Shared<O>, done: &Receiver<Part<O>>) {
     for Part { id, start, results } in done.iter() {
         let ready = {
             let mut pending = shared.pending();
-            match pending.get_mut(&id) {
-                Some(p) => {
-                    if p.add(start, results) {
-                        pending.remove(&id).map(Pending::results)
+            match pending.entry(id) {
+                Entry::Occupied(mut p) => {
+                    if p.get_mut().add(start, results) {
+                        Some(p.remove().results())
                     } else {
                         None
                     }
                 }
-                None => None,
+                Entry::Vacant(_) => None,
             }
         };
         if let Some((complete, results)) = ready {
