@@ -8,7 +8,8 @@
 use ipc::frame::DEFAULT_MAX_FRAME;
 use serde_bytes::Bytes;
 
-use crate::shared::{BatchOut, EntryError, Job, MAX_ENTRY, Task, TaskError, WireJob, push_entry};
+use crate::entry::{EntryError, MAX_ENTRY, push_entry};
+use crate::shared::{BatchOut, Job, Task, TaskError, WireJob};
 
 /// A batch frame's tasks and sub-job list stay below this.
 const FRAME_ROOM: usize = DEFAULT_MAX_FRAME - 1024;

@@ -28,8 +28,9 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use processes::Process;
 
 use crate::batch::{Batch, InFlight, Refused};
+use crate::entry::decode_results;
 use crate::journal::Phase;
-use crate::shared::{Job, Part, PartIn, PoolError, Shared, Task, TaskError, decode_results};
+use crate::shared::{Job, Part, PartIn, PoolError, Shared, Task, TaskError};
 use crate::worker::{Worker, fork_worker};
 
 /// Jobs taken from the queue for one batch, at most.

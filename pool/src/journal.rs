@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use ipc::{Array, ArrayGuard, AtomicValue};
 
-use crate::shared::{EntryError, put_entry, take_entry};
+use crate::entry::{EntryError, put_entry, take_entry};
 
 /// Bytes of the result area: room for the results of a big chunk of small tasks, so they go
 /// back in one part (past 64 KiB, `ipc::frame::write_frame` writes them straight from this
@@ -267,7 +267,7 @@ mod tests {
             (r.seq, r.start, r.committed, r.phase),
             (42, 10, 2, Phase::Running)
         );
-        let got: Vec<Result<u32, crate::TaskError>> = crate::shared::decode_results(&r.entries);
+        let got: Vec<Result<u32, crate::TaskError>> = crate::entry::decode_results(&r.entries);
         assert_eq!(got.len(), 2);
         assert!(j.recover().is_none(), "recovering clears the journal");
     }

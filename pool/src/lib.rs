@@ -37,9 +37,10 @@
 //! # Layout
 //!
 //! The primitive is the [`Pool`]: [`pool`] (Pool, Builder) with its private parts `shared`
-//! (jobs, messages, errors), `driver` (dispatch, death, replacement), `batch` (one frame of
-//! tasks), `worker` (the child's loop), `journal` (what survives a dead worker) and `result`
-//! (AsyncResult, the result handler, imap's iterators). The lessons live in
+//! (jobs, messages, errors), `entry` (each task and result encoded on its own), `driver`
+//! (dispatch, death, replacement), `batch` (one frame of tasks), `worker` (the child's loop),
+//! `journal` (what survives a dead worker) and `result` (AsyncResult, the result handler,
+//! imap's iterators). The lessons live in
 //! [`lessons`], one module per lesson, named as on the command line, with [`CHAPTER`] and the
 //! tasks they run ([`lessons::tasks`]).
 
@@ -47,6 +48,7 @@
 
 mod batch;
 mod driver;
+mod entry;
 mod journal;
 pub mod lessons;
 pub mod pool;

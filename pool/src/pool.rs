@@ -31,11 +31,6 @@
 //! [`Pool::terminate`] signals only the pids listed, under the same lock: a pid the system may
 //! have reused is never signalled.
 //!
-//! The parts live in sibling modules: `shared` (the [`Task`] trait, the errors, the messages),
-//! `driver` (the parent's thread per worker: dispatch, death, replacement), `batch` (what
-//! goes to a worker in one frame), `worker` (the child's loop), `journal` (what survives a
-//! worker) and `result` ([`AsyncResult`], the result-handler thread, `imap`'s iterators). This module holds [`Pool`] and its [`Builder`].
-//!
 //! # Tasks are data
 //!
 //! A task is a value of a type implementing [`Task`] (serde): the worker receives the value

@@ -11,10 +11,9 @@ use ipc::frame::{DEFAULT_MAX_FRAME, read_bytes_into, write_frame};
 use processes::Process;
 use serde_bytes::Bytes;
 
+use crate::entry::{EntryError, MAX_ENTRY, push_entry, take_entry};
 use crate::journal::{Journal, Writer};
-use crate::shared::{
-    BatchIn, EntryError, MAX_ENTRY, PartOut, PoolError, Task, TaskError, push_entry, take_entry,
-};
+use crate::shared::{BatchIn, PartOut, PoolError, Task, TaskError};
 
 /// A live worker, as its driver thread holds it. Fields drop in order: the socket closes
 /// first, so a worker still waiting for work sees end-of-file and leaves, and only then is
