@@ -11,7 +11,7 @@ use std::time::Duration;
 use ipc::Pipe;
 use lesson::bench::{Param, Sample, line, measure, measure_pair, report_per_op};
 use pool::Pool;
-use pool::tasks::Square;
+use pool::lessons::tasks::Square;
 use processes::Process;
 
 const RUNS: usize = 5;

@@ -14,63 +14,47 @@
 //! | `r.get()`, `r.get(timeout)`, `r.wait()`, `r.ready()`, `r.successful()` | [`AsyncResult::get`], [`get_timeout`](AsyncResult::get_timeout), [`wait`](AsyncResult::wait), [`ready`](AsyncResult::ready), [`successful`](AsyncResult::successful) |
 //! | `map`, `imap`, `imap_unordered`, `starmap`, `chunksize` | [`Pool::map`], [`imap`](Pool::imap), [`imap_unordered`](Pool::imap_unordered), [`starmap`](Pool::starmap) (a tuple task) |
 //! | `close()`, `join()`, `terminate()` | [`Pool::close`], [`Pool::join`] (an error before close), [`Pool::terminate`]; drop terminates |
+//! | `Pool(0)`, `maxtasksperchild=0`: `ValueError` | [`PoolError::Invalid`] |
 //! | an exception in `func` | [`TaskError::Failed`] / [`TaskError::Panicked`]; the worker lives on |
-//! | a worker killed mid-task: the pool hangs | [`TaskError::WorkerDied`], a new worker, the pool goes on |
+//! | arguments that cannot be pickled | [`TaskError::TaskEncoding`], at once, for that task |
+//! | `MaybeEncodingError` | [`TaskError::ResultEncoding`]; the worker lives on |
+//! | a worker killed mid-task: the pool hangs | [`TaskError::WorkerDied`] for the task it ran, the others run elsewhere, a new worker, the pool goes on |
+//! | a worker cannot be started | [`PoolError::Start`] from [`Pool::new`]; [`TaskError::NoWorker`] while none is left |
 //!
 //! How it is built, and its fork safety, are in the [`pool`] module's docs.
 //!
 //! # Lessons, in the seed's order
 //!
-//! 1. [`basics`] (`pool`): Pool(5), tasks five at a time, callbacks in the parent.
-//! 2. [`apply`]: the same with `apply`: one after another.
-//! 3. [`crawler`]: workers fetch pages from a local server; a callback writes a db file.
-//! 4. [`map`]: map, imap, imap_unordered.
-//! 5. [`crash`]: a panicking task and a killed worker; the pool goes on.
+//! 1. [`pool`](lessons::pool): Pool(5), tasks five at a time, callbacks in the parent.
+//! 2. [`apply`](lessons::apply): the same with `apply`: one after another.
+//! 3. [`crawler`](lessons::crawler): workers fetch pages from a local server; a callback
+//!    writes a db file.
+//! 4. [`map`](lessons::map): map, imap, imap_unordered.
+//! 5. [`crash`](lessons::crash): a panicking task and a killed worker; the pool goes on.
 //!
 //! Run them with `cargo run -p pool` (all) or `cargo run -p pool -- crash` (one).
+//!
+//! # Layout
+//!
+//! The primitive is the [`Pool`]: [`pool`] (Pool, Builder) with its private parts `shared`
+//! (jobs, messages, errors), `entry` (each task and result encoded on its own), `driver`
+//! (dispatch, death, replacement), `batch` (one frame of tasks), `worker` (the child's loop),
+//! `journal` (what survives a dead worker) and `result` (AsyncResult, the result handler,
+//! imap's iterators). The lessons live in
+//! [`lessons`], one module per lesson, named as on the command line, with [`CHAPTER`] and the
+//! tasks they run ([`lessons::tasks`]).
 
-pub mod apply;
-pub mod basics;
-pub mod crash;
-pub mod crawler;
-pub mod map;
+#![forbid(unsafe_code)]
+
+mod batch;
+mod driver;
+mod entry;
+mod journal;
+pub mod lessons;
 pub mod pool;
-pub mod tasks;
+mod result;
+mod shared;
+mod worker;
 
+pub use lessons::CHAPTER;
 pub use pool::{AsyncResult, Builder, Pool, PoolError, Task, TaskError};
-
-use lesson::{Chapter, Lesson};
-
-/// The chapter: its lessons in the seed's order.
-pub static CHAPTER: Chapter = Chapter {
-    name: "pool",
-    title: "process pools: apply, apply_async, callbacks, and a dead worker",
-    lessons: &[
-        Lesson {
-            name: "pool",
-            title: "Pool(5), apply_async and callbacks in the parent (进程池)",
-            run: basics::run,
-        },
-        Lesson {
-            name: "apply",
-            title: "apply waits for each task: one after another (进程池)",
-            run: apply::run,
-        },
-        Lesson {
-            name: "crawler",
-            title: "workers fetch, a callback in the parent records (回调函数, 进程池应用)",
-            run: crawler::run,
-        },
-        Lesson {
-            name: "map",
-            title: "map, imap, imap_unordered, chunks (beyond the seed)",
-            run: map::run,
-        },
-        Lesson {
-            name: "crash",
-            title: "a panicking task and a killed worker: the pool goes on (beyond the seed)",
-            run: crash::run,
-        },
-    ],
-    helpers: &[],
-};

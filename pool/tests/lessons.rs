@@ -18,20 +18,20 @@ fn run(f: fn(&Cx) -> anyhow::Result<()>) -> Vec<Record> {
 
 #[test]
 fn pool_runs_every_callback_in_the_parent() {
-    let r = run(pool::basics::run);
+    let r = run(pool::lessons::pool::run);
     let me = std::process::id();
     index(&r, &format!("every callback ran in pid {me}: true"));
     let callbacks: Vec<&Record> = r
         .iter()
         .filter(|x| x.text.starts_with("callback: Hello"))
         .collect();
-    assert_eq!(callbacks.len(), pool::basics::DEFAULT_COUNT);
+    assert_eq!(callbacks.len(), pool::lessons::pool::DEFAULT_COUNT);
     assert!(callbacks.iter().all(|x| x.speaker == "pool-results"));
 }
 
 #[test]
 fn apply_is_serial() {
-    let r = run(pool::apply::run);
+    let r = run(pool::lessons::apply::run);
     index(&r, "at most 1 task ran at once");
     let order: Vec<usize> = (0..5)
         .map(|i| index(&r, &format!("apply -> Hello {i}")))
@@ -41,8 +41,8 @@ fn apply_is_serial() {
 
 #[test]
 fn crawler_records_pages_and_the_error() {
-    let r = run(pool::crawler::run);
-    for (path, size) in pool::crawler::PAGES {
+    let r = run(pool::lessons::crawler::run);
+    for (path, size) in pool::lessons::crawler::PAGES {
         index(&r, &format!("{path}> size:[{size}]"));
     }
     index(&r, "error_callback: task failed: HTTP 500");
@@ -50,11 +50,11 @@ fn crawler_records_pages_and_the_error() {
 
 #[test]
 fn map_orders_and_crash_recovers() {
-    let r = run(pool::map::run);
+    let r = run(pool::lessons::map::run);
     index(&r, "map: [0, 1, 2, 3, 4, 5, 6, 7]");
     index(&r, "imap: [0, 1, 2, 3, 4, 5, 6, 7]");
     index(&r, "sum 499500");
-    let r = run(pool::crash::run);
+    let r = run(pool::lessons::crash::run);
     index(&r, "task 3: Err(task panicked");
     index(&r, "task 6: Err(worker");
     index(&r, "2 alive");

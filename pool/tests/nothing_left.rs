@@ -7,7 +7,7 @@ use lesson::{Cx, within};
 use nix::errno::Errno;
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use pool::Pool;
-use pool::tasks::Trouble;
+use pool::lessons::tasks::Trouble;
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")

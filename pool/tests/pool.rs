@@ -1,20 +1,19 @@
-//! The pool's behaviour. Every test holds `FORK` (as nix's tests hold their FORK_MTX): they
-//! fork workers, and they share the gauge in shared memory.
+//! The pool's behaviour. Every test holds `support::FORK` (as nix's tests hold their
+//! FORK_MTX): they fork workers, and they share the gauge and the probe in shared memory.
+
+mod support;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use lesson::{Cx, within};
-use pool::tasks::{Square, Trouble, gauge};
-use pool::{Pool, PoolError, TaskError, basics, crash, crawler};
+use pool::lessons::tasks::{Square, Trouble, gauge};
+use pool::lessons::{crash, crawler, pool as pool_lesson};
+use pool::{Pool, PoolError, TaskError};
+use support::{Work, serial};
 
-static FORK: Mutex<()> = Mutex::new(());
 const LONG: Duration = Duration::from_secs(60);
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    FORK.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn gone(pid: i32) -> bool {
     !std::path::Path::new(&format!("/proc/{pid}")).exists()
@@ -42,7 +41,7 @@ fn never_more_than_n_at_once_and_n_is_reached() {
 fn every_callback_runs_in_the_parent() {
     let _fork = serial();
     let seen = within(LONG, "callbacks", || {
-        basics::run_pool(&Cx::quiet(0.01), 5, 12).unwrap()
+        pool_lesson::run_pool(&Cx::quiet(0.01), 5, 12).unwrap()
     });
     let me = std::process::id();
     assert_eq!(seen.callback_pids.len(), 12);
@@ -121,40 +120,26 @@ fn a_panicking_task_is_an_error_and_a_killed_worker_is_replaced() {
 fn a_worker_killed_from_outside_mid_task_fails_that_task_within_a_deadline() {
     let _fork = serial();
     within(LONG, "external kill", || {
-        let g = gauge().unwrap();
-        g.reset();
-        let mut p: Pool<Trouble> = Pool::new(2).unwrap();
-        // Two long tasks, one per worker; once both run, kill one worker.
-        let long: Vec<_> = (0..2)
-            .map(|i| p.apply_async(Trouble::Slow(i, 600)).unwrap())
-            .collect();
-        let victim = p.worker_pids()[0];
-        std::thread::sleep(Duration::from_millis(200));
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(victim),
-            nix::sys::signal::Signal::SIGKILL,
-        )
-        .unwrap();
-        let t = Instant::now();
-        let results: Vec<_> = long.into_iter().map(|h| h.get()).collect();
-        assert!(t.elapsed() < Duration::from_secs(30));
-        let died = results
-            .iter()
-            .filter(|r| {
-                matches!(
-                    r,
-                    Err(TaskError::WorkerDied {
-                        signal: Some(9),
-                        ..
-                    })
-                )
-            })
-            .count();
-        assert_eq!(died, 1, "{results:?}");
-        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+        let pr = support::probe();
+        pr.reset();
+        let mut p: Pool<Work> = Pool::new(2).unwrap();
+        // One task waits at a gate in its worker; once it is there, that worker is killed.
+        let long = p.apply_async(Work::Block(0)).unwrap();
+        let other = p.apply_async(Work::Nap(1, 1000)).unwrap();
+        let victim = pr.wait_ready();
+        support::kill_now(victim);
+        match long.get() {
+            Err(TaskError::WorkerDied {
+                pid,
+                signal: Some(9),
+                ..
+            }) => assert_eq!(pid, victim),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(other.get(), Ok(support::sq(1)));
         // The pool goes on with a fresh worker.
-        assert_eq!(p.apply(Trouble::Fine(5)).unwrap(), 5);
-        assert_eq!(p.live_workers(), 2);
+        assert_eq!(p.apply(Work::Square(5)), Ok(support::sq(5)));
+        support::eventually("two workers again", || p.live_workers() == 2);
         assert!(!p.worker_pids().contains(&victim));
         p.close();
         p.join().unwrap();

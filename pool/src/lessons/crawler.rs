@@ -16,7 +16,7 @@ use anyhow::{Context, ensure};
 use lesson::Cx;
 
 use crate::Pool;
-use crate::tasks::{Fetch, Talk};
+use crate::lessons::tasks::{Fetch, Talk};
 
 /// The pages the server offers, with their sizes; `/broken` answers 500.
 pub const PAGES: [(&str, usize); 3] = [("/small", 512), ("/medium", 4096), ("/large", 65536)];

@@ -4,7 +4,7 @@ use anyhow::ensure;
 use lesson::Cx;
 
 use crate::Pool;
-use crate::tasks::Trouble;
+use crate::lessons::tasks::Trouble;
 
 /// The lesson.
 pub fn run(cx: &Cx) -> anyhow::Result<()> {

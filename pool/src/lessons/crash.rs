@@ -5,7 +5,7 @@
 use anyhow::{bail, ensure};
 use lesson::Cx;
 
-use crate::tasks::Trouble;
+use crate::lessons::tasks::Trouble;
 use crate::{Pool, TaskError};
 
 /// What happened: each task's result, and the pool's workers before and after.

@@ -7,7 +7,7 @@ use anyhow::ensure;
 use lesson::Cx;
 
 use crate::Pool;
-use crate::tasks::{Hello, Talk, gauge};
+use crate::lessons::tasks::{Hello, Talk, gauge};
 
 /// Tasks in this lesson.
 pub const COUNT: u32 = 5;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::ensure;
 use lesson::Cx;
 
-use crate::tasks::{Hello, Talk, gauge};
+use crate::lessons::tasks::{Hello, Talk, gauge};
 use crate::{Pool, TaskError};
 
 /// Tasks, unless `--count` says otherwise (the seed runs 100).
