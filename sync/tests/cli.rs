@@ -21,6 +21,22 @@ fn deadlock_lesson_prints_the_cycle_and_ends() {
     assert!(stdout.contains("all 5 threads finished"));
 }
 
+/// Issue 18 (`cargo run -p sync -- semaphore --timeline`): the five threads inside show as
+/// holding bars in the text chart, not as dots.
+#[test]
+fn semaphore_timeline_draws_holding_bars() {
+    let out = run(&["semaphore", "--scale", "0.05", "--timeline"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for i in 1..=10 {
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("Thread-{i} ")))
+            .unwrap_or_else(|| panic!("no row for Thread-{i}: {stdout}"));
+        assert!(row.contains("#####"), "{row}");
+    }
+}
+
 #[test]
 fn a_deliberate_panic_is_one_line_not_a_backtrace() {
     let out = run(&["poison", "--scale", "0.02"]);

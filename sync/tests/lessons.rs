@@ -27,7 +27,7 @@ fn race_without_a_lock_loses_exactly_99_updates_with_one_reaches_0() {
     }
     assert_eq!(race::atomic(race::THREADS), 0);
     let cx = Cx::quiet(SCALE);
-    assert_eq!(race::locked(&cx, race::THREADS), 0);
+    assert_eq!(race::locked(&cx, race::THREADS).unwrap(), 0);
     let r = run(race::run);
     index(&r, "num = 99");
     assert!(r[index(&r, "Mutex held")].text.ends_with("num = 0"));
