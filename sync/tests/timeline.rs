@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use lesson::testing::{index, run_lesson};
 use lesson::{Activity, Cx, Kind, Record, RunFn};
-use sync::lessons::{barrier, condition, event, poison, race, rlock, semaphore, timer};
+use sync::lessons::{barrier, condition, deadlock, event, poison, race, rlock, semaphore, timer};
 
 const SCALE: f64 = 0.05;
 
@@ -63,6 +63,15 @@ fn max_overlap(spans: &[&Record]) -> usize {
     most as usize
 }
 
+/// Whether spans of two different speakers ever overlap.
+fn two_speakers_overlap(spans: &[&Record]) -> bool {
+    spans.iter().any(|x| {
+        spans
+            .iter()
+            .any(|y| x.speaker != y.speaker && x.at < y.end() && y.at < x.end())
+    })
+}
+
 /// `cargo run -p sync -- semaphore --timeline`: the five threads inside for the seed's 3 s are
 /// overlapping bars: at most 5 "inside" spans overlap at any instant, and 5 do at some instant.
 #[test]
@@ -90,6 +99,71 @@ fn semaphore_draws_at_most_five_overlapping_holds_and_five_at_once() {
     let timed = spans(&t, Activity::Wait, "acquire_timeout(1 s)");
     assert_eq!(timed.len(), 1);
     assert!(timed[0].end() - timed[0].at >= Cx::quiet(SCALE).scaled(1.0));
+}
+
+/// `cargo run -p sync -- deadlock --timeline`: every thread's holds and waits are drawn, also
+/// the lines the narration only counts; the deadlock victims' last waits end as they give up;
+/// the RLock of fix (a) is held by one thread at a time.
+#[test]
+fn deadlock_draws_every_hold_and_wait_and_the_rlock_held_by_one_thread_at_a_time() {
+    let (said, t) = run(deadlock::run);
+    assert_speakers(&t, &named("Thread-", 5));
+    let part1_end = said[index(&said, "the seed's lock order: ")].at;
+    let rlock_end = said[index(&said, "one RLock under both names")].at;
+    let part1 = |r: &&Record| r.end() <= part1_end;
+    // Part 1: each lock taken is a hold span and a doLock line, said or counted.
+    let holds = spans(&t, Activity::Hold, "holding lock")
+        .into_iter()
+        .filter(part1)
+        .count();
+    let shown = said
+        .iter()
+        .filter(|r| r.at <= part1_end && r.text.starts_with("doLock"))
+        .count();
+    let summary = &said[index(&said, "the seed's lock order: ")].text;
+    assert!(
+        summary.contains(&format!("({} more doLockA/doLockB lines", holds - shown)),
+        "{holds} holds, {shown} lines shown: {summary}"
+    );
+    // Every victim waited for one lock, holding the other, until it gave up.
+    let reports: Vec<&Record> = said
+        .iter()
+        .filter(|r| r.text.starts_with("deadlock: "))
+        .collect();
+    assert!(!reports.is_empty());
+    for report in &reports {
+        let wait = spans(&t, Activity::Wait, ": waiting for lock")
+            .into_iter()
+            .rfind(|w| w.speaker == report.speaker && w.end() <= report.at)
+            .unwrap_or_else(|| panic!("no wait of {} before {report:?}", report.speaker));
+        let other = if wait.text.ends_with("lockA") {
+            "lockB"
+        } else {
+            "lockA"
+        };
+        assert!(
+            spans(&t, Activity::Hold, &format!("holding {other}"))
+                .iter()
+                .any(|h| h.speaker == report.speaker && h.at <= wait.at && wait.end() <= h.end()),
+            "{} waited ({}) without holding {other}",
+            report.speaker,
+            wait.text
+        );
+    }
+    // Fix (a): ten turns, twenty holds of the one RLock, never two threads at once.
+    let rlock: Vec<&Record> = spans(&t, Activity::Hold, "holding the RLock")
+        .into_iter()
+        .filter(|r| r.at >= part1_end && r.end() <= rlock_end)
+        .collect();
+    assert_eq!(rlock.len(), 20);
+    assert!(!two_speakers_overlap(&rlock), "{rlock:#?}");
+    // Fix (b): lockA held by one thread at a time, ten times.
+    let lock_a: Vec<&Record> = spans(&t, Activity::Hold, "holding lockA")
+        .into_iter()
+        .filter(|r| r.at >= rlock_end)
+        .collect();
+    assert_eq!(lock_a.len(), 10);
+    assert!(!two_speakers_overlap(&lock_a));
 }
 
 /// `cargo run -p sync -- race --timeline`: the hundred threads hold the lock one at a time.
