@@ -169,3 +169,24 @@ fn channels_draws_main_waiting_on_both_channels() {
         "{long} waits of 1 s for {timeouts} time-outs"
     );
 }
+
+/// Bug found by the timeline (`cargo run -p queues -- why-queues --timeline`): the "one locked
+/// pop()" fix held the list's lock through each thread's 1 s pause, because the guard made in
+/// `while let Some(x) = list.lock()...pop()` lives until the end of the loop's body; the two
+/// threads took turns instead of pausing side by side. The lock is held for the pop only
+/// (this test fails on the loop as it was).
+#[test]
+fn why_queues_one_locked_pop_does_not_hold_the_lock_through_the_pause() {
+    let (_, t) = run(why_queues::run);
+    let pops = spans(&t, Activity::Hold, "holding the list's lock: pop");
+    let sleeps = spans(&t, Activity::Sleep, "");
+    for pop in &pops {
+        assert!(
+            !sleeps
+                .iter()
+                .any(|s| s.speaker == pop.speaker && pop.at <= s.at && s.end() <= pop.end()),
+            "{} slept holding the lock: {pop:?}",
+            pop.speaker
+        );
+    }
+}

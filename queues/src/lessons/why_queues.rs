@@ -120,7 +120,12 @@ pub fn one_pop(cx: &Cx) -> anyhow::Result<Vec<Vec<i32>>> {
     let list = Mutex::new(ITEMS.to_vec());
     two_threads(|| {
         let mut mine = Vec::new();
-        while let Some(x) = held(cx, &list, "holding the list's lock: pop").pop() {
+        loop {
+            // Not `while let Some(x) = list.lock().pop()`: a temporary in a `while let`
+            // condition lives until the end of the loop's body, so the lock would be held
+            // through the pause below. A `let` statement drops it at its end.
+            let next = held(cx, &list, "holding the list's lock: pop").pop();
+            let Some(x) = next else { break };
             cx.say(format!("popped {x}"));
             mine.push(x);
             cx.sleep(1.0);
