@@ -64,7 +64,7 @@ fn deadlock_is_detected_and_both_fixes_finish() {
 #[test]
 fn deadlock_names_the_threads_of_the_first_deadlock_as_they_ran() {
     for _ in 0..3 {
-        let r = run(deadlock::run);
+        let r = lesson::testing::run_lesson(Cx::quiet(0.02), deadlock::run);
         let report = index(&r, "deadlock: ");
         let first = &r[index(&r, "the first deadlock: ")].text;
         // The report: "deadlock: T holds lockX and waits for lockY; U holds ...".
