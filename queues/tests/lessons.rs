@@ -55,11 +55,12 @@ fn fifo_blocked_put_waits_for_the_consumer_then_drains_in_order() {
 fn lifo_reverses_the_seeds_items() {
     let r = run(lifo::run);
     assert_eq!(
-        texts(&r, "get()"),
+        texts(&r, "get() -> "),
         [
             "get() -> {\"name\": \"lucky\"}",
             "get() -> 123",
-            "get() -> 你好"
+            "get() -> 你好",
+            "get() -> ShutDown: the loop ends"
         ]
     );
 }
@@ -78,12 +79,76 @@ fn priority_comes_out_1_2_3_and_ties_in_order() {
     );
 }
 
+/// Issue 18 (`cargo run -p queues -- priority`, `-- sizes`, `-- lifo`): the seed's consumer
+/// `while 1: q.get()` never ends. The lesson shows its consumer still there after the last
+/// item (the queue empty), names the seed's loop as endless, and ends its own with
+/// `shutdown()`: the waiting get() returns ShutDown, after main said so, as its last line.
+#[test]
+fn the_seeds_endless_get_loop_is_shown_waiting_then_shut_down() {
+    for (lesson, f, items) in [
+        ("lifo", lifo::run as lesson::RunFn, lifo::ITEMS.len()),
+        ("priority", priority::run, 3),
+        ("sizes", sizes::run, sizes::ITEMS.len()),
+    ] {
+        let r = run(f);
+        let took: Vec<usize> = (0..r.len())
+            .filter(|&i| r[i].speaker == "consumer" && r[i].text.starts_with("get() -> "))
+            .collect();
+        assert_eq!(took.len(), items + 1, "{lesson}: {r:#?}");
+        let last_item = took[items - 1];
+        let still = index(&r, "1 s later: qsize 0, and the consumer has not ended");
+        let endless = index(
+            &r,
+            "the seed's `while 1: q.get()` has no way out and waits forever",
+        );
+        let stopped = took[items];
+        assert_eq!(
+            r[stopped].text, "get() -> ShutDown: the loop ends",
+            "{lesson}"
+        );
+        assert!(
+            last_item < still && still < endless && endless < stopped,
+            "{lesson}: {r:#?}"
+        );
+        assert!(r[still].speaker != "consumer" && r[endless].speaker != "consumer");
+    }
+}
+
+/// Issue 18 (`cargo run -p queues -- sizes`): the seed says `q.join()` waits "until the queue
+/// is empty". With qsize 0 and 3 tasks unfinished, join(timeout=1 s) times out and the
+/// joiner's join() still waits; it returns only after the third task_done().
+#[test]
+fn sizes_join_waits_with_the_queue_empty_until_the_third_task_done() {
+    let r = run(sizes::run);
+    let empty = index(&r, "qsize 0, empty true, unfinished tasks 3");
+    let timed_out = index(
+        &r,
+        "join(timeout=1 s) -> timed out: qsize 0, yet join() waits",
+    );
+    let dones: Vec<usize> = (1..=3)
+        .map(|k| index(&r, &format!("task_done() {k} of 3")))
+        .collect();
+    let returned = index(&r, "join() returned");
+    assert_eq!(r[returned].speaker, "joiner");
+    assert!(empty < timed_out && timed_out < dones[0], "{r:#?}");
+    assert!(dones[0] < dones[1] && dones[1] < dones[2], "{r:#?}");
+    assert!(
+        dones[2] < returned,
+        "join returned before the last task_done: {r:#?}"
+    );
+    // The consumer took every item before that moment, and none was task_done() by it.
+    let last_get = index(&r, "get() -> c: qsize 0");
+    assert!(last_get < empty);
+}
+
 #[test]
 fn sizes_reports_each_step_and_the_snapshot_race() {
     let r = run(sizes::run);
+    index(&r, "new Queue(4): qsize 0, full false, empty true");
     index(&r, "after put a, b, c: qsize 3, full false, empty false");
-    index(&r, "after put_nowait(d): qsize 4, full true, empty false");
-    index(&r, "get() -> d: qsize 0, full false, empty true");
+    index(&r, "get() -> c: qsize 0, full false, empty true");
+    index(&r, "put_nowait(d): qsize 4, full true, empty false");
+    index(&r, "put_nowait(e) -> Full");
     index(
         &r,
         "2 threads saw an item, 1 got it, 1 found the queue empty",

@@ -27,7 +27,7 @@ fn race_without_a_lock_loses_exactly_99_updates_with_one_reaches_0() {
     }
     assert_eq!(race::atomic(race::THREADS), 0);
     let cx = Cx::quiet(SCALE);
-    assert_eq!(race::locked(&cx, race::THREADS), 0);
+    assert_eq!(race::locked(&cx, race::THREADS).unwrap(), 0);
     let r = run(race::run);
     index(&r, "num = 99");
     assert!(r[index(&r, "Mutex held")].text.ends_with("num = 0"));
@@ -36,15 +36,16 @@ fn race_without_a_lock_loses_exactly_99_updates_with_one_reaches_0() {
 
 #[test]
 fn deadlock_is_detected_and_both_fixes_finish() {
-    let found = within(LIMIT, "seed lock order", || {
+    let part = within(LIMIT, "seed lock order", || {
         deadlock::five_threads(&Cx::quiet(SCALE), false).unwrap()
     });
-    assert!(!found.is_empty());
-    for d in &found {
+    assert!(!part.deadlocks.is_empty());
+    for d in &part.deadlocks {
         assert_eq!(d.cycle.len(), 2, "{d}");
         let locks: Vec<_> = d.cycle.iter().map(|e| e.holds.as_str()).collect();
         assert!(locks.contains(&"lockA") && locks.contains(&"lockB"), "{d}");
     }
+    assert_eq!(part.finished + part.deadlocks.len(), 5, "{part:?}");
     let r = run(deadlock::run);
     index(&r, "deadlock(s) detected; every thread ended");
     index(&r, "one RLock under both names: 5 of 5 threads finished");
@@ -54,6 +55,111 @@ fn deadlock_is_detected_and_both_fixes_finish() {
     );
     let reports = all(&r, "holds lockA and waits for lockB");
     assert!(!reports.is_empty());
+}
+
+/// Issue 18, claim 6 (`cargo run -p sync -- deadlock`): the lesson said "Thread-1 finishes
+/// actionA and takes B" whoever did. Now it names the two threads of the first deadlock, and
+/// they are the ones whose lines show it: the one in actionB said doLockA, doLockB (actionA)
+/// and doLockB (actionB) before the report; the one in actionA said doLockA.
+#[test]
+fn deadlock_names_the_threads_of_the_first_deadlock_as_they_ran() {
+    for _ in 0..3 {
+        let r = lesson::testing::run_lesson(Cx::quiet(0.02), deadlock::run);
+        let report = index(&r, "deadlock: ");
+        let first = &r[index(&r, "the first deadlock: ")].text;
+        // The report: "deadlock: T holds lockX and waits for lockY; U holds ...".
+        let edges: Vec<(&str, &str)> = r[report].text["deadlock: ".len()..]
+            .split(" -> ")
+            .next()
+            .unwrap()
+            .split("; ")
+            .map(|e| {
+                let (who, rest) = e.split_once(" holds ").unwrap();
+                (who, rest.split(' ').next().unwrap())
+            })
+            .collect();
+        let holder = |lock: &str| edges.iter().find(|(_, l)| *l == lock).unwrap().0;
+        let (in_b, in_a) = (holder("lockB"), holder("lockA"));
+        assert_ne!(in_b, in_a);
+        assert!(
+            first.starts_with(&format!(
+                "the first deadlock: {in_b} finished actionA and took lockB for actionB"
+            )),
+            "{first}"
+        );
+        assert!(
+            first.contains(&format!("{in_a} had taken lockA for its actionA")),
+            "{first}"
+        );
+        let lines_of = |who: &str| -> Vec<&str> {
+            r[..report]
+                .iter()
+                .filter(|x| x.speaker == who)
+                .map(|x| x.text.as_str())
+                .collect()
+        };
+        assert_eq!(lines_of(in_b), ["doLockA", "doLockB", "doLockB"], "{r:#?}");
+        assert_eq!(lines_of(in_a).last(), Some(&"doLockA"), "{r:#?}");
+    }
+}
+
+/// Issue 18 (`cargo run -p sync -- deadlock` printed about 55 doLockA/doLockB lines): the seed's
+/// order is told line by line only up to the first deadlock, then only the deadlock reports;
+/// each fix shows its first thread's four lines and counts the other sixteen.
+#[test]
+fn deadlock_says_the_first_round_in_full_and_counts_the_rest() {
+    let r = run(deadlock::run);
+    let is_line = |x: &Record| x.text.starts_with("doLock");
+    let first_report = index(&r, "deadlock: ");
+    let part1_end = index(&r, "the seed's lock order: ");
+    assert!(
+        r[first_report..part1_end]
+            .iter()
+            .all(|x| x.text.starts_with("deadlock: ")),
+        "a doLock line after the first deadlock: {r:#?}"
+    );
+    let rlock_end = index(&r, "one RLock under both names");
+    let order_end = index(&r, "one lock order (A before B)");
+    for (range, summary) in [
+        (part1_end..rlock_end, rlock_end),
+        (rlock_end..order_end, order_end),
+    ] {
+        let shown: Vec<&Record> = r[range].iter().filter(|x| is_line(x)).collect();
+        assert_eq!(shown.len(), 4, "{shown:#?}");
+        assert!(shown.iter().all(|x| x.speaker == shown[0].speaker));
+        assert!(
+            r[summary]
+                .text
+                .ends_with("16 lines of the other threads not shown"),
+            "{}",
+            r[summary].text
+        );
+        // Every thread began each of its two actions once; `1A 3A ... 1B ...`.
+        let turns: Vec<&str> = r[summary]
+            .text
+            .split("in turn, to ")
+            .nth(1)
+            .unwrap()
+            .split([';', '('])
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        assert_eq!(turns.len(), 10, "{}", r[summary].text);
+        for t in 1..=5 {
+            let mine: Vec<&&str> = turns
+                .iter()
+                .filter(|x| x[..x.len() - 1] == t.to_string())
+                .collect();
+            assert_eq!(mine.len(), 2, "{turns:?}");
+        }
+    }
+    let fix_a = &r[rlock_end].text;
+    for t in 1..=5 {
+        let a = fix_a.find(&format!(" {t}A")).unwrap();
+        let b = fix_a.find(&format!(" {t}B")).unwrap();
+        assert!(a < b, "{fix_a}");
+    }
 }
 
 #[test]

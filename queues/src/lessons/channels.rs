@@ -4,10 +4,33 @@
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use crossbeam::channel::{self, RecvTimeoutError, SendTimeoutError};
-use lesson::Cx;
+use crossbeam::channel::{self, Receiver, RecvError, RecvTimeoutError, SendTimeoutError};
+use lesson::{Activity, Cx};
 
 use crate::Queue;
+
+/// What one `select!` over the two channels gave.
+enum Got {
+    Number(Result<u32, RecvError>),
+    Word(Result<&'static str, RecvError>),
+    Nothing,
+}
+
+/// Wait on both channels at once for at most `timeout`, or not at all (`None`).
+fn pick(numbers: &Receiver<u32>, words: &Receiver<&'static str>, timeout: Option<Duration>) -> Got {
+    match timeout {
+        None => channel::select! {
+            recv(numbers) -> msg => Got::Number(msg),
+            recv(words) -> msg => Got::Word(msg),
+            default => Got::Nothing,
+        },
+        Some(timeout) => channel::select! {
+            recv(numbers) -> msg => Got::Number(msg),
+            recv(words) -> msg => Got::Word(msg),
+            default(timeout) => Got::Nothing,
+        },
+    }
+}
 
 /// The lesson.
 pub fn run(cx: &Cx) -> anyhow::Result<()> {
@@ -47,16 +70,36 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         // A disconnected channel is swapped for one that never delivers, so select! skips it.
         let (never_num, never_word) = (channel::never::<u32>(), channel::never::<&str>());
         while num_rx.is_some() || word_rx.is_some() {
-            channel::select! {
-                recv(num_rx.as_ref().unwrap_or(&never_num)) -> msg => match msg {
-                    Ok(n) => { cx.say(format!("number {n}")); nums.push(n); }
-                    Err(_) => { cx.say("numbers: disconnected"); num_rx = None; }
-                },
-                recv(word_rx.as_ref().unwrap_or(&never_word)) -> msg => match msg {
-                    Ok(w) => { cx.say(format!("word {w}")); words.push(w); }
-                    Err(_) => { cx.say("words: disconnected"); word_rx = None; }
-                },
-                default(cx.scaled(1.0)) => {
+            let (n, w) = (
+                num_rx.as_ref().unwrap_or(&never_num),
+                word_rx.as_ref().unwrap_or(&never_word),
+            );
+            // Drawn as a wait only when neither channel has something at once.
+            let got = match pick(n, w, None) {
+                Got::Nothing => {
+                    let _waiting = cx.span(Activity::Wait, "select!: waiting on both channels");
+                    pick(n, w, Some(cx.scaled(1.0)))
+                }
+                got => got,
+            };
+            match got {
+                Got::Number(Ok(n)) => {
+                    cx.say(format!("number {n}"));
+                    nums.push(n);
+                }
+                Got::Number(Err(_)) => {
+                    cx.say("numbers: disconnected");
+                    num_rx = None;
+                }
+                Got::Word(Ok(w)) => {
+                    cx.say(format!("word {w}"));
+                    words.push(w);
+                }
+                Got::Word(Err(_)) => {
+                    cx.say("words: disconnected");
+                    word_rx = None;
+                }
+                Got::Nothing => {
                     timeouts += 1;
                     cx.say("nothing on either channel for 1 s");
                 }

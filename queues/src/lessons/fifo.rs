@@ -2,8 +2,9 @@
 //! waits; `try_put` and `try_get` say Full and Empty instead of waiting.
 
 use anyhow::{Context, bail, ensure};
-use lesson::Cx;
+use lesson::{Activity, Cx};
 
+use super::put;
 use crate::{GetError, PutError, Queue};
 
 /// The lesson.
@@ -13,7 +14,11 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         q.put(x).map_err(|e| anyhow::anyhow!("put({x}): {e}"))?;
         cx.say(format!("put({x}) -> qsize {}", q.qsize()));
     }
-    match q.put_timeout(7, cx.scaled(1.0)) {
+    let timed = {
+        let _waiting = cx.span(Activity::Wait, "put(7, timeout=1 s): the queue is full");
+        q.put_timeout(7, cx.scaled(1.0))
+    };
+    match timed {
         Err(PutError::Full(7)) => cx.say("put(7) on a full queue waited 1 s -> Full (timed out)"),
         other => bail!("put_timeout on a full queue gave {other:?}"),
     }
@@ -32,7 +37,7 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
             })
             .context("spawning the consumer")?;
         cx.say("put(7) again, without a timeout: waits for room");
-        q.put(7).map_err(|e| anyhow::anyhow!("put(7): {e}"))?;
+        put(cx, &q, 7, "put(7): the queue is full").map_err(|e| anyhow::anyhow!("put(7): {e}"))?;
         cx.say("put(7) returned: the consumer made room");
         Ok(())
     })?;

@@ -11,7 +11,118 @@ pub mod producer_consumer;
 pub mod sizes;
 pub mod why_queues;
 
-use lesson::{Chapter, Lesson};
+use std::sync::mpsc;
+
+use anyhow::{Context, ensure};
+use lesson::{Activity, Chapter, Cx, Lesson};
+
+use crate::{BlockingQueue, GetError, PutError, Store};
+
+/// `q.get()`, drawn on the timeline: a wait span saying `what` while the queue is empty (none
+/// when an item is there at once).
+pub(crate) fn get<S: Store>(
+    cx: &Cx,
+    q: &BlockingQueue<S>,
+    what: &str,
+) -> Result<S::Item, GetError> {
+    match q.try_get() {
+        Err(GetError::Empty) => {
+            let _waiting = cx.span(Activity::Wait, what);
+            q.get()
+        }
+        other => other,
+    }
+}
+
+/// `q.put(item)`, drawn on the timeline: a wait span saying `what` while the queue is full.
+pub(crate) fn put<S: Store>(
+    cx: &Cx,
+    q: &BlockingQueue<S>,
+    item: S::Item,
+    what: &str,
+) -> Result<(), PutError<S::Item>> {
+    match q.try_put(item) {
+        Err(PutError::Full(item)) => {
+            let _waiting = cx.span(Activity::Wait, what);
+            q.put(item)
+        }
+        other => other,
+    }
+}
+
+/// The seed's `while 1: data = q.get(); print(...)` on a thread of its own, `consumer`, which
+/// calls `each` on every item it takes. The seed's loop never ends: once the queue is empty,
+/// its next `get()` waits for an item nobody will put. Here main waits until the consumer is
+/// about to wait on the empty queue, lets a second (scaled) pass to show that nothing ends it,
+/// runs `meanwhile`, and then stops the loop cleanly: `shutdown()` makes the waiting `get()`
+/// return `ShutDown`. Returns the items the consumer took, in order.
+///
+/// Put every item before calling this: the consumer's first empty queue is taken to be the end.
+pub(crate) fn seed_loop_then_shutdown<S, F, M>(
+    cx: &Cx,
+    q: &BlockingQueue<S>,
+    each: F,
+    meanwhile: M,
+) -> anyhow::Result<Vec<S::Item>>
+where
+    S: Store,
+    S::Item: Send,
+    F: Fn(&S::Item) + Sync,
+    M: FnOnce() -> anyhow::Result<()>,
+{
+    let (waiting_tx, waiting_rx) = mpsc::channel::<()>();
+    std::thread::scope(|s| -> anyhow::Result<Vec<S::Item>> {
+        let each = &each;
+        let consumer = std::thread::Builder::new()
+            .name("consumer".into())
+            .spawn_scoped(s, move || {
+                let mut got = Vec::new();
+                loop {
+                    let item = match q.try_get() {
+                        Err(GetError::Empty) => {
+                            let _waiting = cx.span(Activity::Wait, "get(): the queue is empty");
+                            // Main hears this before the get() below can return.
+                            let _ = waiting_tx.send(());
+                            q.get()
+                        }
+                        other => other,
+                    };
+                    match item {
+                        Ok(item) => {
+                            each(&item);
+                            got.push(item);
+                        }
+                        Err(e) => {
+                            cx.say(format!("get() -> {e:?}: the loop ends"));
+                            return got;
+                        }
+                    }
+                }
+            })
+            .context("spawning the consumer")?;
+        let emptied = waiting_rx.recv_timeout(cx.long_wait()).is_ok();
+        ensure!(emptied, "the consumer never emptied the queue");
+        cx.sleep(1.0);
+        ensure!(
+            !consumer.is_finished(),
+            "the consumer's loop ended by itself"
+        );
+        cx.say(format!(
+            "1 s later: qsize {}, and the consumer has not ended: its get() waits for an item \
+             nobody will put",
+            q.qsize()
+        ));
+        meanwhile()?;
+        cx.say(
+            "the seed's `while 1: q.get()` has no way out and waits forever; here shutdown() \
+             makes the waiting get() return ShutDown",
+        );
+        q.shutdown(false);
+        consumer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the consumer panicked"))
+    })
+}
 
 /// The chapter: its lessons in the seed's order.
 pub static CHAPTER: Chapter = Chapter {

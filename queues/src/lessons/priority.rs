@@ -1,8 +1,10 @@
 //! Lesson `priority` (队列 调用三): `PriorityQueue`: the lowest priority number comes out first.
+//! The seed reads it with `while 1: q.get()`, a loop that never ends; here it is stopped cleanly.
 
 use anyhow::{bail, ensure};
 use lesson::Cx;
 
+use super::seed_loop_then_shutdown;
 use crate::{GetError, Prioritized, PriorityQueue};
 
 /// The lesson.
@@ -13,14 +15,23 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("put: {e}"))?;
         cx.say(format!("put([{p}, {v}])"));
     }
-    let mut order = Vec::new();
-    while let Ok(item) = q.try_get() {
-        cx.say(format!(
-            "get() -> priority {}: {}",
-            item.priority, item.value
-        ));
-        order.push(item.priority);
-    }
+    cx.explain(
+        "The seed's consumer is `while 1: data = q.get(); print(data[1])`: after the third item\n\
+         its get() waits for a fourth that never comes, so the program never ends. A consumer\n\
+         thread runs that loop; main shows it waiting, then shuts the queue down to end it:",
+    );
+    let got = seed_loop_then_shutdown(
+        cx,
+        &q,
+        |item| {
+            cx.say(format!(
+                "get() -> priority {}: {}",
+                item.priority, item.value
+            ));
+        },
+        || Ok(()),
+    )?;
+    let order: Vec<i32> = got.iter().map(|item| item.priority).collect();
     ensure!(order == [1, 2, 3], "priority order broken: {order:?}");
 
     cx.explain(

@@ -5,8 +5,9 @@
 use std::sync::Mutex;
 
 use anyhow::{Context, ensure};
-use lesson::Cx;
+use lesson::{Activity, Cx};
 
+use super::get;
 use crate::{GetError, PutError, Queue};
 
 /// Producers, items each, consumers, and the queue's size.
@@ -40,7 +41,7 @@ pub fn run_model(cx: &Cx) -> anyhow::Result<Report> {
                 .name(format!("consumer-{c}"))
                 .spawn_scoped(s, move || -> anyhow::Result<()> {
                     loop {
-                        match q.get() {
+                        match get(cx, q, "get(): no bun on the shelf") {
                             Ok(item) => {
                                 cx.say(format!("took bun {}.{}", item.0, item.1));
                                 cx.sleep(1.0);
@@ -73,7 +74,11 @@ pub fn run_model(cx: &Cx) -> anyhow::Result<Report> {
                             Err(PutError::Full(item)) => {
                                 *waits.lock().unwrap_or_else(|e| e.into_inner()) += 1;
                                 cx.say(format!("queue full, waiting to put bun {p}.{n}"));
-                                q.put(item).map_err(|e| anyhow::anyhow!("put: {e}"))?;
+                                {
+                                    let _waiting =
+                                        cx.span(Activity::Wait, "put(): the queue is full");
+                                    q.put(item).map_err(|e| anyhow::anyhow!("put: {e}"))?;
+                                }
                                 cx.say(format!("made bun {p}.{n} (after waiting)"));
                             }
                             Err(e) => anyhow::bail!("put: {e}"),
@@ -84,15 +89,19 @@ pub fn run_model(cx: &Cx) -> anyhow::Result<Report> {
                 .context("spawning a producer")?;
             producers.push(t);
         }
-        for t in producers {
-            t.join()
-                .map_err(|_| anyhow::anyhow!("a producer panicked"))??;
+        {
+            let _waiting = cx.span(Activity::Wait, "joining the producers");
+            for t in producers {
+                t.join()
+                    .map_err(|_| anyhow::anyhow!("a producer panicked"))??;
+            }
         }
         cx.say("all producers done; join() waits until every bun is eaten, not just taken");
-        ensure!(
-            q.join_timeout(cx.scaled(120.0) + std::time::Duration::from_secs(30)),
-            "join() never returned"
-        );
+        let joined = {
+            let _waiting = cx.span(Activity::Wait, "join(): buns not yet eaten");
+            q.join_timeout(cx.long_wait())
+        };
+        ensure!(joined, "join() never returned");
         cx.say(format!(
             "join() returned: unfinished = {}; shutdown() to send the consumers home",
             q.unfinished()

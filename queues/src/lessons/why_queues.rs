@@ -1,10 +1,10 @@
 //! Lesson `why-queues` (队列的引入): two threads each look at the last item of a shared list,
 //! pause, and remove it. Every step is locked, yet it fails: the two steps are not one.
 
-use std::sync::{Barrier, Mutex};
+use std::sync::{Barrier, Mutex, MutexGuard, TryLockError};
 
 use anyhow::{Context, bail, ensure};
-use lesson::Cx;
+use lesson::{Activity, Cx, SpanGuard};
 
 use crate::Queue;
 
@@ -21,13 +21,50 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
+/// The list's lock, drawn on the timeline: a wait while the other thread has it, then a hold
+/// until the returned guard drops.
+fn held<'a>(cx: &Cx, list: &'a Mutex<Vec<i32>>, what: &str) -> Held<'a> {
+    let guard = match list.try_lock() {
+        Ok(guard) => guard,
+        Err(TryLockError::Poisoned(e)) => e.into_inner(),
+        Err(TryLockError::WouldBlock) => {
+            let _waiting = cx.span(Activity::Wait, "waiting for the list's lock");
+            list.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    };
+    Held {
+        _span: cx.span(Activity::Hold, what),
+        guard,
+    }
+}
+
+/// A guard of the list, and its span; the span is declared first, so it ends before the lock
+/// is released.
+struct Held<'a> {
+    _span: SpanGuard,
+    guard: MutexGuard<'a, Vec<i32>>,
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = Vec<i32>;
+    fn deref(&self) -> &Vec<i32> {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for Held<'_> {
+    fn deref_mut(&mut self) -> &mut Vec<i32> {
+        &mut self.guard
+    }
+}
+
 /// Look at the last item (one lock), pause, remove it (another lock).
 fn look_then_remove(cx: &Cx, list: &Mutex<Vec<i32>>, start: &Barrier) -> Outcome {
     let mut out = Outcome::default();
     start.wait();
     loop {
         let last = {
-            let l = list.lock().unwrap_or_else(|e| e.into_inner());
+            let l = held(cx, list, "holding the list's lock: look");
             match l.last() {
                 Some(&x) => x,
                 None => break,
@@ -35,7 +72,7 @@ fn look_then_remove(cx: &Cx, list: &Mutex<Vec<i32>>, start: &Barrier) -> Outcome
         };
         cx.say(format!("the last item is {last}"));
         cx.sleep(1.0);
-        let mut l = list.lock().unwrap_or_else(|e| e.into_inner());
+        let mut l = held(cx, list, "holding the list's lock: remove");
         match l.iter().position(|&x| x == last) {
             Some(i) => {
                 l.remove(i);
@@ -83,7 +120,12 @@ pub fn one_pop(cx: &Cx) -> anyhow::Result<Vec<Vec<i32>>> {
     let list = Mutex::new(ITEMS.to_vec());
     two_threads(|| {
         let mut mine = Vec::new();
-        while let Some(x) = list.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+        loop {
+            // Not `while let Some(x) = list.lock().pop()`: a temporary in a `while let`
+            // condition lives until the end of the loop's body, so the lock would be held
+            // through the pause below. A `let` statement drops it at its end.
+            let next = held(cx, &list, "holding the list's lock: pop").pop();
+            let Some(x) = next else { break };
             cx.say(format!("popped {x}"));
             mine.push(x);
             cx.sleep(1.0);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, ensure};
-use lesson::Cx;
+use lesson::{Activity, Cx};
 
 use crate::{Barrier, BrokenBarrier};
 
@@ -26,7 +26,11 @@ fn std_barrier(cx: &Cx) -> anyhow::Result<usize> {
                 .spawn_scoped(s, move || {
                     cx.sleep(i as f64);
                     cx.say("[std] arrived");
-                    if barrier.wait().is_leader() {
+                    let result = {
+                        let _waiting = cx.span(Activity::Wait, "wait(): at std's barrier");
+                        barrier.wait()
+                    };
+                    if result.is_leader() {
                         leaders.fetch_add(1, Ordering::SeqCst);
                         cx.say("[std] is_leader() -> true (the others are already on their way)");
                     }
@@ -61,7 +65,10 @@ fn with_action(cx: &Cx) -> anyhow::Result<Vec<usize>> {
                     .spawn_scoped(s, move || -> Result<usize, BrokenBarrier> {
                         cx.sleep(i as f64);
                         cx.say("at the barrier");
-                        let index = barrier.wait()?;
+                        let index = {
+                            let _waiting = cx.span(Activity::Wait, "wait(): at the barrier");
+                            barrier.wait()?
+                        };
                         cx.say(format!("past the barrier (arrival index {index})"));
                         Ok(index)
                     })
@@ -93,8 +100,11 @@ fn timeout_breaks(cx: &Cx) -> anyhow::Result<()> {
             .map(|i| {
                 let barrier = &barrier;
                 std::thread::Builder::new()
-                    .name(format!("runner-{i}"))
-                    .spawn_scoped(s, move || barrier.wait_timeout(cx.scaled(1.0)))
+                    .name(format!("party-{i}"))
+                    .spawn_scoped(s, move || {
+                        let _waiting = cx.span(Activity::Wait, "wait(timeout=1 s): at the barrier");
+                        barrier.wait_timeout(cx.scaled(1.0))
+                    })
             })
             .collect::<Result<Vec<_>, _>>()
             .context("spawning a runner")?;

@@ -5,7 +5,9 @@ use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex};
 
 use anyhow::{Context, ensure};
-use lesson::Cx;
+use lesson::{Activity, Cx};
+
+use super::Held;
 
 /// How many items the producer makes.
 pub const ITEMS: u32 = 5;
@@ -27,9 +29,14 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
                 let mut got = Vec::new();
                 while got.len() < ITEMS as usize {
                     let guard = shelf.lock().unwrap_or_else(|e| e.into_inner());
+                    // Drawn as a wait only when there is something to wait for.
+                    let waiting = guard
+                        .is_empty()
+                        .then(|| cx.span(Activity::Wait, "wait(): the shelf is empty"));
                     let (mut guard, timeout) = changed
                         .wait_timeout_while(guard, cx.long_wait(), |q| q.is_empty())
                         .unwrap_or_else(|e| e.into_inner());
+                    drop(waiting);
                     ensure!(!timeout.timed_out(), "nothing was produced");
                     let item = guard.pop_front().context("woken with an empty shelf")?;
                     drop(guard);
@@ -43,10 +50,14 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
             cx.sleep(0.5);
             // Said before the push: once the item is on the shelf the consumer may take it.
             cx.say(format!("put item {item}, notify_one()"));
-            shelf
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push_back(item);
+            {
+                let mut held = Held::new(
+                    cx,
+                    shelf.lock().unwrap_or_else(|e| e.into_inner()),
+                    "holding the shelf's lock",
+                );
+                held.push_back(item);
+            }
             changed.notify_one();
         }
         consumer

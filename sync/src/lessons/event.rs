@@ -4,21 +4,27 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
-use lesson::Cx;
+use lesson::{Activity, Cx};
 
 use crate::Event;
 
 /// How many workers, as in the seed.
 pub const WORKERS: usize = 5;
 
+/// `event.wait()`, bounded by the lesson's long wait, drawn on the timeline as a wait.
+fn wait_for(cx: &Cx, event: &Event, what: &str) -> bool {
+    let _waiting = cx.span(Activity::Wait, what);
+    event.wait_timeout(cx.long_wait())
+}
+
 fn worker(cx: &Cx, event: &Event) -> anyhow::Result<()> {
-    if !event.wait_timeout(cx.long_wait()) {
+    if !wait_for(cx, event, "wait(): for the boss's word") {
         bail!("the boss never spoke");
     }
     cx.say("worker: sigh, overtime again");
     cx.sleep(1.0);
     event.clear();
-    if !event.wait_timeout(cx.long_wait()) {
+    if !wait_for(cx, event, "wait(): for the end of the day") {
         bail!("the boss never let us go");
     }
     cx.say("worker: finally, home time");
@@ -28,6 +34,7 @@ fn worker(cx: &Cx, event: &Event) -> anyhow::Result<()> {
 /// Wait until all the workers wait on `event`, so the demo does not depend on the seed's
 /// timing (workers clear 1 s after the first set, the boss sets again after 5 s).
 fn until_all_wait(cx: &Cx, event: &Event) -> anyhow::Result<()> {
+    let _waiting = cx.span(Activity::Wait, "until all the workers wait");
     let deadline = std::time::Instant::now() + cx.long_wait();
     while event.waiting() < WORKERS {
         ensure!(
@@ -73,6 +80,7 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
             .name("boss".into())
             .spawn_scoped(s, move || boss(cx, event))
             .context("spawning the boss")?;
+        let _waiting = cx.span(Activity::Wait, "join(): the workers and the boss");
         for t in workers.into_iter().chain([boss]) {
             t.join()
                 .map_err(|_| anyhow::anyhow!("a thread panicked"))??;
@@ -94,7 +102,7 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     let released = std::thread::scope(|s| -> anyhow::Result<bool> {
         let waiter = std::thread::Builder::new()
             .name("waiter".into())
-            .spawn_scoped(s, || event.wait_timeout(cx.long_wait()))
+            .spawn_scoped(s, || wait_for(cx, &event, "wait()"))
             .context("spawning the waiter")?;
         let deadline = std::time::Instant::now() + cx.long_wait();
         while event.waiting() == 0 {
@@ -116,7 +124,10 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         event.is_set()
     ));
     ensure!(released, "the waiter missed the set");
-    let timed_out = !event.wait_timeout(cx.scaled(1.0));
+    let timed_out = {
+        let _waiting = cx.span(Activity::Wait, "wait(timeout=1 s)");
+        !event.wait_timeout(cx.scaled(1.0))
+    };
     cx.say(format!(
         "nobody sets it now: wait_timeout(1 s) -> {}",
         !timed_out

@@ -13,7 +13,46 @@ pub mod rlock;
 pub mod semaphore;
 pub mod timer;
 
-use lesson::{Chapter, Lesson};
+use lesson::{Chapter, Cx, Lesson, SpanGuard};
+
+/// Something held (a lock's guard, a permit) together with the span that shows it on the
+/// timeline. The span is declared first, so it ends (is recorded) just before the guard is
+/// released: two threads' spans of one lock never overlap, and a test may count them.
+#[derive(Debug)]
+pub(crate) struct Held<G> {
+    _span: SpanGuard,
+    _guard: G,
+}
+
+impl<G> Held<G> {
+    /// `guard`, just taken, shown as a [`lesson::Activity::Hold`] span saying `what` from now on.
+    pub(crate) fn new(cx: &Cx, guard: G, what: impl std::fmt::Display) -> Held<G> {
+        Held {
+            _span: cx.span(lesson::Activity::Hold, what),
+            _guard: guard,
+        }
+    }
+}
+
+impl<G> std::ops::Deref for Held<G> {
+    type Target = G;
+    fn deref(&self) -> &G {
+        &self._guard
+    }
+}
+
+impl<G> std::ops::DerefMut for Held<G> {
+    fn deref_mut(&mut self) -> &mut G {
+        &mut self._guard
+    }
+}
+
+/// The seed's `time.sleep(s)` while something is held. Not [`Cx::sleep`]: its sleeping span
+/// would be drawn over the holding one (the timeline draws a later span on top), and the
+/// point of these pauses is what stays held during them.
+pub(crate) fn pause_holding(cx: &Cx, seed_seconds: f64) {
+    std::thread::sleep(cx.scaled(seed_seconds));
+}
 
 /// The chapter: its lessons in the seed's order.
 pub static CHAPTER: Chapter = Chapter {

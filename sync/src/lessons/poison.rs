@@ -6,8 +6,9 @@
 use std::sync::Mutex;
 
 use anyhow::{bail, ensure};
-use lesson::Cx;
+use lesson::{Activity, Cx};
 
+use super::Held;
 use crate::Semaphore;
 
 /// Two accounts; a transfer debits one, then credits the other.
@@ -26,7 +27,11 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         std::thread::Builder::new()
             .name("teller".into())
             .spawn_scoped(s, || {
-                let mut a = bank.lock().unwrap_or_else(|e| e.into_inner());
+                let mut a = Held::new(
+                    cx,
+                    bank.lock().unwrap_or_else(|e| e.into_inner()),
+                    "holding the bank's lock",
+                );
                 a.alice -= 50;
                 cx.say("debited alice 50, now crashing before crediting bob");
                 panic!("the teller crashed mid-transfer");
@@ -68,13 +73,18 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
             .name("careless".into())
             .spawn_scoped(s, || {
                 lock.acquire().forget();
+                // The span ends as the thread dies; the permit stays taken.
+                let _held = cx.span(Activity::Hold, "acquire()d, never released");
                 cx.say("acquire(); now raising before release()");
                 panic!("the careless thread raised");
             })
             .map(|t| t.join())
     })?;
     ensure!(outcome.is_err(), "the careless thread was meant to panic");
-    let stuck = lock.acquire_timeout(cx.scaled(1.0)).is_none();
+    let stuck = {
+        let _waiting = cx.span(Activity::Wait, "acquire(timeout=1 s)");
+        lock.acquire_timeout(cx.scaled(1.0)).is_none()
+    };
     cx.say(format!(
         "the next acquire(timeout=1 s) -> {}",
         if stuck {

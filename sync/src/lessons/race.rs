@@ -60,10 +60,12 @@
 //! undefined behaviour, the same wrong answer.
 
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Barrier, Mutex};
+use std::sync::{Barrier, Mutex, TryLockError};
 
-use anyhow::ensure;
-use lesson::Cx;
+use anyhow::{Context, ensure};
+use lesson::{Activity, Cx};
+
+use super::{Held, pause_holding};
 
 /// How many threads, and the starting value, as in the seed.
 pub const THREADS: usize = 100;
@@ -87,20 +89,36 @@ pub fn lost_update(threads: usize) -> i64 {
 }
 
 /// The seed's fix: hold a lock across read, pause and write. `pause` is the seed's 0.001 s.
-pub fn locked(cx: &Cx, threads: usize) -> i64 {
+/// The threads are named `Thread-1` ... as in Python; on the timeline each waits for the lock,
+/// then holds it, one at a time.
+pub fn locked(cx: &Cx, threads: usize) -> anyhow::Result<i64> {
     let num = Mutex::new(threads as i64);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                // The guard is the lock held: released when it goes out of scope, even on panic.
-                let mut guard = num.lock().unwrap_or_else(|e| e.into_inner());
-                let temp = *guard;
-                cx.sleep(0.001);
-                *guard = temp - 1;
-            });
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        for i in 1..=threads {
+            let num = &num;
+            std::thread::Builder::new()
+                .name(format!("Thread-{i}"))
+                .spawn_scoped(s, move || {
+                    let guard = match num.try_lock() {
+                        Ok(guard) => guard,
+                        Err(TryLockError::Poisoned(e)) => e.into_inner(),
+                        Err(TryLockError::WouldBlock) => {
+                            let _waiting = cx.span(Activity::Wait, "waiting for the lock");
+                            num.lock().unwrap_or_else(|e| e.into_inner())
+                        }
+                    };
+                    // The guard is the lock held: released when it goes out of scope, even on
+                    // panic.
+                    let mut held = Held::new(cx, guard, "holding the lock: read, pause, write");
+                    let temp = **held;
+                    pause_holding(cx, 0.001);
+                    **held = temp - 1;
+                })
+                .context("spawning a thread")?;
         }
-    });
-    num.into_inner().unwrap_or_else(|e| e.into_inner())
+        Ok(())
+    })?;
+    Ok(num.into_inner().unwrap_or_else(|e| e.into_inner()))
 }
 
 /// The Rust fix when the update is a single step: one atomic read-modify-write.
@@ -128,7 +146,7 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         "no lock: {THREADS} threads each read {THREADS} and wrote {THREADS} - 1 -> num = {lost} (99 updates lost)"
     ));
     ensure!(lost == THREADS as i64 - 1, "expected 99, got {lost}");
-    let with_lock = locked(cx, THREADS);
+    let with_lock = locked(cx, THREADS)?;
     cx.say(format!(
         "Mutex held across read, pause, write -> num = {with_lock}"
     ));

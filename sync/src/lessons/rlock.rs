@@ -6,8 +6,9 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use lesson::Cx;
+use lesson::{Activity, Cx};
 
+use super::Held;
 use crate::{LockGraph, RLock};
 
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -42,9 +43,9 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
             report_rx.recv_timeout(PATIENCE).context("outsider silent")
         };
 
-        let outer = lock.acquire();
+        let outer = Held::new(cx, lock.acquire(), "holding the RLock (count 1)");
         cx.say(format!("acquire() -> count {}", lock.count()));
-        let inner = lock.acquire();
+        let inner = Held::new(cx, lock.acquire(), "holding the RLock (count 2)");
         cx.say(format!(
             "acquire() again, same thread -> count {}",
             lock.count()
@@ -63,8 +64,12 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     cx.explain("A plain (non-reentrant) lock taken twice by the same thread waits for itself:");
     let graph = LockGraph::new();
     let plain = graph.mutex("lock", ());
-    let _held = plain.lock()?;
-    match plain.lock() {
+    let _held = Held::new(cx, plain.lock()?, "holding lock");
+    let again = {
+        let _waiting = cx.span(Activity::Wait, "lock() again: waiting for itself");
+        plain.lock()
+    };
+    match again {
         Ok(_) => anyhow::bail!("a plain lock was taken twice"),
         Err(deadlock) => cx.say(format!("second lock() -> {deadlock}")),
     }

@@ -1,29 +1,42 @@
 //! Lesson `semaphore` (信号量): Semaphore(5) and 10 threads: at most five inside at once.
 
+use std::sync::Barrier;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, ensure};
-use lesson::Cx;
+use lesson::{Activity, Cx};
 
+use super::{Held, pause_holding};
 use crate::{BoundedSemaphore, Semaphore};
 
 /// Run `threads` threads through a semaphore of `permits`; each holds a permit for the seed's
-/// 3 s. Returns the most threads that were ever inside at once.
+/// 3 s. The threads start together (a barrier), as the seed's loop of `start()` calls means
+/// them to. On the timeline each is a wait (while no permit is free) and a hold (inside).
+/// Returns the most threads that were ever inside at once.
 pub fn crowd(cx: &Cx, permits: usize, threads: usize) -> anyhow::Result<usize> {
     let sem = Semaphore::new(permits);
     let inside = AtomicUsize::new(0);
     let most = AtomicUsize::new(0);
+    let start = Barrier::new(threads);
     std::thread::scope(|s| -> anyhow::Result<()> {
         for i in 1..=threads {
-            let (sem, inside, most) = (&sem, &inside, &most);
+            let (sem, inside, most, start) = (&sem, &inside, &most, &start);
             std::thread::Builder::new()
                 .name(format!("Thread-{i}"))
                 .spawn_scoped(s, move || {
-                    let _permit = sem.acquire();
+                    start.wait();
+                    let permit = match sem.try_acquire() {
+                        Some(permit) => permit,
+                        None => {
+                            let _waiting = cx.span(Activity::Wait, "waiting for a permit");
+                            sem.acquire()
+                        }
+                    };
+                    let _inside = Held::new(cx, permit, "inside the semaphore");
                     let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
                     most.fetch_max(now, Ordering::SeqCst);
                     cx.say(format!("inside ({now} now)"));
-                    cx.sleep(3.0);
+                    pause_holding(cx, 3.0);
                     inside.fetch_sub(1, Ordering::SeqCst);
                 })
                 .context("spawning a thread")?;
@@ -46,7 +59,7 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     ensure!(most == 5, "expected a high-water mark of 5, saw {most}");
 
     let sem = Semaphore::new(1);
-    let held = sem.acquire();
+    let held = Held::new(cx, sem.acquire(), "holding the only permit");
     let no = sem.try_acquire().is_none();
     cx.say(format!(
         "one permit, held: try_acquire() -> {}",
@@ -56,7 +69,10 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
             "a permit?!"
         }
     ));
-    let timed_out = sem.acquire_timeout(cx.scaled(1.0)).is_none();
+    let timed_out = {
+        let _waiting = cx.span(Activity::Wait, "acquire_timeout(1 s)");
+        sem.acquire_timeout(cx.scaled(1.0)).is_none()
+    };
     cx.say(format!(
         "acquire_timeout(1 s) -> {}",
         if timed_out {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::ensure;
-use lesson::Cx;
+use lesson::{Activity, Cx};
 
 use crate::Timer;
 
@@ -19,7 +19,10 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         c.say("the 2 s timer fired");
     })?;
     cx.say("started a 2 s timer, waiting for it");
-    let ran = t.join();
+    let ran = {
+        let _waiting = cx.span(Activity::Wait, "join(): waiting for the timer");
+        t.join()
+    };
     ensure!(
         ran && fired.load(Ordering::SeqCst),
         "the timer did not fire"
