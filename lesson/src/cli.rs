@@ -6,6 +6,23 @@ use std::process::ExitCode;
 
 use crate::{Chapter, Cx, Handoff, Lesson, render_timeline, render_timeline_svg};
 
+/// Print to stdout, ignoring a closed stdout (`| head`): the lesson goes on, and a chapter
+/// binary never panics with "failed printing to stdout".
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// [`out!`] with a newline.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 /// The default time scale: the seed's `time.sleep(5)` becomes 250 ms, so that every chapter
 /// finishes in seconds and `cargo xtask all` well under a minute, while sleeps stay long enough
 /// (tens of milliseconds and more) for the orderings the lessons show to be clear.
@@ -229,12 +246,12 @@ pub fn main(chapter: &'static Chapter) -> ExitCode {
             ExitCode::from(2)
         }
         Ok(Invocation::Help) => {
-            print!("{}", help(chapter));
+            out!("{}", help(chapter));
             ExitCode::SUCCESS
         }
         Ok(Invocation::List) => {
             for l in chapter.lessons {
-                println!("{:<17} {}", l.name, l.title);
+                outln!("{:<17} {}", l.name, l.title);
             }
             ExitCode::SUCCESS
         }
@@ -255,16 +272,16 @@ pub fn main(chapter: &'static Chapter) -> ExitCode {
         }
         Ok(Invocation::Run { lessons, options }) => {
             for lesson in lessons {
-                println!("=== {}/{}: {}", chapter.name, lesson.name, lesson.title);
-                println!("{}", scale_note(options.scale));
+                outln!("=== {}/{}: {}", chapter.name, lesson.name, lesson.title);
+                outln!("{}", scale_note(options.scale));
                 let code = report(chapter, lesson, &context(options), options);
                 if code != ExitCode::SUCCESS {
                     return code;
                 }
                 for name in crate::exercises_after(chapter.name, lesson.name) {
-                    println!("           | your turn: cargo xtask exercise {name}");
+                    outln!("           | your turn: cargo xtask exercise {name}");
                 }
-                println!();
+                outln!("");
             }
             ExitCode::SUCCESS
         }
@@ -306,12 +323,12 @@ fn report(chapter: &Chapter, lesson: &Lesson, cx: &Cx, options: Options) -> Exit
     let outcome = catch_unwind(AssertUnwindSafe(|| (lesson.run)(cx)));
     if options.timeline != Timeline::Off {
         let records = cx.timeline();
-        print!("{}", render_timeline(&records, 72));
+        out!("{}", render_timeline(&records, 72));
         if options.timeline == Timeline::Svg {
             let path = format!("timeline-{}-{}.svg", chapter.name, lesson.name);
             let title = format!("{}/{}: {}", chapter.name, lesson.name, lesson.title);
             match std::fs::write(&path, render_timeline_svg(&records, &title)) {
-                Ok(()) => println!("timeline drawn in {path}"),
+                Ok(()) => outln!("timeline drawn in {path}"),
                 Err(e) => eprintln!("cannot write the timeline to {path}: {e}"),
             }
         }

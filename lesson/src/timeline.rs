@@ -23,8 +23,9 @@ fn end_of(records: &[Record]) -> Duration {
 /// Draw `records` as one row per speaker (in order of first appearance), time running left to
 /// right over `width` columns. A line said is `*`, or the digit of the CPU that ran it when that
 /// is known; a span is a bar of its activity's glyph (`=` working, `#` holding, `~` sleeping,
-/// `.` waiting); `-` fills the rest of the time between a speaker's first and last record, so
-/// rows whose marks overlap were alive at the same time.
+/// `.` waiting; where spans nest, holding shows over the others); `-` fills the rest of the time
+/// between a speaker's first and last record, so rows whose marks overlap were alive at the same
+/// time.
 ///
 /// ```
 /// use lesson::{Activity, Record, render_timeline};
@@ -80,11 +81,22 @@ pub fn render(records: &[Record], width: usize) -> String {
         let last = mine.iter().map(|r| column(r.end())).max().unwrap_or(0);
         let mut row = vec![' '; width];
         row[first..=last].iter_mut().for_each(|c| *c = '-');
-        for r in &mine {
-            if let Kind::Span { until, activity } = r.kind {
-                row[column(r.at)..=column(until)]
-                    .iter_mut()
-                    .for_each(|c| *c = activity.glyph());
+        // Holding is drawn last, over the rest: a thread that sleeps or waits while it holds a
+        // lock is, above all, holding it (others wait for it).
+        for layer in [
+            Activity::Sleep,
+            Activity::Wait,
+            Activity::Work,
+            Activity::Hold,
+        ] {
+            for r in &mine {
+                if let Kind::Span { until, activity } = r.kind
+                    && activity == layer
+                {
+                    row[column(r.at)..=column(until)]
+                        .iter_mut()
+                        .for_each(|c| *c = activity.glyph());
+                }
             }
         }
         for r in mine.iter().filter(|r| r.kind == Kind::Said) {
@@ -180,7 +192,24 @@ pub fn render_svg(records: &[Record], title: &str) -> String {
             y + row_h / 2.0 + 4.0,
             w = xml(who)
         );
-        for r in records.iter().filter(|r| r.speaker == *who) {
+        let mine: Vec<&Record> = records.iter().filter(|r| r.speaker == *who).collect();
+        // A span inside another of the same speaker (a sleep while holding a lock) is drawn as
+        // a thinner bar inside the outer one, so both show.
+        let depth = |r: &Record| {
+            mine.iter()
+                .filter(|o| {
+                    !std::ptr::eq(**o, r)
+                        && matches!(o.kind, Kind::Span { .. })
+                        && o.at <= r.at
+                        && o.end() >= r.end()
+                        && (o.end() - o.at > r.end() - r.at || o.at < r.at)
+                })
+                .count()
+        };
+        let mut ordered: Vec<(usize, &Record)> = mine.iter().map(|r| (depth(r), *r)).collect();
+        ordered.sort_by_key(|(d, r)| (*d, r.at));
+        for (d, r) in ordered {
+            let inset = 7.0 + 4.0 * d.min(2) as f64;
             match r.kind {
                 Kind::Span { until, activity } => {
                     let (x0, x1) = (x(r.at), x(until));
@@ -188,9 +217,9 @@ pub fn render_svg(records: &[Record], title: &str) -> String {
                         s,
                         "<rect class=\"span {}\" x=\"{x0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{}: {} ({:.3}s .. {:.3}s)</title></rect>",
                         activity.name(),
-                        y + 7.0,
+                        y + inset,
                         (x1 - x0).max(1.5),
-                        row_h - 14.0,
+                        row_h - 2.0 * inset,
                         color(activity),
                         xml(who),
                         xml(&r.text),

@@ -186,3 +186,24 @@ fn every_lesson_header_says_the_time_scale() {
     let out = run(&["hello", "--real-time"]);
     assert!(text(&out.stdout).contains("time: real time"));
 }
+
+#[test]
+fn a_closed_stdout_does_not_make_the_binary_panic() {
+    // `cargo run -p lesson --bin lesson-demo -- hello --timeline | head -1`
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lesson-demo"))
+        .args(["hello", "--scale", "0.01", "--timeline"])
+        .env_remove("LESSON_SCALE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut stderr = child.stderr.take().unwrap();
+    let status = lesson::wait_within(&mut child, std::time::Duration::from_secs(60))
+        .unwrap()
+        .expect("the binary ends");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut err).unwrap();
+    assert!(status.success(), "{status}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

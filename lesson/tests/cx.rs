@@ -225,3 +225,24 @@ fn a_handoff_survives_its_text_form() {
     assert_eq!(back, h);
     assert!(lesson::Handoff::decode("nonsense").is_err());
 }
+
+#[test]
+fn a_sleep_inside_a_hold_shows_the_hold_in_text_and_both_in_svg() {
+    let ms = Duration::from_millis;
+    let records = [
+        Record::span(ms(0), ms(100), "t1", lesson::Activity::Hold, "lock"),
+        Record::span(ms(10), ms(90), "t1", lesson::Activity::Sleep, "sleep"),
+    ];
+    let chart = render_timeline(&records, 11);
+    assert!(chart.contains("t1 |###########|"), "{chart}");
+    let svg = lesson::render_timeline_svg(&records, "nested");
+    let y_of = |class: &str| -> f64 {
+        let at = svg.find(&format!("class=\"span {class}\"")).unwrap();
+        let y = &svg[at..][svg[at..].find(" y=\"").unwrap() + 4..];
+        y[..y.find('"').unwrap()].parse().unwrap()
+    };
+    assert!(
+        y_of("sleeping") > y_of("holding"),
+        "the inner bar is inset: {svg}"
+    );
+}
