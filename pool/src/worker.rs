@@ -94,7 +94,7 @@ fn worker_main<T: Task>(stream: &UnixStream, journal: &Journal) -> Result<(), St
                     ))),
                     Err(payload) => Err(TaskError::TaskEncoding(format!(
                         "decoding the task panicked: {}",
-                        panic_message(&*payload)
+                        lesson::panic_message(&*payload)
                     ))),
                 };
                 record(&mut w, stream, job.seq, &result)?;
@@ -111,7 +111,7 @@ fn run<T: Task>(task: T) -> Result<T::Output, TaskError> {
     match catch_unwind(AssertUnwindSafe(|| task.run())) {
         Ok(Ok(out)) => Ok(out),
         Ok(Err(e)) => Err(TaskError::Failed(format!("{e:#}"))),
-        Err(payload) => Err(TaskError::Panicked(panic_message(&*payload))),
+        Err(payload) => Err(TaskError::Panicked(lesson::panic_message(&*payload))),
     }
 }
 
@@ -212,12 +212,4 @@ fn commit_error<O: serde::Serialize>(
                 .map_err(|_| "pool worker: cannot record an encoding error".to_string())
         }
     }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-string panic".to_owned())
 }

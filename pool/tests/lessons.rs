@@ -1,19 +1,13 @@
 //! Each lesson's claims on its narration records (one lesson at a time: they fork).
 
-use std::time::Duration;
-
 use lesson::testing::index;
-use lesson::{Cx, Record, within};
+use lesson::{Cx, Record};
 
 static FORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn run(f: fn(&Cx) -> anyhow::Result<()>) -> Vec<Record> {
+fn run(f: lesson::RunFn) -> Vec<Record> {
     let _fork = FORK.lock().unwrap_or_else(|e| e.into_inner());
-    within(Duration::from_secs(120), "the lesson", move || {
-        let cx = Cx::quiet(0.01);
-        f(&cx).expect("the lesson succeeds");
-        cx.records()
-    })
+    lesson::testing::run_lesson(Cx::quiet(0.01), f)
 }
 
 #[test]

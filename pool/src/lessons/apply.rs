@@ -7,7 +7,7 @@ use anyhow::ensure;
 use lesson::Cx;
 
 use crate::Pool;
-use crate::lessons::tasks::{Hello, Talk, gauge};
+use crate::lessons::tasks::{Hello, gauge};
 
 /// Tasks in this lesson.
 pub const COUNT: u32 = 5;
@@ -19,12 +19,12 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     }
     let mut pool: Pool<Hello> = Pool::new(5)?;
     let t = Instant::now();
-    let talk = Talk::of(cx);
+    let talk = cx.handoff();
     for i in 0..COUNT {
         let r = pool.apply(Hello {
             i,
             seconds: 1.0,
-            talk,
+            talk: talk.clone(),
         })?;
         cx.say(format!("apply -> {r}"));
     }

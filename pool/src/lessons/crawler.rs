@@ -16,7 +16,7 @@ use anyhow::{Context, ensure};
 use lesson::Cx;
 
 use crate::Pool;
-use crate::lessons::tasks::{Fetch, Talk};
+use crate::lessons::tasks::Fetch;
 
 /// The pages the server offers, with their sizes; `/broken` answers 500.
 pub const PAGES: [(&str, usize); 3] = [("/small", 512), ("/medium", 4096), ("/large", 65536)];
@@ -120,7 +120,7 @@ pub fn crawl(cx: &Cx) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     std::fs::create_dir(&dir.0)?;
     let db = dir.0.join("db.txt");
     let (err_tx, err_rx) = mpsc::channel();
-    let talk = Talk::of(cx);
+    let talk = cx.handoff();
     let urls = PAGES
         .iter()
         .map(|(p, _)| server.url(p))
@@ -128,7 +128,10 @@ pub fn crawl(cx: &Cx) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     for url in urls {
         let (c, db, err_tx, c2) = (cx.clone(), db.clone(), err_tx.clone(), cx.clone());
         pool.apply_async_with(
-            Fetch { url, talk },
+            Fetch {
+                url,
+                talk: talk.clone(),
+            },
             move |page| {
                 c.say(format!(
                     "parse {} (in the parent, pid {})",

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::ensure;
 use lesson::Cx;
 
-use crate::lessons::tasks::{Hello, Talk, gauge};
+use crate::lessons::tasks::{Hello, gauge};
 use crate::{Pool, TaskError};
 
 /// Tasks, unless `--count` says otherwise (the seed runs 100).
@@ -32,14 +32,14 @@ pub fn run_pool(cx: &Cx, workers: usize, count: usize) -> anyhow::Result<Seen> {
     }
     let mut pool: Pool<Hello> = Pool::new(workers)?;
     let seen = Arc::new(Mutex::new((Vec::new(), Vec::new())));
-    let talk = Talk::of(cx);
+    let talk = cx.handoff();
     for i in 0..count as u32 {
         let (c, seen) = (cx.clone(), seen.clone());
         pool.apply_async_with(
             Hello {
                 i,
                 seconds: 1.0,
-                talk,
+                talk: talk.clone(),
             },
             move |result| {
                 c.say(format!(

@@ -4,41 +4,14 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use ipc::AtomicValue;
-use lesson::Cx;
+use lesson::Handoff;
 use serde::{Deserialize, Serialize};
 
 use crate::Task;
-
-/// How a task narrates from its worker: the lesson's scale, start and whether it prints.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub struct Talk {
-    /// The lesson's time scale.
-    pub scale: f64,
-    /// When the lesson started (wall clock).
-    pub start: SystemTime,
-    /// Whether to print.
-    pub echo: bool,
-}
-
-impl Talk {
-    /// Narrate like `cx`.
-    pub fn of(cx: &Cx) -> Talk {
-        Talk {
-            scale: cx.scale(),
-            start: cx.started_at(),
-            echo: cx.echoes(),
-        }
-    }
-
-    /// A context in the worker, on the lesson's timeline.
-    pub fn cx(&self) -> Cx {
-        Cx::child(self.scale, self.start, self.echo)
-    }
-}
 
 /// How many tasks run at once, across the worker processes: counters in shared memory,
 /// made once per program and inherited by every worker forked after.
@@ -91,7 +64,7 @@ pub struct Hello {
     /// How long to sleep, in the seed's seconds.
     pub seconds: f64,
     /// Narration.
-    pub talk: Talk,
+    pub talk: Handoff,
 }
 
 impl Task for Hello {
@@ -185,7 +158,7 @@ pub struct Fetch {
     /// `http://127.0.0.1:PORT/path`
     pub url: String,
     /// Narration.
-    pub talk: Talk,
+    pub talk: Handoff,
 }
 
 /// `http://host:port/path` -> ("host:port", "/path").
