@@ -23,69 +23,30 @@
 //!
 //! # Lessons, in the seed's order
 //!
-//! 1. [`greenlet_demo`] (`greenlet`): 56, 12, 65, 24; switch values, parents, dead, throw.
-//! 2. [`gevent_demo`] (`gevent`): a crawler, one after another, then spawn + joinall.
-//! 3. [`yield_demo`] (`yield`): a producer and a consumer generator.
-//! 4. [`tradeoffs`]: switch cost against a thread hand-off; no lock; one core.
-//! 5. [`select_demo`] (`select-poll-epoll`): the same echo server on the three calls.
-//! 6. [`triggers`]: level against edge triggering.
+//! 1. [`greenlet`](lessons::greenlet): 56, 12, 65, 24; switch values, parents, dead, throw.
+//! 2. [`gevent`](lessons::gevent): a crawler, one after another, then spawn + joinall.
+//! 3. [`yield`](lessons::yield): a producer and a consumer generator.
+//! 4. [`tradeoffs`](lessons::tradeoffs): switch cost against a thread hand-off; no lock; one core.
+//! 5. [`select-poll-epoll`](lessons::select_poll_epoll): the same echo server on the three calls.
+//! 6. [`triggers`](lessons::triggers): level against edge triggering.
 //!
 //! Run them with `cargo run -p coroutines` (all) or `cargo run -p coroutines -- greenlet`.
+//!
+//! # Layout
+//!
+//! Primitives: [`greenlet`] ([`Greenlet`]), [`val`](mod@val) ([`Val`]), [`generator`] ([`Generator`]),
+//! [`hub`] (the scheduler and timers; its sockets in `hub/net.rs`), [`multiplex`] (the three
+//! echo servers and the trigger count). Lessons: [`lessons`], one module per lesson, named as
+//! on the command line, with [`CHAPTER`]; `lessons::pages` is the gevent lesson's page server.
 
 pub mod generator;
-pub mod gevent_demo;
 pub mod greenlet;
-pub mod greenlet_demo;
 pub mod hub;
+pub mod lessons;
 pub mod multiplex;
-pub mod pages;
-pub mod select_demo;
-pub mod tradeoffs;
-pub mod triggers;
 pub mod val;
-pub mod yield_demo;
 
 pub use generator::Generator;
 pub use greenlet::{DEFAULT_STACK, Greenlet, GreenletError, GreenletErrorKind, getcurrent};
+pub use lessons::CHAPTER;
 pub use val::{Val, val};
-
-use lesson::{Chapter, Lesson};
-
-/// The chapter: its lessons in the seed's order.
-pub static CHAPTER: Chapter = Chapter {
-    name: "coroutines",
-    title: "greenlets, a gevent-style hub, generators, select/poll/epoll",
-    lessons: &[
-        Lesson {
-            name: "greenlet",
-            title: "switch(): the seed's test1/test2, values, parents, throw (协程 greenlet)",
-            run: greenlet_demo::run,
-        },
-        Lesson {
-            name: "gevent",
-            title: "a crawler on one thread: spawn + joinall (协程 gevent)",
-            run: gevent_demo::run,
-        },
-        Lesson {
-            name: "yield",
-            title: "a producer and a consumer generator with send() (Yield(协程))",
-            run: yield_demo::run,
-        },
-        Lesson {
-            name: "tradeoffs",
-            title: "switch cost, no locks, one core (协程的优势)",
-            run: tradeoffs::run,
-        },
-        Lesson {
-            name: "select-poll-epoll",
-            title: "one echo server on select, poll and epoll (IO多路复用)",
-            run: select_demo::run,
-        },
-        Lesson {
-            name: "triggers",
-            title: "level- against edge-triggered epoll (水平触发 / 边缘触发)",
-            run: triggers::run,
-        },
-    ],
-    helpers: &[],
-};

@@ -3,14 +3,12 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use coroutines::{
-    Generator, Greenlet, GreenletError, GreenletErrorKind, getcurrent, greenlet_demo, val,
-};
+use coroutines::{Generator, Greenlet, GreenletError, GreenletErrorKind, getcurrent, lessons, val};
 use lesson::Cx;
 
 #[test]
 fn the_seeds_transcript_is_exactly_56_12_65_24() {
-    let printed = greenlet_demo::seed(&Cx::quiet(0.01)).unwrap();
+    let printed = lessons::greenlet::seed(&Cx::quiet(0.01)).unwrap();
     assert_eq!(printed, [56, 12, 65, 24]);
 }
 
@@ -194,6 +192,6 @@ fn a_generator_takes_sends_in_order_and_ends() {
     assert_eq!(g.send(3), None);
     assert!(g.done());
     assert_eq!(g.send(4), None);
-    let acks = coroutines::yield_demo::produce_consume(&Cx::quiet(0.01), 3);
+    let acks = lessons::r#yield::produce_consume(&Cx::quiet(0.01), 3);
     assert_eq!(acks, ["ate 1", "ate 2", "ate 3"]);
 }

@@ -5,8 +5,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use coroutines::hub::{self, Joinable};
-use coroutines::pages::SlowPages;
-use coroutines::{gevent_demo, tradeoffs};
+use coroutines::lessons::pages::SlowPages;
+use coroutines::lessons::{gevent, tradeoffs};
 use lesson::{Cx, within};
 
 #[test]
@@ -16,7 +16,7 @@ fn delayed_fetches_overlap_on_one_thread() {
             // Long enough that all six connections are certainly open at once on a loaded machine.
             let server = SlowPages::start(Duration::from_millis(300)).unwrap();
             let paths: Vec<String> = (1..=6).map(|i| format!("/page/{}", i * 100)).collect();
-            let (r, a, b, c, d) = gevent_demo::both(&Cx::quiet(0.01), &server, &paths).unwrap();
+            let (r, a, b, c, d) = gevent::both(&Cx::quiet(0.01), &server, &paths).unwrap();
             (
                 r.into_iter()
                     .map(|r| r.map_err(|e| e.to_string()))
@@ -62,7 +62,7 @@ fn a_timeout_fires_where_the_task_waits() {
         let addr = server.addr();
         let t = hub::spawn(move || {
             hub::timeout(Duration::from_millis(50), || {
-                gevent_demo::fetch(&Cx::quiet(0.01), addr, "/page/10")
+                gevent::fetch(&Cx::quiet(0.01), addr, "/page/10")
             })
         })
         .unwrap();
@@ -92,9 +92,9 @@ fn a_closed_port_fails_that_task_and_the_others_finish() {
         let good = server.addr();
         let cx = Cx::quiet(0.01);
         let (c1, c2, c3) = (cx.clone(), cx.clone(), cx.clone());
-        let a = hub::spawn(move || gevent_demo::fetch(&c1, good, "/page/10")).unwrap();
-        let b = hub::spawn(move || gevent_demo::fetch(&c2, closed, "/page/10")).unwrap();
-        let m = hub::spawn(move || gevent_demo::fetch(&c3, good, "/malformed")).unwrap();
+        let a = hub::spawn(move || gevent::fetch(&c1, good, "/page/10")).unwrap();
+        let b = hub::spawn(move || gevent::fetch(&c2, closed, "/page/10")).unwrap();
+        let m = hub::spawn(move || gevent::fetch(&c3, good, "/malformed")).unwrap();
         hub::joinall(&[&a, &b, &m]);
         assert_eq!(a.take().unwrap().unwrap(), 10);
         let refused = b.take().unwrap().unwrap_err();
