@@ -10,30 +10,6 @@
 //! resume) instead of one. A switch between the root and a greenlet (the common case, and the
 //! bench's) is one: the root *is* the hub.
 //!
-//! # What a switch costs, and why
-//!
-//! corosensei's own resume + suspend takes about 1 ns per switch here. `Greenlet::switch` adds
-//! what greenlet's semantics need (who is current, parents, dead greenlets, a value or an
-//! error crossing over, panics caught) and comes to about 2.3 ns (`cargo xtask bench
-//! coroutines`; Python's greenlet: about 200 ns). Each of these was measured on the way from a
-//! first version at 67 ns:
-//! - a greenlet's state lives in its handle (`Rc` of `Cell`s): no table to look it up in;
-//! - a switch is inlined into the greenlet's own code, so the CPU predicts corosensei's return
-//!   into the hub (a switch that suspends inside a function of its own returns through that
-//!   frame after each resume, and costs 8 ns more);
-//! - nothing crosses corosensei's resume and suspend themselves (corosensei carries a value
-//!   larger than a register slowly): the value waits in a `Cell` of the greenlet;
-//! - that value is one word ([`Val`]) and so is the error ([`GreenletError`]): a switch's
-//!   `Result` is two words. With `Box<dyn Any>` (two words) and an unboxed error, the
-//!   compiler wrote a value's halves separately just before a switch and read them back as one
-//!   16-byte piece just after; the CPU cannot forward pending writes to such a read, and the
-//!   stall was about half of a 5 ns switch;
-//! - a panic is caught once, around the greenlet's function, not around every resume;
-//! - a switch tests and writes as little as it can: whether a greenlet runs follows from
-//!   `CURRENT` (no state written per switch), one null test covers "cannot suspend" (an
-//!   unwinding greenlet's yielder is nulled), the mail is written without dropping its
-//!   (always empty) old content, and the hub borrows the target's `Rc` instead of cloning it.
-//!
 //! # Behaviour, as greenlet's
 //!
 //! - A greenlet's return value goes to its *parent* (by default, whoever created it), as if the
@@ -65,8 +41,31 @@
 //! .join()
 //! .unwrap();
 //! ```
+//!
+//! # What a switch costs, and why
+//!
+//! corosensei's own resume + suspend takes about 1 ns per switch here. `Greenlet::switch` adds
+//! what greenlet's semantics need (who is current, parents, dead greenlets, a value or an
+//! error crossing over, panics caught) and comes to about 2.3 ns (`cargo xtask bench
+//! coroutines`; Python's greenlet: about 200 ns). Each of these was measured on the way from a
+//! first version at 67 ns:
+//! - a greenlet's state lives in its handle (`Rc` of `Cell`s): no table to look it up in;
+//! - a switch is inlined into the greenlet's own code, so the CPU predicts corosensei's return
+//!   into the hub (a switch that suspends inside a function of its own returns through that
+//!   frame after each resume, and costs 8 ns more);
+//! - nothing crosses corosensei's resume and suspend themselves (corosensei carries a value
+//!   larger than a register slowly): the value waits in a `Cell` of the greenlet;
+//! - that value is one word ([`Val`]) and so is the error ([`GreenletError`]): a switch's
+//!   `Result` is two words. With `Box<dyn Any>` (two words) and an unboxed error, the
+//!   compiler wrote a value's halves separately just before a switch and read them back as one
+//!   16-byte piece just after; the CPU cannot forward pending writes to such a read, and the
+//!   stall was about half of a 5 ns switch;
+//! - a panic is caught once, around the greenlet's function, not around every resume;
+//! - a switch tests and writes as little as it can: whether a greenlet runs follows from
+//!   `CURRENT` (no state written per switch), one null test covers "cannot suspend" (an
+//!   unwinding greenlet's yielder is nulled), the mail is written without dropping its
+//!   (always empty) old content, and the hub borrows the target's `Rc` instead of cloning it.
 
-use std::any::Any;
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::fmt;
 use std::marker::PhantomData;
@@ -74,69 +73,21 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 
 use corosensei::stack::DefaultStack;
-use corosensei::{Coroutine, CoroutineResult, Yielder};
+use corosensei::{Coroutine, Yielder};
 
 use crate::val::Val;
+
+mod error;
+mod switch;
+
+use error::panic_text;
+pub use error::{GreenletError, GreenletErrorKind};
+use switch::switch_to;
 
 /// The default stack of a greenlet: 256 KiB of address space (memory is only used as the
 /// stack grows into it), plus a guard page. Deep recursion needs [`Greenlet::with_stack_size`];
 /// running past the end is a segmentation fault on the guard page, not a panic.
 pub const DEFAULT_STACK: usize = 256 * 1024;
-
-/// Why a switch returned no value: see [`GreenletError::kind`].
-///
-/// One word (the details are boxed), as [`Val`] is, so that a switch's
-/// `Result<Val, GreenletError>` is two words and crosses the hub in registers.
-#[derive(Clone, PartialEq, Eq)]
-pub struct GreenletError(Box<GreenletErrorKind>);
-
-/// The kinds of [`GreenletError`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GreenletErrorKind {
-    /// Raised into this greenlet by [`Greenlet::throw`] (or its child finished with it).
-    Thrown(String),
-    /// A greenlet panicked; the message.
-    Panicked(String),
-    /// A stack could not be made (for example past the process's memory-map limit).
-    NoStack(String),
-}
-
-impl GreenletError {
-    /// An error raised at a suspension point, as [`Greenlet::throw`] does (greenlet raises an
-    /// exception there).
-    pub fn thrown(message: impl Into<String>) -> GreenletError {
-        GreenletErrorKind::Thrown(message.into()).into()
-    }
-
-    /// What went wrong.
-    pub fn kind(&self) -> &GreenletErrorKind {
-        &self.0
-    }
-}
-
-impl From<GreenletErrorKind> for GreenletError {
-    fn from(kind: GreenletErrorKind) -> GreenletError {
-        GreenletError(Box::new(kind))
-    }
-}
-
-impl fmt::Debug for GreenletError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl fmt::Display for GreenletError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.kind() {
-            GreenletErrorKind::Thrown(m) => write!(f, "thrown: {m}"),
-            GreenletErrorKind::Panicked(m) => write!(f, "a greenlet panicked: {m}"),
-            GreenletErrorKind::NoStack(m) => write!(f, "cannot make a greenlet stack: {m}"),
-        }
-    }
-}
-
-impl std::error::Error for GreenletError {}
 
 /// What crosses a switch: a value, or an error raised at the receiver's suspension point.
 type Msg = Result<Val, GreenletError>;
@@ -193,6 +144,16 @@ thread_local! {
 /// assert!(g.dead());
 /// # Ok::<(), coroutines::GreenletError>(())
 /// ```
+///
+/// # Dropping
+///
+/// Handles made by [`Greenlet::new`] (and their clones) own the greenlet; handles from
+/// [`getcurrent`] and [`Greenlet::parent`] only name it. When the last owning handle goes:
+/// - an unstarted greenlet's function is dropped without running;
+/// - a suspended one's stack is unwound at once, so its destructors run (a switch from one of
+///   them returns an error);
+/// - a running one is unwound when it next switches away;
+/// - a finished one has nothing left to do.
 pub struct Greenlet {
     /// `None`: the thread's root greenlet.
     inner: Option<Rc<Inner>>,
@@ -307,6 +268,10 @@ pub fn getcurrent() -> Greenlet {
 impl Greenlet {
     /// A new greenlet that will run `f` when first switched to, receiving that switch's value.
     /// Its parent is the greenlet creating it.
+    ///
+    /// # Errors
+    /// [`GreenletErrorKind::NoStack`] if its stack cannot be mapped (past `vm.max_map_count`,
+    /// or out of address space).
     pub fn new(
         f: impl FnOnce(Val) -> Result<Val, GreenletError> + 'static,
     ) -> Result<Greenlet, GreenletError> {
@@ -314,6 +279,9 @@ impl Greenlet {
     }
 
     /// [`Greenlet::new`] with a stack of `size` bytes.
+    ///
+    /// # Errors
+    /// As [`Greenlet::new`].
     pub fn with_stack_size(
         size: usize,
         f: impl FnOnce(Val) -> Result<Val, GreenletError> + 'static,
@@ -389,6 +357,16 @@ impl Greenlet {
     /// Run this greenlet, giving it `value`; returns what is later switched back to the
     /// caller (or a child's return value). Replaces `g.switch(value)`.
     ///
+    /// # Errors
+    /// - [`GreenletErrorKind::Thrown`]: raised here by [`Greenlet::throw`], or a greenlet that
+    ///   finished with that error returned to this one (its parent);
+    /// - [`GreenletErrorKind::Panicked`]: a child panicked (its parent gets the error);
+    /// - a switch from a destructor of a greenlet being unwound fails (`Thrown`).
+    ///
+    /// # Panics
+    /// Never for a panic inside the target: that is caught in the greenlet and becomes
+    /// `Panicked`.
+    ///
     /// Always inlined, with the suspension inside it: see `switch_to`.
     #[inline(always)]
     pub fn switch(&self, value: Val) -> Result<Val, GreenletError> {
@@ -397,190 +375,10 @@ impl Greenlet {
 
     /// Raise `error` in this greenlet where it is suspended (its pending `switch` returns it);
     /// an unstarted greenlet dies at once. Replaces `g.throw(...)`.
+    ///
+    /// # Errors
+    /// As [`Greenlet::switch`]; an unstarted or dead greenlet passes `error` on to its parent.
     pub fn throw(&self, error: &str) -> Result<Val, GreenletError> {
         switch_to(self.inner.as_ref(), Err(GreenletError::thrown(error)))
-    }
-}
-
-/// A switch from the root runs the hub; a switch from a greenlet suspends it, naming where to
-/// go. This is always inlined into the greenlet's own code: corosensei resumes a coroutine with
-/// a `call` and suspends it with a `ret`, and the CPU predicts that `ret` right only if the
-/// coroutine has not returned from any frame in between. A `switch` that suspends inside a
-/// function of its own returns through that frame after every resume; measured here, that
-/// alone made a switch 8 ns instead of 1.
-#[inline(always)]
-fn switch_to(target: Option<&Rc<Inner>>, input: Msg) -> Result<Val, GreenletError> {
-    let me = CURRENT.with(Cell::get);
-    if me.is_null() {
-        return run_hub(target, input);
-    }
-    // SAFETY: `me` is current, so something holds an `Rc` to it: the hub resuming it, or
-    // `unwind` dropping it (see `current`).
-    let me = unsafe { &*me };
-    // Null once it is being unwound (see `unwind`): then it cannot suspend any more.
-    let yielder = me.yielder.get();
-    if yielder.is_null() || target.is_some_and(|t| std::ptr::eq(&**t, me)) {
-        return switch_in_place(me, target, input);
-    }
-    // `next` is empty here (the hub takes it at every suspension), and empty means the root.
-    if let Some(t) = target {
-        me.next.set(Some(t.clone()));
-    }
-    me.post(input);
-    // SAFETY: `me` is running, so we are on its stack, inside the closure that recorded this
-    // yielder; corosensei keeps the yielder alive for as long as the coroutine.
-    unsafe { &*yielder }.suspend(());
-    me.receive()
-}
-
-impl Inner {
-    /// Leave `input` in this greenlet's mail.
-    #[inline(always)]
-    fn post(&self, input: Msg) {
-        // The mail is always empty here: whoever is resumed takes its mail at once, and so
-        // does the hub when a greenlet suspends (`receive`). So it is written without first
-        // reading the old value to drop it (were it not empty, the old value would leak,
-        // which is safe): measured, 0.2 ns less per switch.
-        debug_assert!(
-            // SAFETY: a read of the cell on its own thread; no reference into it is held.
-            unsafe { (*self.mail.as_ptr()).is_none() },
-            "mail posted over mail"
-        );
-        match input {
-            // SAFETY: as above; the write replaces `None`, which has nothing to drop.
-            Ok(v) => unsafe { self.mail.as_ptr().write(Some(v)) },
-            Err(e) => self.post_error(e),
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn post_error(&self, e: GreenletError) {
-        *self.thrown.borrow_mut() = Some(e);
-        self.mail.set(None);
-    }
-
-    /// Take what `post` left.
-    #[inline(always)]
-    fn receive(&self) -> Result<Val, GreenletError> {
-        match self.mail.take() {
-            Some(v) => Ok(v),
-            None => Err(self.receive_error()),
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn receive_error(&self) -> GreenletError {
-        self.thrown
-            .borrow_mut()
-            .take()
-            .unwrap_or_else(|| GreenletError::thrown("resumed without a value"))
-    }
-}
-
-/// A switch that does not suspend: to itself (greenlet returns the value at once), or from a
-/// greenlet whose stack is being unwound (it cannot suspend any more).
-#[cold]
-#[inline(never)]
-fn switch_in_place(
-    me: &Inner,
-    target: Option<&Rc<Inner>>,
-    input: Msg,
-) -> Result<Val, GreenletError> {
-    if !me.dead.get() && target.is_some_and(|t| std::ptr::eq(&**t, me)) {
-        return input;
-    }
-    Err(GreenletError::thrown(
-        "switch from a greenlet that is being unwound",
-    ))
-}
-
-fn panic_text(payload: &(dyn Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-string panic".to_owned())
-}
-
-/// The hub, on the root stack: resume the target; follow its switches; hand return values to
-/// parents; come back when something switches to the root. The first target is borrowed from
-/// the switching handle (no reference count to touch); anything past a switch straight back
-/// to the root continues in [`run_hub_loop`].
-#[inline(always)]
-fn run_hub(first: Option<&Rc<Inner>>, input: Msg) -> Result<Val, GreenletError> {
-    let Some(t) = first else {
-        return input;
-    };
-    if !runnable(t) {
-        return run_hub_loop(t.parent.borrow().clone(), input);
-    }
-    let (next, value) = resume(t, input);
-    match next {
-        None => value,
-        next => run_hub_loop(next, value),
-    }
-}
-
-/// Whether `t` can be resumed (else a switch to it goes to its parent).
-#[inline(always)]
-fn runnable(t: &Inner) -> bool {
-    // SAFETY: the hub runs on the root stack, so `t` is not running: nothing else holds a
-    // reference into its `co`.
-    // (A dead greenlet's coroutine is gone: taken when it finished or was unwound.)
-    unsafe { (*t.co.get()).is_some() }
-}
-
-/// Run `t` (which must be [`runnable`]) with `input` until it switches away or finishes:
-/// where to go next (`None`: the root), with what.
-#[inline(always)]
-fn resume(t: &Rc<Inner>, input: Msg) -> (Option<Rc<Inner>>, Msg) {
-    t.post(input);
-    // `Rc::as_ptr`, not `&**t`: `current` turns this pointer back into an `Rc`.
-    CURRENT.with(|c| c.set(Rc::as_ptr(t)));
-    // SAFETY: runnable, so `Some`; while it runs, only the hub touches `co` (`Greenlet::drop`
-    // leaves a running greenlet's coroutine alone).
-    let co = unsafe { (*t.co.get()).as_mut().unwrap_unchecked() };
-    // A panic cannot come out of `resume`: the greenlet's body catches its own (see
-    // `with_stack_size`).
-    let outcome = co.resume(());
-    CURRENT.with(|c| c.set(std::ptr::null()));
-    // SAFETY: it has stopped running; the `&mut` above is no longer used.
-    let finished = |t: &Inner| unsafe { (*t.co.get()).take() };
-    match outcome {
-        CoroutineResult::Yield(()) => {
-            let (next, i) = (t.next.take(), t.receive());
-            if t.owners.get() == 0
-                && let Some(co) = finished(t)
-            {
-                // Its last owner went while it ran: unwind it now, from the root stack.
-                unwind(t, co);
-            }
-            (next, i)
-        }
-        CoroutineResult::Return(r) => {
-            t.dead.set(true);
-            drop(finished(t));
-            (t.parent.borrow().clone(), r)
-        }
-    }
-}
-
-/// The rest of the hub's work after a first resume: greenlet-to-greenlet switches, dead
-/// targets (their parents stand in), finished greenlets.
-#[inline(never)]
-fn run_hub_loop(mut target: Option<Rc<Inner>>, mut input: Msg) -> Result<Val, GreenletError> {
-    loop {
-        let t = loop {
-            let Some(t) = target else {
-                return input;
-            };
-            if runnable(&t) {
-                break t;
-            }
-            target = t.parent.borrow().clone();
-        };
-        (target, input) = resume(&t, input);
     }
 }
