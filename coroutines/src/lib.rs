@@ -44,9 +44,12 @@ pub mod greenlet;
 pub mod hub;
 pub mod lessons;
 pub mod multiplex;
+mod overflow;
 pub mod val;
 
 pub use generator::Generator;
-pub use greenlet::{DEFAULT_STACK, Greenlet, GreenletError, GreenletErrorKind, getcurrent};
+pub use greenlet::{
+    DEFAULT_STACK, Greenlet, GreenletError, GreenletErrorKind, GreenletExit, getcurrent,
+};
 pub use lessons::CHAPTER;
 pub use val::{Val, val};

@@ -123,7 +123,7 @@ fn a_greenlet_whose_last_handle_goes_while_it_runs_is_unwound_when_it_suspends()
     .unwrap();
     // A handle that only names `g` (a parent handle does not own), to switch with.
     let child = Greenlet::new(Ok).unwrap();
-    child.set_parent(&g);
+    child.set_parent(&g).unwrap();
     let named = child.parent().unwrap();
     *slot.borrow_mut() = Some(g);
     let r = named.switch(val(())).unwrap();
@@ -136,31 +136,40 @@ fn a_greenlet_whose_last_handle_goes_while_it_runs_is_unwound_when_it_suspends()
     assert!(named.dead());
 }
 
-struct SwitchesOnDrop(Rc<Cell<Option<bool>>>);
+/// Logs whether its switch from a destructor worked.
+struct SwitchesOnDrop(Rc<std::cell::RefCell<Vec<Result<(), GreenletErrorKind>>>>);
 
 impl Drop for SwitchesOnDrop {
     fn drop(&mut self) {
         let r = getcurrent().parent().unwrap().switch(val(()));
-        self.0.set(Some(r.is_err()));
+        self.0
+            .borrow_mut()
+            .push(r.map(drop).map_err(|e| e.kind().clone()));
     }
 }
 
 #[test]
-fn a_switch_from_a_destructor_of_an_unwinding_greenlet_fails_cleanly() {
-    let failed = Rc::new(Cell::new(None));
-    let f = failed.clone();
+fn a_dropped_greenlet_gets_greenlet_exit_and_a_switch_during_its_unwind_fails_cleanly() {
+    let log = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let l = log.clone();
     let g = Greenlet::new(move |_| {
-        let _guard = SwitchesOnDrop(f);
+        let _outer = SwitchesOnDrop(l.clone());
+        let _inner = SwitchesOnDrop(l);
         getcurrent().parent().unwrap().switch(val(()))?;
-        unreachable!("never resumed");
+        unreachable!("resumed with a value");
     })
     .unwrap();
     g.switch(val(())).unwrap();
     drop(g);
+    // The kill raised GreenletExit; `?` took it out, and `_inner`'s switch went to the
+    // greenlet that dropped it (its parent meanwhile). It did not end, so its stack was
+    // unwound from there: `_inner`'s switch never returned, and `_outer`'s, during the
+    // unwind, failed.
     assert_eq!(
-        failed.get(),
-        Some(true),
-        "the switch did not return an error"
+        *log.borrow(),
+        [Err(GreenletErrorKind::CannotSwitch(
+            "the greenlet is being unwound"
+        ))]
     );
 }
 

@@ -10,16 +10,65 @@
 //! resume) instead of one. A switch between the root and a greenlet (the common case, and the
 //! bench's) is one: the root *is* the hub.
 //!
+//! # Ownership: who owns a greenlet, and when it may be freed
+//!
+//! A greenlet is an `Inner` (its state) in an `Rc`, holding its coroutine (its stack and the
+//! function's frames). These rules say when each may go; the code follows them, and
+//! `tests/model.rs` checks random sequences of operations against them.
+//!
+//! 1. **Owners.** The handles made by [`Greenlet::new`] and their clones own the greenlet; they
+//!    are counted in `owners`. Handles from [`getcurrent`] and [`Greenlet::parent`], a child's
+//!    parent link, and the hub's own references keep the `Inner` allocated but do not own the
+//!    greenlet: they do not keep it from being killed.
+//! 2. **The chain.** The greenlets whose code is executing now form a chain: the one the hub
+//!    resumed, and on top of it each greenlet being unwound from a destructor, innermost last.
+//!    `CURRENT` is the innermost; each unwound one remembers the one below it (`under`). A
+//!    greenlet on the chain owns itself: when its last owner goes, nothing is freed; it is
+//!    killed once it leaves the chain (the hub checks `owners` whenever a greenlet suspends).
+//! 3. **Killing.** A greenlet whose owners are gone and which is off the chain is killed at once:
+//!    - unstarted: its function is dropped without running;
+//!    - suspended: `GreenletExit` ([`GreenletErrorKind::Exit`]) is raised at its suspension
+//!      point, with the greenlet that dropped it as its parent for the duration (so what it
+//!      returns, and what it switches to its parent, comes back to the killer); if it is still
+//!      alive afterwards (it switched elsewhere instead of ending), or if the killer cannot switch
+//!      (rule 6), its stack is unwound in place: corosensei drops the coroutine, the
+//!      destructors run, and a switch from one of them fails;
+//!    - finished: nothing is left; the coroutine and its stack went when it ended.
+//! 4. **The coroutine** is touched only by the hub, through an `UnsafeCell`, and only while its
+//!    greenlet is off the chain, or by the hub that is resuming it. The hub runs only when no
+//!    greenlet executes (`CURRENT` is null), so it never resumes one that is on the chain, and a
+//!    guard resets `CURRENT` on every exit from a resume, normal or unwinding.
+//! 5. **The `Inner`** is freed when its last `Rc` goes. Every `Rc` holder that can run code
+//!    (the hub resuming it, a kill, an unwind) holds one for as long as that code runs, so a
+//!    greenlet's own frames never outlive its `Inner`.
+//! 6. **Suspending.** A greenlet suspends only from the top of the chain, and only if it is not
+//!    being unwound, no panic is unwinding on the thread, and no hub task runs on top of it.
+//!    Otherwise its `switch` returns [`GreenletErrorKind::CannotSwitch`]. The panic count is
+//!    the thread's, not the stack's: a greenlet suspended in the middle of a panic would leave
+//!    the thread "panicking" for all other code, and unwinding it later would start a second
+//!    unwind from a destructor, which aborts the process.
+//! 7. **Parents form no cycle**: [`Greenlet::set_parent`] refuses one, and the killer is made
+//!    the parent only when that makes none. So every walk up the parents ends.
+//! 8. **No panic leaves a greenlet's function.** It is caught once, at the top, and goes to
+//!    the parent as [`GreenletErrorKind::Panicked`]. While the greenlet's stack is being
+//!    unwound (rule 3), a panic caught there is reported on stderr and the coroutine ends
+//!    normally, which corosensei accepts.
+//!
 //! # Behaviour, as greenlet's
 //!
 //! - A greenlet's return value goes to its *parent* (by default, whoever created it), as if the
 //!   parent's last `switch` had returned it. Switching to a dead greenlet goes to its parent.
 //! - [`Greenlet::throw`] makes the target's pending `switch` return `Err`, as greenlet raises
-//!   the exception at the target's suspension point.
+//!   the exception at the target's suspension point; [`Greenlet::throw_exit`] raises
+//!   `GreenletExit`, which a greenlet ending with it hands its parent as the value
+//!   [`GreenletExit`].
 //! - A panic inside a greenlet reaches its parent as an error of kind
 //!   [`GreenletErrorKind::Panicked`].
-//! - Dropping the last handle of a suspended greenlet unwinds its stack, so its destructors run
-//!   (greenlet raises `GreenletExit` into it for the same purpose).
+//! - Dropping the last owning handle of a suspended greenlet kills it (rule 3): its pending
+//!   `switch` returns `GreenletExit`, and `?` takes it out of the function, running its
+//!   destructors, as greenlet raises `GreenletExit` into a collected greenlet.
+//! - A stack overflow in a greenlet prints "greenlet has overflowed its stack" and aborts,
+//!   as std does for a thread.
 //! - A `Greenlet` cannot leave its thread: it is not `Send`. greenlet finds out at run time
 //!   ("cannot switch to a different thread"); here it does not compile:
 //!
@@ -75,18 +124,22 @@ use std::rc::Rc;
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, Yielder};
 
+use crate::overflow;
 use crate::val::Val;
 
 mod error;
+mod kill;
 mod switch;
 
-use error::panic_text;
-pub use error::{GreenletError, GreenletErrorKind};
+pub use error::{GreenletError, GreenletErrorKind, GreenletExit};
+pub(crate) use error::{drop_payload, is_message, panic_text, report};
+pub(crate) use kill::{Pinned, current_guard, current_key};
+use kill::{in_use, kill};
 use switch::switch_to;
 
 /// The default stack of a greenlet: 256 KiB of address space (memory is only used as the
 /// stack grows into it), plus a guard page. Deep recursion needs [`Greenlet::with_stack_size`];
-/// running past the end is a segmentation fault on the guard page, not a panic.
+/// running past the end prints "greenlet has overflowed its stack" and aborts the process.
 pub const DEFAULT_STACK: usize = 256 * 1024;
 
 /// What crosses a switch: a value, or an error raised at the receiver's suspension point.
@@ -100,16 +153,18 @@ type Co = Coroutine<(), (), Result<Val, GreenletError>, DefaultStack>;
 /// One greenlet's state. Everything a switch touches is here, in `Cell`s: a switch does no
 /// lookup in a table and takes no lock (a greenlet never leaves its thread).
 struct Inner {
-    /// The coroutine; `None` once it is finished or unwound. Only the hub touches it while
-    /// the greenlet runs (it resumes it in place: moving a coroutine in and out of a `Cell`
-    /// on every switch cost more than the switch); anyone else only when it is not running.
+    /// The coroutine; `None` once it has finished or been killed. Touched as the module doc's
+    /// rule 4 says: by the hub resuming it (in place: moving a coroutine in and out of a `Cell`
+    /// on every switch cost more than the switch), or by anyone while it is off the chain.
     co: UnsafeCell<Option<Co>>,
     /// `None`: the thread's root greenlet.
     parent: RefCell<Option<Rc<Inner>>>,
-    /// Finished, or being unwound. Whether it runs is not kept here (that would be two more
-    /// writes per switch): it runs exactly when it is `CURRENT` and not dead ([`running`]).
+    /// Finished, or killed (being unwound, or its function dropped unstarted).
     dead: Cell<bool>,
-    /// Set by the coroutine when it starts; valid while it is alive.
+    /// It has begun to run its function (set once, by the coroutine).
+    started: Cell<bool>,
+    /// Set by the coroutine when it starts; valid while it is alive. Null while it cannot
+    /// suspend: being unwound, or a hub task running on top of it (rule 6).
     yielder: Cell<*const Yielder<(), ()>>,
     /// The value crossing a switch, into it (set by the hub before resuming it) or out of it
     /// (set before it suspends). `None`: an error crosses instead, in `thrown`. One word
@@ -120,12 +175,30 @@ struct Inner {
     thrown: RefCell<Option<GreenletError>>,
     /// Where it asked the hub to go when it last suspended (`None`: the root).
     next: Cell<Option<Rc<Inner>>>,
-    /// Owning handles (made by `new`, and their clones) still alive.
+    /// Owning handles (made by `new`, and their clones) still alive (rule 1).
     owners: Cell<usize>,
+    /// A kill has begun (rule 3): a suspension during it does not start another.
+    killing: Cell<bool>,
+    /// While it is being unwound: the greenlet below it on the chain (null: none), rule 2.
+    under: Cell<*const Inner>,
+    /// The first address of its stack's guard page, for the overflow message.
+    guard: usize,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Rule 5: an `Inner` whose coroutine is still there has an owner, or is on the chain,
+        // and both hold an `Rc`. Were it ever not so, leaking the stack is safe; unwinding it
+        // from whatever code dropped the last `Rc` might not be.
+        if let Some(co) = self.co.get_mut().take() {
+            debug_assert!(false, "a greenlet's state was freed before its coroutine");
+            std::mem::forget(co);
+        }
+    }
 }
 
 thread_local! {
-    /// The greenlet running on this thread; null for the root.
+    /// The innermost greenlet on the chain (rule 2); null when none runs (the root).
     static CURRENT: Cell<*const Inner> = const { Cell::new(std::ptr::null()) };
 }
 
@@ -148,16 +221,22 @@ thread_local! {
 /// # Dropping
 ///
 /// Handles made by [`Greenlet::new`] (and their clones) own the greenlet; handles from
-/// [`getcurrent`] and [`Greenlet::parent`] only name it. When the last owning handle goes:
+/// [`getcurrent`] and [`Greenlet::parent`] only name it. When the last owning handle goes
+/// (the module doc's rule 3):
 /// - an unstarted greenlet's function is dropped without running;
-/// - a suspended one's stack is unwound at once, so its destructors run (a switch from one of
-///   them returns an error);
-/// - a running one is unwound when it next switches away;
+/// - a suspended one gets `GreenletExit` at its suspension point, with the dropper as its
+///   parent for the duration; if it does not end (it switches elsewhere), its stack is unwound
+///   (its destructors run; a switch from one of them fails);
+/// - a running one (or one being unwound) lives on and is killed when it next switches away;
 /// - a finished one has nothing left to do.
+///
+/// Dropping one therefore runs code: the greenlet's, until it ends. An error it ends with
+/// (other than `GreenletExit`) is reported on stderr, as greenlet reports one to its
+/// "unraisable" hook, and the drop completes.
 pub struct Greenlet {
     /// `None`: the thread's root greenlet.
     inner: Option<Rc<Inner>>,
-    /// Made by `new` (or cloned from such a handle): the last owner dropped unwinds the
+    /// Made by `new` (or cloned from such a handle): the last owner dropped kills the
     /// greenlet. Handles from `getcurrent` and `parent` only name it.
     owner: bool,
     // Not Send: a greenlet's stack belongs to its thread (`Rc` already says so; this keeps
@@ -187,32 +266,11 @@ impl Drop for Greenlet {
         };
         let left = i.owners.get() - 1;
         i.owners.set(left);
-        if left == 0 && !running(i) {
-            // SAFETY: not running, so the hub holds no reference into `co` (see `Inner::co`).
-            if let Some(co) = unsafe { (*i.co.get()).take() } {
-                unwind(i, co);
-            }
+        // On the chain it owns itself (rule 2): the hub kills it when it suspends.
+        if left == 0 && !in_use(i) {
+            kill(i);
         }
-        // Running: the hub unwinds it when it next suspends (`owners` is 0 by then).
     }
-}
-
-/// Whether `i` is running: the hub is inside its resume (it is `CURRENT`), and it is not being
-/// unwound.
-fn running(i: &Rc<Inner>) -> bool {
-    CURRENT.with(Cell::get) == Rc::as_ptr(i) && !i.dead.get()
-}
-
-/// Drop a suspended greenlet's coroutine: corosensei unwinds its stack, so its destructors
-/// run (greenlet raises `GreenletExit` for the same purpose). Meanwhile it is the current
-/// greenlet (as in greenlet), and dead: a switch from a destructor fails instead of
-/// suspending a stack that is being unwound.
-fn unwind(i: &Rc<Inner>, co: Co) {
-    i.dead.set(true);
-    i.yielder.set(std::ptr::null());
-    let before = CURRENT.with(|c| c.replace(Rc::as_ptr(i)));
-    drop(co);
-    CURRENT.with(|c| c.set(before));
 }
 
 impl fmt::Debug for Greenlet {
@@ -249,10 +307,9 @@ fn current() -> Option<Rc<Inner>> {
     if p.is_null() {
         return None;
     }
-    // SAFETY: `CURRENT` is only non-null while the hub resumes that greenlet (or `unwind`
-    // drops it), and meanwhile an `Rc` to it stays alive: the hub's own, or the one of the
-    // handle whose `switch` runs the hub (borrowed for the whole switch), or `unwind`'s; `p`
-    // came from `Rc::as_ptr`.
+    // SAFETY: `CURRENT` is the innermost greenlet on the chain, and whoever put it there (the
+    // hub resuming it, an unwind) holds an `Rc` to it for as long (rule 5); `p` came from
+    // `Rc::as_ptr`.
     unsafe {
         Rc::increment_strong_count(p);
         Some(Rc::from_raw(p))
@@ -263,6 +320,59 @@ fn current() -> Option<Rc<Inner>> {
 /// Replaces `greenlet.getcurrent()`.
 pub fn getcurrent() -> Greenlet {
     view(current())
+}
+
+/// Whether `parent` has `child` among its ancestors, or is `child`: making it `child`'s
+/// parent would close a cycle (rule 7).
+fn would_cycle(child: &Rc<Inner>, parent: Option<&Rc<Inner>>) -> bool {
+    let mut p = parent.cloned();
+    while let Some(x) = p {
+        if Rc::ptr_eq(&x, child) {
+            return true;
+        }
+        p = x.parent.borrow().clone();
+    }
+    false
+}
+
+/// The greenlet's function, run on its own stack: receive the first switch's value, run `f`
+/// with the panic caught once (rule 8; a `catch_unwind` in the hub would cost a call on every
+/// switch), and return what goes to the parent.
+fn body(y: &Yielder<(), ()>, f: impl FnOnce(Val) -> Msg) -> Msg {
+    let p = CURRENT.with(Cell::get);
+    if p.is_null() {
+        return Err(GreenletError::thrown("resumed outside the hub"));
+    }
+    // SAFETY: the hub resumes a greenlet only after setting `CURRENT` to it, and holds an `Rc`
+    // to it while its code runs; the `Inner` outlives the coroutine it holds (rule 5), so this
+    // reference stays valid for as long as this function's frame exists.
+    let me = unsafe { &*p };
+    me.yielder.set(y);
+    me.started.set(true);
+    let out = match me.receive() {
+        Ok(v) => catch_unwind(AssertUnwindSafe(move || f(v))),
+        // Thrown into before it started: it ends at once, its function unrun.
+        Err(e) => catch_unwind(AssertUnwindSafe(move || drop(f))).map(|()| Err(e)),
+    };
+    match out {
+        Ok(r) => r,
+        Err(payload) => {
+            let text = panic_text(&*payload);
+            let message = is_message(&*payload);
+            drop_payload(payload);
+            if me.dead.get() {
+                // Its stack was being unwound (rule 3): that unwind, or a panic raised while it
+                // ran, ends here. Returning normally ends the coroutine, as corosensei allows.
+                if message {
+                    report(&format!(
+                        "a panic while the greenlet's stack was unwound was discarded: {text}"
+                    ));
+                }
+                return Err(GreenletError::exit());
+            }
+            Err(GreenletErrorKind::Panicked(text).into())
+        }
+    }
 }
 
 impl Greenlet {
@@ -288,35 +398,22 @@ impl Greenlet {
     ) -> Result<Greenlet, GreenletError> {
         let stack = DefaultStack::new(size)
             .map_err(|e| GreenletError::from(GreenletErrorKind::NoStack(e.to_string())))?;
-        let co = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| {
-            let first = current().map(|me| {
-                me.yielder.set(y);
-                me.receive()
-            });
-            match first {
-                // The panic is caught here, once per greenlet, not around every resume in the
-                // hub (a `catch_unwind` there costs a call on every switch).
-                Some(Ok(v)) => catch_unwind(AssertUnwindSafe(|| f(v))).unwrap_or_else(|payload| {
-                    // Being unwound because its last owner dropped it (`unwind`): corosensei's
-                    // own unwinding payload must go on to corosensei, which ends it.
-                    if current().is_some_and(|me| me.dead.get()) {
-                        std::panic::resume_unwind(payload);
-                    }
-                    Err(GreenletErrorKind::Panicked(panic_text(&*payload)).into())
-                }),
-                Some(Err(e)) => Err(e),
-                None => Err(GreenletError::thrown("started without a value")),
-            }
-        });
+        overflow::install();
+        let guard = overflow::guard_page(&stack);
+        let co = Coroutine::with_stack(stack, move |y: &Yielder<(), ()>, ()| body(y, f));
         let inner = Rc::new(Inner {
             co: UnsafeCell::new(Some(co)),
             parent: RefCell::new(current()),
             dead: Cell::new(false),
+            started: Cell::new(false),
             yielder: Cell::new(std::ptr::null()),
             mail: Cell::new(None),
             thrown: RefCell::new(None),
             next: Cell::new(None),
             owners: Cell::new(1),
+            killing: Cell::new(false),
+            under: Cell::new(std::ptr::null()),
+            guard,
         });
         Ok(Greenlet {
             inner: Some(inner),
@@ -325,20 +422,18 @@ impl Greenlet {
         })
     }
 
-    /// Whether it has finished (returned, raised or panicked), or all its owning handles are
-    /// gone. Replaces `g.dead`.
+    /// Whether it has finished (returned, raised or panicked) or been killed. A greenlet whose
+    /// last owner went while it ran is not dead until it is killed, when it next switches
+    /// away. Replaces `g.dead`.
     pub fn dead(&self) -> bool {
-        self.inner
-            .as_ref()
-            .is_some_and(|i| i.dead.get() || i.owners.get() == 0)
+        self.inner.as_ref().is_some_and(|i| i.dead.get())
     }
 
     /// Whether it has started and not finished.
     pub fn started(&self) -> bool {
-        // The coroutine records its yielder when it first runs.
         self.inner
             .as_ref()
-            .is_some_and(|i| i.owners.get() > 0 && !i.dead.get() && !i.yielder.get().is_null())
+            .is_some_and(|i| i.started.get() && !i.dead.get())
     }
 
     /// Its parent (`None` for the root). Replaces `g.parent`.
@@ -348,20 +443,34 @@ impl Greenlet {
     }
 
     /// Make `parent` this greenlet's parent. Replaces `g.parent = p`.
-    pub fn set_parent(&self, parent: &Greenlet) {
-        if let Some(i) = &self.inner {
-            *i.parent.borrow_mut() = parent.inner.clone();
+    ///
+    /// # Errors
+    /// Nothing changes, and:
+    /// - [`GreenletErrorKind::CyclicParent`] if `parent` is this greenlet or has it among its
+    ///   ancestors (greenlet: `ValueError: cyclic parent chain`);
+    /// - [`GreenletErrorKind::ParentOfRoot`] for the root greenlet, which has none.
+    pub fn set_parent(&self, parent: &Greenlet) -> Result<(), GreenletError> {
+        let Some(i) = &self.inner else {
+            return Err(GreenletErrorKind::ParentOfRoot.into());
+        };
+        if would_cycle(i, parent.inner.as_ref()) {
+            return Err(GreenletErrorKind::CyclicParent.into());
         }
+        *i.parent.borrow_mut() = parent.inner.clone();
+        Ok(())
     }
 
     /// Run this greenlet, giving it `value`; returns what is later switched back to the
     /// caller (or a child's return value). Replaces `g.switch(value)`.
     ///
     /// # Errors
-    /// - [`GreenletErrorKind::Thrown`]: raised here by [`Greenlet::throw`], or a greenlet that
-    ///   finished with that error returned to this one (its parent);
+    /// - [`GreenletErrorKind::Thrown`] or [`GreenletErrorKind::Exit`]: raised here by
+    ///   [`Greenlet::throw`] or [`Greenlet::throw_exit`] (`Exit` also when this greenlet's
+    ///   last owner is dropped while it waits here), or a child ended with that error;
     /// - [`GreenletErrorKind::Panicked`]: a child panicked (its parent gets the error);
-    /// - a switch from a destructor of a greenlet being unwound fails (`Thrown`).
+    /// - [`GreenletErrorKind::CannotSwitch`]: this greenlet cannot suspend now (the module
+    ///   doc's rule 6: it is being unwound, a panic is unwinding, or a hub task runs on top of
+    ///   it); nothing was switched and `value` is dropped.
     ///
     /// # Panics
     /// Never for a panic inside the target: that is caught in the greenlet and becomes
@@ -380,5 +489,15 @@ impl Greenlet {
     /// As [`Greenlet::switch`]; an unstarted or dead greenlet passes `error` on to its parent.
     pub fn throw(&self, error: &str) -> Result<Val, GreenletError> {
         switch_to(self.inner.as_ref(), Err(GreenletError::thrown(error)))
+    }
+
+    /// Raise `GreenletExit` in this greenlet where it is suspended. Replaces `g.throw()` (and
+    /// `g.throw(GreenletExit)`). A greenlet that ends with it, and a dead or unstarted one,
+    /// hands its parent the value [`GreenletExit`].
+    ///
+    /// # Errors
+    /// As [`Greenlet::switch`].
+    pub fn throw_exit(&self) -> Result<Val, GreenletError> {
+        switch_to(self.inner.as_ref(), Err(GreenletError::exit()))
     }
 }

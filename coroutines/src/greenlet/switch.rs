@@ -6,9 +6,10 @@ use std::rc::Rc;
 
 use corosensei::CoroutineResult;
 
-use super::{CURRENT, Inner, Msg, unwind};
+use super::kill::kill;
+use super::{CURRENT, GreenletErrorKind, GreenletExit, Inner, Msg};
 use crate::greenlet::GreenletError;
-use crate::val::Val;
+use crate::val::{Val, val};
 
 /// A switch from the root runs the hub; a switch from a greenlet suspends it, naming where to
 /// go. This is always inlined into the greenlet's own code: corosensei resumes a coroutine with
@@ -22,12 +23,15 @@ pub(super) fn switch_to(target: Option<&Rc<Inner>>, input: Msg) -> Result<Val, G
     if me.is_null() {
         return run_hub(target, input);
     }
-    // SAFETY: `me` is current, so something holds an `Rc` to it: the hub resuming it, or
-    // `unwind` dropping it (see `current`).
+    // SAFETY: `me` is on the chain, so whoever put it there holds an `Rc` to it (rule 5).
     let me = unsafe { &*me };
-    // Null once it is being unwound (see `unwind`): then it cannot suspend any more.
+    // Null while it cannot suspend (rule 6: being unwound, or a hub task on top of it). A
+    // panic unwinding on the thread forbids it too; that test is one load of a global.
     let yielder = me.yielder.get();
-    if yielder.is_null() || target.is_some_and(|t| std::ptr::eq(&**t, me)) {
+    if yielder.is_null()
+        || target.is_some_and(|t| std::ptr::eq(&**t, me))
+        || std::thread::panicking()
+    {
         return switch_in_place(me, target, input);
     }
     // `next` is empty here (the hub takes it at every suspension), and empty means the root.
@@ -35,8 +39,10 @@ pub(super) fn switch_to(target: Option<&Rc<Inner>>, input: Msg) -> Result<Val, G
         me.next.set(Some(t.clone()));
     }
     me.post(input);
-    // SAFETY: `me` is running, so we are on its stack, inside the closure that recorded this
-    // yielder; corosensei keeps the yielder alive for as long as the coroutine.
+    // SAFETY: `me` is the innermost greenlet executing, so we are on its stack (or on the
+    // stack of a `Generator` it resumed, whose frames then become part of its suspension),
+    // inside the closure that recorded this yielder; corosensei keeps the yielder alive for as
+    // long as the coroutine.
     unsafe { &*yielder }.suspend(());
     me.receive()
 }
@@ -88,7 +94,7 @@ impl Inner {
 }
 
 /// A switch that does not suspend: to itself (greenlet returns the value at once), or from a
-/// greenlet whose stack is being unwound (it cannot suspend any more).
+/// greenlet that cannot suspend now (rule 6).
 #[cold]
 #[inline(never)]
 fn switch_in_place(
@@ -99,9 +105,25 @@ fn switch_in_place(
     if !me.dead.get() && target.is_some_and(|t| std::ptr::eq(&**t, me)) {
         return input;
     }
-    Err(GreenletError::thrown(
-        "switch from a greenlet that is being unwound",
-    ))
+    drop(input);
+    let why = if me.dead.get() {
+        "the greenlet is being unwound"
+    } else if std::thread::panicking() {
+        "a panic is unwinding on this thread"
+    } else {
+        "a hub task is running on top of this greenlet"
+    };
+    Err(GreenletErrorKind::CannotSwitch(why).into())
+}
+
+/// What a greenlet that ends with `r`, or a dead greenlet passed `r` on its way to its parent,
+/// hands the parent: `GreenletExit` becomes the value [`GreenletExit`] (greenlet's rule).
+#[inline(always)]
+fn exit_to_value(r: Msg) -> Msg {
+    match r {
+        Err(e) if e.is_exit() => Ok(val(GreenletExit)),
+        r => r,
+    }
 }
 
 /// The hub, on the root stack: resume the target; follow its switches; hand return values to
@@ -114,7 +136,7 @@ fn run_hub(first: Option<&Rc<Inner>>, input: Msg) -> Result<Val, GreenletError> 
         return input;
     };
     if !runnable(t) {
-        return run_hub_loop(t.parent.borrow().clone(), input);
+        return run_hub_loop(t.parent.borrow().clone(), exit_to_value(input));
     }
     let (next, value) = resume(t, input);
     match next {
@@ -123,13 +145,24 @@ fn run_hub(first: Option<&Rc<Inner>>, input: Msg) -> Result<Val, GreenletError> 
     }
 }
 
-/// Whether `t` can be resumed (else a switch to it goes to its parent).
+/// Whether `t` can be resumed (else a switch to it goes to its parent). Only for a `t` off the
+/// chain.
 #[inline(always)]
-fn runnable(t: &Inner) -> bool {
-    // SAFETY: the hub runs on the root stack, so `t` is not running: nothing else holds a
-    // reference into its `co`.
-    // (A dead greenlet's coroutine is gone: taken when it finished or was unwound.)
+pub(super) fn runnable(t: &Inner) -> bool {
+    // SAFETY: `t` is off the chain (the hub runs only when no greenlet executes, and `kill`
+    // checks), so nothing holds a reference into its `co` (rule 4). A dead greenlet's
+    // coroutine is gone: taken when it finished or was killed.
     unsafe { (*t.co.get()).is_some() }
+}
+
+/// Resets `CURRENT` when a resume ends, however it ends (rule 4).
+struct OffChain;
+
+impl Drop for OffChain {
+    #[inline(always)]
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(std::ptr::null()));
+    }
 }
 
 /// Run `t` (which must be [`runnable`]) with `input` until it switches away or finishes:
@@ -139,30 +172,29 @@ fn resume(t: &Rc<Inner>, input: Msg) -> (Option<Rc<Inner>>, Msg) {
     t.post(input);
     // `Rc::as_ptr`, not `&**t`: `current` turns this pointer back into an `Rc`.
     CURRENT.with(|c| c.set(Rc::as_ptr(t)));
-    // SAFETY: runnable, so `Some`; while it runs, only the hub touches `co` (`Greenlet::drop`
-    // leaves a running greenlet's coroutine alone).
+    let off = OffChain;
+    // SAFETY: runnable, so `Some`; `t` is on the chain from here until `off` goes, and no one
+    // else touches the coroutine of a greenlet on the chain (rule 4).
     let co = unsafe { (*t.co.get()).as_mut().unwrap_unchecked() };
-    // A panic cannot come out of `resume`: the greenlet's body catches its own (see
-    // `with_stack_size`).
+    // No panic comes out of `resume`: the greenlet's function catches its own (rule 8). Were
+    // one to, `off` would still take `t` off the chain.
     let outcome = co.resume(());
-    CURRENT.with(|c| c.set(std::ptr::null()));
-    // SAFETY: it has stopped running; the `&mut` above is no longer used.
-    let finished = |t: &Inner| unsafe { (*t.co.get()).take() };
+    drop(off);
     match outcome {
         CoroutineResult::Yield(()) => {
             let (next, i) = (t.next.take(), t.receive());
-            if t.owners.get() == 0
-                && let Some(co) = finished(t)
-            {
-                // Its last owner went while it ran: unwind it now, from the root stack.
-                unwind(t, co);
+            if t.owners.get() == 0 {
+                // Its last owner went while it ran: kill it now that it is off the chain,
+                // before its switch goes on (rule 3).
+                kill(t);
             }
             (next, i)
         }
         CoroutineResult::Return(r) => {
             t.dead.set(true);
-            drop(finished(t));
-            (t.parent.borrow().clone(), r)
+            // SAFETY: it has stopped running, off the chain; the `&mut` above is unused now.
+            drop(unsafe { (*t.co.get()).take() });
+            (t.parent.borrow().clone(), exit_to_value(r))
         }
     }
 }
@@ -179,6 +211,8 @@ fn run_hub_loop(mut target: Option<Rc<Inner>>, mut input: Msg) -> Result<Val, Gr
             if runnable(&t) {
                 break t;
             }
+            // Dead: its parent stands in (the walk ends: rule 7).
+            input = exit_to_value(input);
             target = t.parent.borrow().clone();
         };
         (target, input) = resume(&t, input);
