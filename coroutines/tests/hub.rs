@@ -44,14 +44,14 @@ fn sleeps_wake_in_deadline_order() {
         .map(|ms| {
             let order = order.clone();
             hub::spawn(move || {
-                hub::sleep(Duration::from_millis(ms));
+                hub::sleep(Duration::from_millis(ms)).expect("sleep");
                 order.borrow_mut().push(ms);
             })
             .unwrap()
         })
         .collect();
     let refs: Vec<&dyn Joinable> = tasks.iter().map(|t| t as &dyn Joinable).collect();
-    hub::joinall(&refs);
+    hub::joinall(&refs).expect("joinall");
     assert_eq!(*order.borrow(), [0, 10, 20, 30]);
 }
 
@@ -67,7 +67,7 @@ fn a_timeout_fires_where_the_task_waits() {
         })
         .unwrap();
         let started = Instant::now();
-        hub::joinall(&[&t]);
+        hub::joinall(&[&t]).expect("joinall");
         let err = t.take().unwrap().unwrap_err();
         assert!(format!("{err:#}").contains("timed out"), "{err:#}");
         assert!(
@@ -95,7 +95,7 @@ fn a_closed_port_fails_that_task_and_the_others_finish() {
         let a = hub::spawn(move || gevent::fetch(&c1, good, "/page/10")).unwrap();
         let b = hub::spawn(move || gevent::fetch(&c2, closed, "/page/10")).unwrap();
         let m = hub::spawn(move || gevent::fetch(&c3, good, "/malformed")).unwrap();
-        hub::joinall(&[&a, &b, &m]);
+        hub::joinall(&[&a, &b, &m]).expect("joinall");
         assert_eq!(a.take().unwrap().unwrap(), 10);
         let refused = b.take().unwrap().unwrap_err();
         assert!(format!("{refused:#}").contains("connecting"), "{refused:#}");
@@ -153,7 +153,7 @@ fn a_socket_reusing_a_dropped_sockets_number_is_still_woken() {
             numbers
         })
         .unwrap();
-        hub::joinall(&[&server]);
+        hub::joinall(&[&server]).expect("joinall");
         clients.join().unwrap();
         server.take().unwrap()
     });
@@ -204,7 +204,7 @@ fn after_a_read_that_drained_the_socket_later_data_and_the_close_still_arrive() 
             got
         })
         .unwrap();
-        hub::joinall(&[&server]);
+        hub::joinall(&[&server]).expect("joinall");
         client.join().unwrap();
         server.take().unwrap()
     });

@@ -1,7 +1,7 @@
 //! Regression tests for the crashes, hangs and leaks of issue 14, each run in a child process
 //! (so a crash fails the test instead of the suite): who owns a greenlet while it runs,
-//! what a panic during a greenlet's kill does, cycles of parents, and a greenlet's stack
-//! overflow.
+//! what the hub's state is after a task's panic, what a panic during a greenlet's kill does,
+//! cycles of parents, and a greenlet's and a hub task's stack overflow.
 
 mod support;
 
@@ -12,7 +12,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::time::Duration;
 
-use coroutines::{Greenlet, GreenletErrorKind, getcurrent, val};
+use coroutines::{Greenlet, GreenletErrorKind, getcurrent, hub, val};
 use support::{describe, isolated, run_child, stderr};
 
 /// Counts its drops.
@@ -81,6 +81,35 @@ fn a_running_greenlet_dropped_from_a_destructor_on_another_stack_lives_until_it_
         assert_eq!(back.downcast::<u64>().unwrap(), deep(300));
         assert_eq!(a_unwound.get(), 1, "A was not unwound once it suspended");
         assert!(a_named.dead());
+    });
+}
+
+/// Issue 14, bug 2: a task panics, `joinall` is called and the caller catches whatever comes
+/// out of it; the next hub wait on this thread must work (before the fix the hub still named
+/// the panicked task as current, and the next wait suspended through its freed stack).
+#[test]
+fn a_hub_wait_after_a_task_panic_uses_no_freed_stack() {
+    isolated("a_hub_wait_after_a_task_panic_uses_no_freed_stack", || {
+        let bad = hub::spawn(|| -> u32 { panic!("a task's bug") }).unwrap();
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            let _ = hub::joinall(&[&bad]);
+        }));
+        let good = hub::spawn(|| {
+            let _ = hub::sleep(Duration::from_millis(5));
+            7u32
+        })
+        .unwrap();
+        let _ = hub::joinall(&[&good]);
+        assert_eq!(good.take(), Some(7));
+        let outer = hub::spawn(|| {
+            let inner = hub::spawn(|| 8u32).unwrap();
+            let _ = hub::joinall(&[&inner]);
+            inner.take()
+        })
+        .unwrap();
+        let _ = hub::joinall(&[&outer]);
+        assert_eq!(outer.take(), Some(Some(8)));
+        println!("the panic came out of joinall: {}", caught.is_err());
     });
 }
 
@@ -253,6 +282,29 @@ fn a_greenlet_stack_overflow_says_so_and_aborts() {
     );
     assert!(
         stderr(&out).contains("greenlet has overflowed its stack"),
+        "{}",
+        describe(&out)
+    );
+}
+
+/// The same for a hub task.
+#[test]
+fn a_hub_task_stack_overflow_says_so_and_aborts() {
+    let name = "a_hub_task_stack_overflow_says_so_and_aborts";
+    if support::is_child(name) {
+        let t = hub::spawn(|| deep(u64::MAX)).unwrap();
+        let _ = hub::joinall(&[&t]);
+        unreachable!("the recursion came back");
+    }
+    let out = run_child(name, Duration::from_secs(60));
+    assert_eq!(
+        out.status.signal(),
+        Some(nix::libc::SIGABRT),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        stderr(&out).contains("hub task has overflowed its stack"),
         "{}",
         describe(&out)
     );

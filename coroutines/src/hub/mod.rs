@@ -1,137 +1,167 @@
 //! `hub`: a single-threaded cooperative scheduler in gevent's style. Tasks (coroutines on
 //! corosensei) run until they would block; then they suspend, telling the hub what they wait
-//! for (a socket ready, a deadline), and the hub runs another. The hub waits in `epoll` for
-//! sockets and keeps a heap of timers for sleeps and time-outs.
+//! for (a socket ready, a deadline, another task's end), and the hub runs another. The hub
+//! waits in `epoll` for sockets and keeps a heap of timers for sleeps and time-outs.
 //!
 //! gevent makes the *standard* socket and sleep functions cooperative by monkey-patching them.
-//! Rust cannot patch std, so the cooperative calls are explicit: [`sleep`], [`TcpStream`],
-//! [`TcpListener`]. A blocking std call inside a task (`std::thread::sleep`, a blocking read)
-//! freezes every task of the hub until it returns.
+//! Rust cannot patch std, so the cooperative calls are explicit: [`sleep`], [`yield_now`],
+//! [`joinall`], [`TcpStream`], [`TcpListener`]. A blocking std call inside a task
+//! (`std::thread::sleep`, a blocking read) freezes every task of the hub until it returns.
 //!
 //! ```
 //! use std::time::Duration;
 //! use coroutines::hub;
 //!
-//! let a = hub::spawn(|| { hub::sleep(Duration::from_millis(20)); "a" })?;
-//! let b = hub::spawn(|| { hub::sleep(Duration::from_millis(10)); "b" })?;
-//! hub::joinall(&[&a, &b]);                   // runs the hub until both are done
+//! let a = hub::spawn(|| { hub::sleep(Duration::from_millis(20)).unwrap(); "a" })?;
+//! let b = hub::spawn(|| { hub::sleep(Duration::from_millis(10)).unwrap(); "b" })?;
+//! hub::joinall(&[&a, &b])?;                  // runs the hub until both are done
 //! assert_eq!((a.take(), b.take()), (Some("a"), Some("b")));
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! # Waits, time-outs and panics, as gevent's
+//!
+//! - Every cooperative wait ([`sleep`], [`yield_now`], [`joinall`], a socket's read, write,
+//!   accept or connect) returns an `io::Result`: inside [`timeout`] it fails with
+//!   `ErrorKind::TimedOut` once the deadline passes (gevent raises `Timeout` at whatever the
+//!   greenlet waits on). `?` then takes the code out of the block.
+//! - Outside any task (the root, as gevent's main greenlet), a wait runs the hub until it is
+//!   satisfied: [`sleep`] runs the tasks meanwhile, [`yield_now`] runs the tasks ready now.
+//! - A task's panic stays on its [`Spawned`] ([`Spawned::exception`],
+//!   [`Spawned::successful`]); [`joinall`] returns anyway, and [`joinall_raise_error`]
+//!   re-raises the panic of the task that failed first (gevent's `raise_error=True`).
+//!
+//! # State rules (who owns a task, what the hub's state is during a resume)
+//!
+//! 1. A task's coroutine is owned by its slot in the hub's table, except while it runs: then
+//!    the resume holds it (taken out of the slot, so a nested attempt to resume it finds
+//!    nothing). A finished task leaves the table; its value or panic is on its [`Spawned`].
+//! 2. While a task runs, the hub's state says so: `current` names it, the greenlet it runs on
+//!    top of (if any) cannot suspend (its stack holds the task's resume), and the overflow
+//!    handler knows its stack. A guard made before the resume puts all three back on every way
+//!    out, normal or unwinding; nothing after the resume call is needed for that.
+//! 3. A task suspends only from its own code: when the greenlet running is the one it was
+//!    resumed on. Code of a greenlet started inside the task waits as code outside any task
+//!    does (it runs the hub in place); suspending the task from there would carry the
+//!    greenlet's frames into the task's suspension.
+//! 4. No panic leaves a task: it is caught at the task's top and kept on its [`Spawned`]. The
+//!    hub's table is never borrowed while user code runs.
+//! 5. When the thread exits, the hub goes with its thread-local: the tasks still suspended are
+//!    dropped, which unwinds their stacks; hub calls made by their destructors then fail with
+//!    an error ("the hub is gone") instead of touching a hub being dropped.
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::os::fd::RawFd;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use corosensei::stack::DefaultStack;
-use corosensei::{Coroutine, CoroutineResult, Yielder};
-use nix::errno::Errno;
-use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use corosensei::{Coroutine, Yielder};
 
-use crate::greenlet::DEFAULT_STACK;
+use crate::greenlet::{DEFAULT_STACK, current_key, drop_payload, panic_text};
+use crate::overflow;
 
 mod net;
+mod run;
 
-use net::FdWaiters;
 pub use net::{TcpListener, TcpStream};
-
-/// How a wait ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Wake {
-    Ready,
-    TimedOut,
-}
-
-/// What a task waits for.
-enum Wait {
-    Readable(RawFd, Option<Instant>),
-    Writable(RawFd, Option<Instant>),
-    Until(Instant),
-    Yield,
-}
-
-type Task = Coroutine<Wake, Wait, (), DefaultStack>;
-
-struct Slot {
-    co: Option<Task>,
-    yielder: *const Yielder<Wake, Wait>,
-    /// Bumped at every wait, so a timer or event for an older wait is ignored.
-    generation: u64,
-    /// The fd it waits on, if any, and whether for writing.
-    fd: Option<(RawFd, bool)>,
-    /// The innermost `timeout(...)` deadline around its current code.
-    deadline: Option<Instant>,
-    done: Rc<Cell<bool>>,
-}
-
-struct Hub {
-    epoll: Epoll,
-    tasks: HashMap<u64, Slot>,
-    fds: HashMap<RawFd, FdWaiters>,
-    ready: VecDeque<(u64, Wake)>,
-    timers: BinaryHeap<Reverse<(Instant, u64, u64, u64)>>,
-    seq: u64,
-    next: u64,
-    current: Option<u64>,
-    /// How many tasks wait on sockets.
-    io_waiting: usize,
-}
+use run::{Request, Wait, Wake, with_hub};
 
 thread_local! {
-    static HUB: RefCell<Option<Hub>> = const { RefCell::new(None) };
+    /// Counts task failures, so `joinall_raise_error` knows which came first.
+    static FAILURES: Cell<u64> = const { Cell::new(0) };
 }
 
-fn with_hub<R>(f: impl FnOnce(&mut Hub) -> R) -> io::Result<R> {
-    HUB.with(|h| {
-        let mut h = h.borrow_mut();
-        if h.is_none() {
-            *h = Some(Hub {
-                epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(io::Error::from)?,
-                tasks: HashMap::new(),
-                fds: HashMap::new(),
-                ready: VecDeque::new(),
-                timers: BinaryHeap::new(),
-                seq: 0,
-                next: 1,
-                current: None,
-                io_waiting: 0,
-            });
-        }
-        match h.as_mut() {
-            Some(hub) => Ok(f(hub)),
-            None => Err(io::Error::other("no hub")),
-        }
-    })
+/// How a task ended: its value, or its panic.
+struct Outcome<T> {
+    done: Cell<bool>,
+    value: RefCell<Option<T>>,
+    panic: RefCell<Option<Panicked>>,
 }
 
-/// A spawned task: its result, once it has finished. Replaces a `gevent.Greenlet`.
+/// A task's panic, kept on its handle.
+struct Panicked {
+    /// Its place among this thread's task failures.
+    seq: u64,
+    message: String,
+    /// Given out once, to be re-raised.
+    payload: Option<Box<dyn Any + Send>>,
+}
+
+impl<T> Outcome<T> {
+    /// Note how the task ended. Never panics (it runs at the task's top).
+    fn finish(&self, result: std::thread::Result<T>) {
+        match result {
+            Ok(v) => {
+                if let Ok(mut slot) = self.value.try_borrow_mut() {
+                    *slot = Some(v);
+                }
+            }
+            Err(payload) => {
+                let seq = FAILURES.with(|f| {
+                    f.set(f.get() + 1);
+                    f.get()
+                });
+                let message = panic_text(&*payload);
+                match self.panic.try_borrow_mut() {
+                    Ok(mut slot) => {
+                        *slot = Some(Panicked {
+                            seq,
+                            message,
+                            payload: Some(payload),
+                        });
+                    }
+                    Err(_) => drop_payload(payload),
+                }
+            }
+        }
+        self.done.set(true);
+    }
+}
+
+/// A spawned task: its result, or its panic, once it has finished. Replaces a
+/// `gevent.Greenlet`.
 pub struct Spawned<T> {
-    result: Rc<RefCell<Option<T>>>,
-    done: Rc<Cell<bool>>,
+    outcome: Rc<Outcome<T>>,
 }
 
 impl<T> fmt::Debug for Spawned<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Spawned")
-            .field("done", &self.done.get())
+            .field("done", &self.done())
+            .field("exception", &self.exception())
             .finish()
     }
 }
 
 impl<T> Spawned<T> {
-    /// Whether it has finished. Replaces `g.ready()` / `g.dead`.
+    /// Whether it has finished, returning or panicking. Replaces `g.ready()` / `g.dead`.
     pub fn done(&self) -> bool {
-        self.done.get()
+        self.outcome.done.get()
     }
 
-    /// Its return value, once (`None` before it finished). Replaces `g.value`.
+    /// Its return value, once (`None` before it finished, if it panicked, or if taken).
+    /// Replaces `g.value`.
     pub fn take(&self) -> Option<T> {
-        self.result.borrow_mut().take()
+        self.outcome.value.borrow_mut().take()
+    }
+
+    /// The message of its panic, if it panicked. Replaces `g.exception`.
+    pub fn exception(&self) -> Option<String> {
+        self.outcome
+            .panic
+            .borrow()
+            .as_ref()
+            .map(|p| p.message.clone())
+    }
+
+    /// Whether it has finished without a panic. Replaces `g.successful()`.
+    pub fn successful(&self) -> bool {
+        self.done() && self.outcome.panic.borrow().is_none()
     }
 }
 
@@ -139,144 +169,127 @@ impl<T> Spawned<T> {
 pub trait Joinable {
     /// Whether it has finished.
     fn is_done(&self) -> bool;
+
+    /// If it failed: its place among this thread's failures (smaller is earlier).
+    fn failed_at(&self) -> Option<u64> {
+        None
+    }
+
+    /// If it failed: what to re-raise (the panic's payload the first time, its message after).
+    fn take_panic(&self) -> Option<Box<dyn Any + Send>> {
+        None
+    }
 }
 
 impl<T> Joinable for Spawned<T> {
     fn is_done(&self) -> bool {
         self.done()
     }
+
+    fn failed_at(&self) -> Option<u64> {
+        self.outcome.panic.borrow().as_ref().map(|p| p.seq)
+    }
+
+    fn take_panic(&self) -> Option<Box<dyn Any + Send>> {
+        let mut panic = self.outcome.panic.borrow_mut();
+        let p = panic.as_mut()?;
+        Some(
+            p.payload
+                .take()
+                .unwrap_or_else(|| Box::new(p.message.clone())),
+        )
+    }
 }
 
-/// Start `f` as a task of this thread's hub; it runs once the hub runs (inside [`joinall`] or
-/// a wait of another task). Replaces `gevent.spawn(f, ...)`.
+/// Start `f` as a task of this thread's hub; it runs once the hub runs (inside a wait outside
+/// any task, such as [`joinall`], or a wait of another task). Replaces `gevent.spawn(f, ...)`.
+///
+/// # Errors
+/// Its stack cannot be mapped (past the process's memory-map limit), or the hub cannot be made
+/// (epoll) or is gone (at thread exit).
 pub fn spawn<T: 'static>(f: impl FnOnce() -> T + 'static) -> io::Result<Spawned<T>> {
     spawn_with_stack(DEFAULT_STACK, f)
 }
 
 /// [`spawn`] with a stack of `size` bytes. Past the process's memory-map limit this is an
 /// error (each stack is a mapping of its own), not a crash.
+///
+/// # Errors
+/// As [`spawn`].
 pub fn spawn_with_stack<T: 'static>(
     size: usize,
     f: impl FnOnce() -> T + 'static,
 ) -> io::Result<Spawned<T>> {
     let stack = DefaultStack::new(size)?;
-    let result = Rc::new(RefCell::new(None));
-    let done = Rc::new(Cell::new(false));
-    let out = result.clone();
+    overflow::install();
+    let guard = overflow::guard_page(&stack);
+    let outcome = Rc::new(Outcome {
+        done: Cell::new(false),
+        value: RefCell::new(None),
+        panic: RefCell::new(None),
+    });
+    let out = outcome.clone();
     let id = with_hub(|h| {
         let id = h.next;
         h.next += 1;
         id
     })?;
-    let co = Coroutine::with_stack(stack, move |y: &Yielder<Wake, Wait>, _first: Wake| {
+    let co = Coroutine::with_stack(stack, move |y: &Yielder<Wake, Request>, _first: Wake| {
         let _ = with_hub(|h| {
             if let Some(s) = h.tasks.get_mut(&id) {
                 s.yielder = y;
             }
         });
-        *out.borrow_mut() = Some(f());
+        // State rule 4. When the thread exits with the task suspended, what is caught here is
+        // corosensei's own unwind; it ends here too, as corosensei allows.
+        out.finish(catch_unwind(AssertUnwindSafe(f)));
     });
+    run::add(id, co, guard)?;
+    Ok(Spawned { outcome })
+}
+
+/// Whose waits these are: a task's own code (they suspend it), or code outside any task's own
+/// (the root, or a greenlet), keyed by `greenlet::current_key` (state rule 3).
+#[derive(Clone, Copy)]
+enum Ctx {
+    Task(u64),
+    Outside(usize),
+}
+
+fn context() -> Ctx {
+    let key = current_key();
     with_hub(|h| {
-        h.tasks.insert(
-            id,
-            Slot {
-                co: Some(co),
-                yielder: std::ptr::null(),
-                generation: 0,
-                fd: None,
-                deadline: None,
-                done: done.clone(),
-            },
-        );
-        h.ready.push_back((id, Wake::Ready));
-    })?;
-    Ok(Spawned { result, done })
+        h.current
+            .filter(|id| h.tasks.get(id).is_some_and(|s| s.greenlet == key))
+    })
+    .ok()
+    .flatten()
+    .map_or(Ctx::Outside(key), Ctx::Task)
 }
 
-/// Run the hub until every one of `tasks` has finished (or nothing can run any more).
-/// Replaces `gevent.joinall([...])`. Inside a task it waits cooperatively.
-pub fn joinall(tasks: &[&dyn Joinable]) {
-    let all_done = || tasks.iter().all(|t| t.is_done());
-    if current().is_some() {
-        while !all_done() {
-            let _ = wait(Wait::Yield);
-        }
-        return;
-    }
-    run_until(all_done);
+fn deadline(ctx: Ctx) -> Option<Instant> {
+    with_hub(|h| match ctx {
+        Ctx::Task(id) => h.tasks.get(&id).and_then(|s| s.deadline),
+        Ctx::Outside(key) => h.outside.get(&key).copied(),
+    })
+    .ok()
+    .flatten()
 }
 
-fn current() -> Option<u64> {
-    with_hub(|h| h.current).ok().flatten()
-}
-
-/// Suspend the current task until `w` is satisfied (or its deadline passes).
-fn wait(w: Wait) -> Wake {
-    let Some(id) = current() else {
-        // Not in a task: run the hub until the condition holds.
-        return wait_from_root(w);
-    };
-    let yielder = with_hub(|h| h.tasks.get(&id).map(|s| s.yielder))
-        .ok()
-        .flatten();
-    match yielder.filter(|y| !y.is_null()) {
-        // SAFETY: task `id` is running, so we are on its stack inside the closure that
-        // recorded this yielder; corosensei keeps it alive as long as the coroutine.
-        Some(y) => unsafe { &*y }.suspend(w),
-        None => Wake::Ready,
-    }
-}
-
-fn wait_from_root(w: Wait) -> Wake {
-    match w {
-        Wait::Until(t) => {
-            run_until(|| Instant::now() >= t);
-            // The hub may have run out of work early: sleep the rest for real.
-            let now = Instant::now();
-            if now < t {
-                std::thread::sleep(t - now);
+fn set_deadline(ctx: Ctx, deadline: Option<Instant>) {
+    let _ = with_hub(|h| match ctx {
+        Ctx::Task(id) => {
+            if let Some(s) = h.tasks.get_mut(&id) {
+                s.deadline = deadline;
             }
-            Wake::Ready
         }
-        Wait::Yield => {
-            run_until(|| true);
-            Wake::Ready
-        }
-        // Blocking on one fd from the root: poll it directly.
-        Wait::Readable(fd, deadline) | Wait::Writable(fd, deadline) => {
-            let flags = if matches!(w, Wait::Readable(..)) {
-                nix::poll::PollFlags::POLLIN
-            } else {
-                nix::poll::PollFlags::POLLOUT
+        Ctx::Outside(key) => {
+            match deadline {
+                Some(d) => h.outside.insert(key, d),
+                None => h.outside.remove(&key),
             };
-            // SAFETY: the caller holds the socket whose fd this is for the whole call.
-            let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-            let ms = deadline.map_or(-1, |d| {
-                d.saturating_duration_since(Instant::now())
-                    .as_millis()
-                    .min(i32::MAX as u128) as i32
-            });
-            let mut fds = [nix::poll::PollFd::new(bfd, flags)];
-            match nix::poll::poll(
-                &mut fds,
-                nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::NONE),
-            ) {
-                Ok(0) => Wake::TimedOut,
-                _ => Wake::Ready,
-            }
         }
-    }
-}
-
-/// Let the other tasks run, then continue. Replaces `gevent.sleep(0)`: the only way a
-/// CPU-bound task lets others in.
-pub fn yield_now() {
-    let _ = wait(Wait::Yield);
-}
-
-/// Sleep without blocking the other tasks. Replaces `gevent.sleep(seconds)`.
-pub fn sleep(d: Duration) {
-    let _ = wait(Wait::Until(Instant::now() + d));
+    });
 }
 
 /// The time-out of [`timeout`] passed.
@@ -295,233 +308,187 @@ fn timed_out() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, Elapsed)
 }
 
-/// Run `f` in the current task with a deadline: a socket wait inside it that would pass the
-/// deadline fails with `TimedOut` (and `f`'s own error handling takes it from there).
-/// Replaces `with gevent.Timeout(seconds):`. Like gevent's, it can only fire where the task
-/// waits: a CPU-bound loop inside never times out.
+/// `now + d`, or a century from now for a longer `d` (an `Instant` cannot hold any sum).
+fn after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
+}
+
+/// Wait for `w` in the current context, within the deadline of the `timeout` around it.
+fn wait(w: Wait) -> io::Result<()> {
+    let ctx = context();
+    let dl = deadline(ctx);
+    if dl.is_some_and(|d| Instant::now() >= d) {
+        return Err(timed_out());
+    }
+    match ctx {
+        Ctx::Task(id) => {
+            let yielder = with_hub(|h| h.tasks.get(&id).map(|s| s.yielder))?
+                .filter(|y| !y.is_null())
+                .ok_or_else(|| io::Error::other("the task has no yielder"))?;
+            let request = Request {
+                wait: w,
+                deadline: dl,
+            };
+            // SAFETY: task `id` is running and this is its own code (state rule 3), so we are
+            // on its stack inside the closure that recorded this yielder; corosensei keeps it
+            // alive as long as the coroutine.
+            match unsafe { &*yielder }.suspend(request) {
+                Wake::Ready => Ok(()),
+                Wake::TimedOut => Err(timed_out()),
+            }
+        }
+        Ctx::Outside(_) => wait_outside(w, dl),
+    }
+}
+
+/// A wait outside any task's own code: run the hub here until it is satisfied.
+fn wait_outside(w: Wait, dl: Option<Instant>) -> io::Result<()> {
+    let passed = || dl.is_some_and(|d| Instant::now() >= d);
+    match w {
+        Wait::Until(t) => {
+            let end = dl.map_or(t, |d| d.min(t));
+            run::run_until(&|| false, Some(end));
+            if dl.is_some_and(|d| d < t) && passed() {
+                return Err(timed_out());
+            }
+            Ok(())
+        }
+        Wait::Yield => {
+            run::run_ready_once();
+            if passed() { Err(timed_out()) } else { Ok(()) }
+        }
+        // `joinall` waits outside a task with `run_until` itself.
+        Wait::Finish => Ok(()),
+        Wait::Readable(fd) | Wait::Writable(fd) => {
+            let flags = if matches!(w, Wait::Readable(_)) {
+                nix::poll::PollFlags::POLLIN
+            } else {
+                nix::poll::PollFlags::POLLOUT
+            };
+            // SAFETY: the caller holds the socket whose fd this is for the whole call.
+            let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            let ms = dl.map_or(-1, |d| {
+                d.saturating_duration_since(Instant::now())
+                    .as_millis()
+                    .min(i32::MAX as u128) as i32
+            });
+            let mut fds = [nix::poll::PollFd::new(bfd, flags)];
+            match nix::poll::poll(
+                &mut fds,
+                nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::NONE),
+            ) {
+                Ok(0) => Err(timed_out()),
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
+/// Wait until `done()` holds.
+fn wait_until(done: &dyn Fn() -> bool) -> io::Result<()> {
+    match context() {
+        Ctx::Task(_) => {
+            while !done() {
+                wait(Wait::Finish)?;
+            }
+            Ok(())
+        }
+        Ctx::Outside(key) => {
+            let dl = deadline(Ctx::Outside(key));
+            run::run_until(done, dl);
+            if done() {
+                Ok(())
+            } else if dl.is_some_and(|d| Instant::now() >= d) {
+                Err(timed_out())
+            } else {
+                Err(io::Error::new(
+                    io::ErrorKind::Deadlock,
+                    "joinall: no task can run any more, and the ones joined have not finished \
+                     (they wait for each other, or for nothing)",
+                ))
+            }
+        }
+    }
+}
+
+/// Wait until every one of `tasks` has finished, returning or panicking; a task's panic stays
+/// on its handle. Replaces `gevent.joinall([...])`. Outside a task it runs the hub; inside one
+/// it waits cooperatively.
+///
+/// # Errors
+/// `TimedOut` inside [`timeout`] once the deadline passes; `Deadlock` outside a task when no
+/// task can run any more and some of `tasks` have not finished (gevent's `LoopExit`).
+pub fn joinall(tasks: &[&dyn Joinable]) -> io::Result<()> {
+    wait_until(&|| tasks.iter().all(|t| t.is_done()))
+}
+
+/// [`joinall`], but a task's panic ends the wait: the panic of the task among `tasks` that
+/// failed first is re-raised here. Replaces `gevent.joinall([...], raise_error=True)`.
+///
+/// # Errors
+/// As [`joinall`].
+///
+/// # Panics
+/// With the payload of the first failed task's panic (its message, if it was re-raised before).
+pub fn joinall_raise_error(tasks: &[&dyn Joinable]) -> io::Result<()> {
+    let failed = || tasks.iter().any(|t| t.failed_at().is_some());
+    wait_until(&|| failed() || tasks.iter().all(|t| t.is_done()))?;
+    let first = tasks
+        .iter()
+        .filter(|t| t.failed_at().is_some())
+        .min_by_key(|t| t.failed_at());
+    if let Some(payload) = first.and_then(|t| t.take_panic()) {
+        std::panic::resume_unwind(payload);
+    }
+    Ok(())
+}
+
+/// Let the other tasks run, then continue. Replaces `gevent.sleep(0)`: the only way a
+/// CPU-bound task lets others in. Outside a task it runs the tasks that are ready now.
+///
+/// # Errors
+/// `TimedOut` inside [`timeout`] once the deadline has passed.
+pub fn yield_now() -> io::Result<()> {
+    wait(Wait::Yield)
+}
+
+/// Sleep without blocking the other tasks (outside a task: running them meanwhile). Replaces
+/// `gevent.sleep(seconds)`.
+///
+/// # Errors
+/// `TimedOut` inside [`timeout`] when its deadline comes first.
+pub fn sleep(d: Duration) -> io::Result<()> {
+    wait(Wait::Until(after(d)))
+}
+
+/// Run `f` with a deadline: every wait inside it (in this task, or outside any task, in this
+/// greenlet) that is still waiting when the deadline passes fails with `TimedOut`, and `f`'s
+/// own error handling takes it from there. Replaces `with gevent.Timeout(seconds):`. Nested
+/// time-outs keep the earliest deadline. Like gevent's, it can only fire where the code waits:
+/// a CPU-bound loop inside never times out.
 pub fn timeout<T>(d: Duration, f: impl FnOnce() -> T) -> T {
-    let id = current();
-    let deadline = Instant::now() + d;
-    let outer = id.and_then(|id| {
-        with_hub(|h| {
-            h.tasks.get_mut(&id).and_then(|s| {
-                let outer = s.deadline;
-                s.deadline = Some(outer.map_or(deadline, |o| o.min(deadline)));
-                outer
-            })
-        })
-        .ok()
-        .flatten()
-    });
-    let r = f();
-    if let Some(id) = id {
-        let _ = with_hub(|h| {
-            if let Some(s) = h.tasks.get_mut(&id) {
-                s.deadline = outer;
-            }
-        });
+    /// Puts the outer deadline back on every way out of `f`.
+    struct Restore(Ctx, Option<Instant>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            set_deadline(self.0, self.1);
+        }
     }
-    r
+    let ctx = context();
+    let outer = deadline(ctx);
+    let mine = after(d);
+    set_deadline(ctx, Some(outer.map_or(mine, |o| o.min(mine))));
+    let _restore = Restore(ctx, outer);
+    f()
 }
 
-fn task_deadline() -> Option<Instant> {
-    let id = current()?;
-    with_hub(|h| h.tasks.get(&id).and_then(|s| s.deadline))
-        .ok()
-        .flatten()
-}
-
+/// Wait until `fd` is readable (or writable) in the current context: the sockets' waits.
 fn wait_io(fd: RawFd, write: bool) -> io::Result<()> {
-    let deadline = task_deadline();
-    let w = if write {
-        Wait::Writable(fd, deadline)
+    wait(if write {
+        Wait::Writable(fd)
     } else {
-        Wait::Readable(fd, deadline)
-    };
-    match wait(w) {
-        Wake::Ready => Ok(()),
-        Wake::TimedOut => Err(timed_out()),
-    }
-}
-
-/// The hub loop: run ready tasks; when none is ready, wait in epoll until a socket is ready or
-/// the next timer is due. Returns when `stop()` holds, or when nothing could ever run again.
-fn run_until(stop: impl Fn() -> bool) {
-    let mut events = vec![EpollEvent::empty(); 64];
-    loop {
-        if stop() {
-            return;
-        }
-        let next = with_hub(|h| h.ready.pop_front()).ok().flatten();
-        if let Some((id, wake)) = next {
-            resume(id, wake);
-            continue;
-        }
-        // Nothing ready: how long may we sleep?
-        let (due, waiting) = match with_hub(|h| {
-            let due = h.timers.peek().map(|Reverse((t, ..))| *t);
-            (due, h.io_waiting)
-        }) {
-            Ok(x) => x,
-            Err(_) => return,
-        };
-        if due.is_none() && waiting == 0 {
-            return; // nothing can wake anyone: done, or deadlocked
-        }
-        let timeout = match due {
-            None => EpollTimeout::NONE,
-            Some(t) => {
-                let ms = t
-                    .saturating_duration_since(Instant::now())
-                    .as_micros()
-                    .div_ceil(1000)
-                    .min(i32::MAX as u128) as i32;
-                EpollTimeout::try_from(ms).unwrap_or(EpollTimeout::NONE)
-            }
-        };
-        let n = match with_hub(|h| h.epoll.wait(&mut events, timeout)) {
-            Ok(Ok(n)) => n,
-            Ok(Err(Errno::EINTR)) => 0,
-            _ => return,
-        };
-        let _ = with_hub(|h| {
-            let trouble = EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP | EpollFlags::EPOLLRDHUP;
-            for ev in &events[..n] {
-                let Some(w) = h.fds.get_mut(&(ev.data() as RawFd)) else {
-                    continue;
-                };
-                let flags = ev.events();
-                let mut woken = [None, None];
-                if flags.intersects(trouble) {
-                    w.closed = true;
-                }
-                if flags.intersects(EpollFlags::EPOLLIN | trouble) {
-                    w.readable = true;
-                    woken[0] = w.reader.take();
-                }
-                if flags.intersects(EpollFlags::EPOLLOUT | trouble) {
-                    woken[1] = w.writer.take();
-                }
-                for (id, generation) in woken.into_iter().flatten() {
-                    if let Some(s) = h.tasks.get_mut(&id)
-                        && s.generation == generation
-                    {
-                        s.fd = None;
-                        h.io_waiting -= 1;
-                        s.generation += 1;
-                        h.ready.push_back((id, Wake::Ready));
-                    }
-                }
-            }
-            let now = Instant::now();
-            while let Some(Reverse((t, _, id, generation))) = h.timers.peek().copied() {
-                if t > now {
-                    break;
-                }
-                h.timers.pop();
-                if let Some(s) = h.tasks.get_mut(&id)
-                    && s.generation == generation
-                {
-                    let wake = if let Some((fd, write)) = s.fd.take() {
-                        if let Some(w) = h.fds.get_mut(&fd) {
-                            if write {
-                                w.writer = None;
-                            } else {
-                                w.reader = None;
-                            }
-                        }
-                        h.io_waiting -= 1;
-                        Wake::TimedOut
-                    } else {
-                        Wake::Ready
-                    };
-                    s.generation += 1;
-                    h.ready.push_back((id, wake));
-                }
-            }
-        });
-    }
-}
-
-fn resume(id: u64, wake: Wake) {
-    let co = with_hub(|h| {
-        h.current = Some(id);
-        h.tasks.get_mut(&id).and_then(|s| s.co.take())
+        Wait::Readable(fd)
     })
-    .ok()
-    .flatten();
-    let Some(mut co) = co else {
-        let _ = with_hub(|h| h.current = None);
-        return;
-    };
-    let outcome = co.resume(wake);
-    let _ = with_hub(|h| {
-        h.current = None;
-        match outcome {
-            CoroutineResult::Return(()) => {
-                if let Some(s) = h.tasks.remove(&id) {
-                    s.done.set(true);
-                }
-            }
-            CoroutineResult::Yield(w) => {
-                let Some(s) = h.tasks.get_mut(&id) else {
-                    return;
-                };
-                s.generation += 1;
-                let generation = s.generation;
-                let timer = |h: &mut Hub, t: Instant| {
-                    h.seq += 1;
-                    h.timers.push(Reverse((t, h.seq, id, generation)));
-                };
-                match w {
-                    Wait::Yield => h.ready.push_back((id, Wake::Ready)),
-                    Wait::Until(t) => timer(h, t),
-                    Wait::Readable(fd, deadline) | Wait::Writable(fd, deadline) => {
-                        let write = matches!(w, Wait::Writable(..));
-                        let registered = h.fds.contains_key(&fd) || {
-                            let flags = EpollFlags::EPOLLIN
-                                | EpollFlags::EPOLLOUT
-                                | EpollFlags::EPOLLRDHUP
-                                | EpollFlags::EPOLLET;
-                            // SAFETY: the waiting task owns the socket; it stays registered
-                            // until the socket's drop calls `release_fd`.
-                            let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-                            let added = h.epoll.add(bfd, EpollEvent::new(flags, fd as u64));
-                            if added.is_ok() {
-                                h.fds.insert(fd, FdWaiters::default());
-                            }
-                            added.is_ok()
-                        };
-                        match h.fds.get_mut(&fd) {
-                            Some(waiters) if registered => {
-                                let me = Some((id, generation));
-                                if write {
-                                    waiters.writer = me;
-                                } else {
-                                    waiters.reader = me;
-                                }
-                                s.fd = Some((fd, write));
-                                h.io_waiting += 1;
-                                if let Some(t) = deadline {
-                                    timer(h, t);
-                                }
-                            }
-                            // Not pollable (a regular file): it is always ready.
-                            _ => h.ready.push_back((id, Wake::Ready)),
-                        }
-                    }
-                }
-            }
-        }
-    });
-    let finished = with_hub(|h| !h.tasks.contains_key(&id)).unwrap_or(true);
-    if finished {
-        drop(co);
-    } else {
-        let _ = with_hub(|h| {
-            if let Some(s) = h.tasks.get_mut(&id) {
-                s.co = Some(co);
-            }
-        });
-    }
 }

@@ -9,7 +9,8 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use nix::errno::Errno;
 use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, sockopt};
 
-use super::{HUB, wait_io, with_hub};
+use super::run::with_hub;
+use super::wait_io;
 
 /// A socket registered in the hub's epoll, and who waits on it.
 ///
@@ -65,11 +66,8 @@ pub(super) fn drained(fd: RawFd) {
 /// socket may get the same number). Called by the sockets' `drop`; harmless if the socket
 /// never waited, or if the hub is gone (at thread exit).
 pub(super) fn release_fd(fd: RawFd) {
-    let _ = HUB.try_with(|h| {
-        if let Ok(mut h) = h.try_borrow_mut()
-            && let Some(hub) = h.as_mut()
-            && hub.fds.remove(&fd).is_some()
-        {
+    let _ = with_hub(|hub| {
+        if hub.fds.remove(&fd).is_some() {
             // SAFETY: called while the socket owning `fd` is still open.
             let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
             let _ = hub.epoll.delete(bfd);

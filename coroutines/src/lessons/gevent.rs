@@ -55,7 +55,7 @@ pub fn both(cx: &Cx, server: &SlowPages, paths: &[String]) -> anyhow::Result<Run
         })
         .collect::<Result<Vec<_>, _>>()?;
     let refs: Vec<&dyn hub::Joinable> = tasks.iter().map(|t| t as &dyn hub::Joinable).collect();
-    hub::joinall(&refs);
+    hub::joinall(&refs)?;
     let together = t.elapsed();
     let results = tasks
         .iter()
