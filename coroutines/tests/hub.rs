@@ -68,8 +68,10 @@ fn a_timeout_fires_where_the_task_waits() {
         .unwrap();
         let started = Instant::now();
         hub::joinall(&[&t]).expect("joinall");
+        // The fetch's read failed with TimedOut, and the block says its deadline passed.
         let err = t.take().unwrap().unwrap_err();
-        assert!(format!("{err:#}").contains("timed out"), "{err:#}");
+        assert_eq!(err, hub::Elapsed);
+        assert_eq!(err.to_string(), "timed out");
         assert!(
             started.elapsed() < Duration::from_millis(1900),
             "it waited for the reply"

@@ -436,6 +436,14 @@ impl Greenlet {
             .is_some_and(|i| i.started.get() && !i.dead.get())
     }
 
+    /// A handle that names this greenlet without owning it, as [`getcurrent`] and
+    /// [`Greenlet::parent`] give: it can switch to it, but does not keep it from being killed
+    /// when its owners go (the module doc's rule 1). Python's nearest is a `weakref` that can
+    /// still switch; a greenlet that keeps a view of itself is not kept alive by it.
+    pub fn view(&self) -> Greenlet {
+        view(self.inner.clone())
+    }
+
     /// Its parent (`None` for the root). Replaces `g.parent`.
     pub fn parent(&self) -> Option<Greenlet> {
         let i = self.inner.as_ref()?;

@@ -248,6 +248,14 @@ pub fn spawn_with_stack<T: 'static>(
     Ok(Spawned { outcome })
 }
 
+/// The deadline of the innermost `timeout` block around some code, and the flag its block
+/// reads afterwards: set when a wait was cut short by this deadline.
+#[derive(Clone)]
+pub(super) struct Deadline {
+    at: Instant,
+    fired: Rc<Cell<bool>>,
+}
+
 /// Whose waits these are: a task's own code (they suspend it), or code outside any task's own
 /// (the root, or a greenlet), keyed by `greenlet::current_key` (state rule 3).
 #[derive(Clone, Copy)]
@@ -267,16 +275,16 @@ fn context() -> Ctx {
     .map_or(Ctx::Outside(key), Ctx::Task)
 }
 
-fn deadline(ctx: Ctx) -> Option<Instant> {
+fn deadline(ctx: Ctx) -> Option<Deadline> {
     with_hub(|h| match ctx {
-        Ctx::Task(id) => h.tasks.get(&id).and_then(|s| s.deadline),
-        Ctx::Outside(key) => h.outside.get(&key).copied(),
+        Ctx::Task(id) => h.tasks.get(&id).and_then(|s| s.deadline.clone()),
+        Ctx::Outside(key) => h.outside.get(&key).cloned(),
     })
     .ok()
     .flatten()
 }
 
-fn set_deadline(ctx: Ctx, deadline: Option<Instant>) {
+fn set_deadline(ctx: Ctx, deadline: Option<Deadline>) {
     let _ = with_hub(|h| match ctx {
         Ctx::Task(id) => {
             if let Some(s) = h.tasks.get_mut(&id) {
@@ -319,6 +327,17 @@ fn after(d: Duration) -> Instant {
 fn wait(w: Wait) -> io::Result<()> {
     let ctx = context();
     let dl = deadline(ctx);
+    let r = wait_within(ctx, w, dl.as_ref().map(|d| d.at));
+    if let (Err(e), Some(d)) = (&r, dl)
+        && e.kind() == io::ErrorKind::TimedOut
+    {
+        d.fired.set(true);
+    }
+    r
+}
+
+/// [`wait`], with the deadline `dl`: fails with `TimedOut` when that passes first.
+fn wait_within(ctx: Ctx, w: Wait, dl: Option<Instant>) -> io::Result<()> {
     if dl.is_some_and(|d| Instant::now() >= d) {
         return Err(timed_out());
     }
@@ -397,10 +416,11 @@ fn wait_until(done: &dyn Fn() -> bool) -> io::Result<()> {
         }
         Ctx::Outside(key) => {
             let dl = deadline(Ctx::Outside(key));
-            run::run_until(done, dl);
+            run::run_until(done, dl.as_ref().map(|d| d.at));
             if done() {
                 Ok(())
-            } else if dl.is_some_and(|d| Instant::now() >= d) {
+            } else if let Some(d) = dl.filter(|d| Instant::now() >= d.at) {
+                d.fired.set(true);
                 Err(timed_out())
             } else {
                 Err(io::Error::new(
@@ -464,24 +484,40 @@ pub fn sleep(d: Duration) -> io::Result<()> {
 }
 
 /// Run `f` with a deadline: every wait inside it (in this task, or outside any task, in this
-/// greenlet) that is still waiting when the deadline passes fails with `TimedOut`, and `f`'s
-/// own error handling takes it from there. Replaces `with gevent.Timeout(seconds):`. Nested
-/// time-outs keep the earliest deadline. Like gevent's, it can only fire where the code waits:
-/// a CPU-bound loop inside never times out.
-pub fn timeout<T>(d: Duration, f: impl FnOnce() -> T) -> T {
+/// greenlet) still waiting when the deadline passes fails with `TimedOut`, and `f`'s own error
+/// handling takes it from there. Replaces `with gevent.Timeout(seconds):` (and
+/// `gevent.with_timeout`). Like gevent's, it can only fire where the code waits: a CPU-bound
+/// loop inside never times out.
+///
+/// # Errors
+/// [`Elapsed`] if this block's deadline cut a wait inside `f` short (whatever `f` then
+/// returned is dropped): gevent's `Timeout` raised out of the `with` block. A nested block
+/// whose deadline is not the one that passed lets `f`'s result through, so the error reaches
+/// the block it belongs to (the earliest deadline; the outer one on a tie).
+pub fn timeout<T>(d: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
     /// Puts the outer deadline back on every way out of `f`.
-    struct Restore(Ctx, Option<Instant>);
+    struct Restore(Ctx, Option<Deadline>);
     impl Drop for Restore {
         fn drop(&mut self) {
-            set_deadline(self.0, self.1);
+            set_deadline(self.0, self.1.take());
         }
     }
     let ctx = context();
     let outer = deadline(ctx);
-    let mine = after(d);
-    set_deadline(ctx, Some(outer.map_or(mine, |o| o.min(mine))));
-    let _restore = Restore(ctx, outer);
-    f()
+    let mine = Deadline {
+        at: after(d),
+        fired: Rc::new(Cell::new(false)),
+    };
+    let fired = mine.fired.clone();
+    let inner = match &outer {
+        Some(o) if o.at <= mine.at => o.clone(),
+        _ => mine,
+    };
+    set_deadline(ctx, Some(inner));
+    let restore = Restore(ctx, outer);
+    let out = f();
+    drop(restore);
+    if fired.get() { Err(Elapsed) } else { Ok(out) }
 }
 
 /// Wait until `fd` is readable (or writable) in the current context: the sockets' waits.

@@ -57,7 +57,7 @@ pub(super) struct Slot {
     /// The fd it waits on, if any, and whether for writing.
     pub(super) fd: Option<(RawFd, bool)>,
     /// The innermost `timeout(...)` deadline around its current code.
-    pub(super) deadline: Option<Instant>,
+    pub(super) deadline: Option<super::Deadline>,
     /// Which greenlet's code ran when it was last resumed (`greenlet::current_key`): its waits
     /// suspend it only from there.
     pub(super) greenlet: usize,
@@ -84,7 +84,7 @@ pub(super) struct Hub {
     finish_waiters: Vec<(u64, u64)>,
     /// The `timeout` deadlines of code that is not a task's own (the root, or a greenlet),
     /// by `greenlet::current_key`.
-    pub(super) outside: HashMap<usize, Instant>,
+    pub(super) outside: HashMap<usize, super::Deadline>,
 }
 
 thread_local! {
