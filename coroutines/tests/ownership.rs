@@ -263,6 +263,60 @@ fn a_cycle_of_three_parents_is_refused() {
     });
 }
 
+/// A kill cut short: K drops V's last handle, and V, given `GreenletExit`, switches to the
+/// root instead of ending; then K itself is unwound (a destructor on W's unwinding stack drops
+/// K's last handle), which unwinds K's kill of V half way. V must still be killed, not left
+/// suspended with no owner (a leak: its stack and function were never freed).
+#[test]
+fn a_kill_cut_short_by_the_killers_unwind_still_kills_the_victim() {
+    isolated(
+        "a_kill_cut_short_by_the_killers_unwind_still_kills_the_victim",
+        || {
+            let v_dropped = Rc::new(Cell::new(0));
+            let root = getcurrent();
+            // V: on GreenletExit, goes to the root instead of ending (and again, forever).
+            let (vd, r) = (Counted(v_dropped.clone()), root.clone());
+            let v = Greenlet::new(move |_| {
+                let _vd = vd;
+                loop {
+                    let _ = r.switch(val(()));
+                }
+            })
+            .unwrap();
+            v.switch(val(())).unwrap();
+            // K: drops V's last handle when told to (and is suspended in that kill then).
+            let r = root.clone();
+            let k = Greenlet::new(move |_| {
+                r.switch(val(()))?;
+                drop(v);
+                Ok(val(()))
+            })
+            .unwrap();
+            k.switch(val(())).unwrap();
+            let k_named = k.view();
+            let k_slot = Rc::new(RefCell::new(Some(k)));
+            // W: holds K's last handle on its stack; refuses its own kill, so it is unwound.
+            let (ks, r) = (k_slot.clone(), root.clone());
+            let w = Greenlet::new(move |_| {
+                let _drops_k = DropsSlot(ks);
+                loop {
+                    let _ = r.switch(val(()));
+                }
+            })
+            .unwrap();
+            w.switch(val(())).unwrap();
+            // K starts its kill of V; V goes back to the root.
+            k_named.switch(val(())).unwrap();
+            assert_eq!(v_dropped.get(), 0);
+            // W's kill: W refuses, is unwound; its destructor drops K, which is unwound in the
+            // middle of its kill of V.
+            drop(w);
+            assert!(k_named.dead());
+            assert_eq!(v_dropped.get(), 1, "V was left alive with no owner");
+        },
+    );
+}
+
 /// Issue 14, 5: a greenlet's stack overflow was a bare SIGSEGV; now it says what happened and
 /// aborts, as std does for a thread.
 #[test]

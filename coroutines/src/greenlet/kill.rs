@@ -39,18 +39,29 @@ fn can_switch_here() -> bool {
 #[cold]
 #[inline(never)]
 pub(super) fn kill(i: &Rc<Inner>) {
-    /// Clears `killing` when this kill's frame goes, however it goes: a kill cut short (its
-    /// frame unwound, the greenlet still alive) leaves the next suspension to start another.
-    struct Killing<'a>(&'a Inner);
-    impl Drop for Killing<'_> {
+    /// Ends the kill however its frame goes. Normally: `GreenletExit` was raised, and if the
+    /// greenlet did not end (it switched elsewhere), its stack is unwound. Cut short (this
+    /// frame is being unwound, because the killer's own stack is: a kill cannot switch then):
+    /// the same unwind, at once. Either way no greenlet is left alive with no owner, unless it
+    /// is on the chain, where the hub kills it when it suspends.
+    struct Finish<'a>(&'a Rc<Inner>);
+    impl Drop for Finish<'_> {
         fn drop(&mut self) {
-            self.0.killing.set(false);
+            let i = self.0;
+            if i.owners.get() == 0 && !in_use(i) && runnable(i) {
+                // SAFETY: off the chain (checked just above), so nothing refers into `co`
+                // (rule 4).
+                if let Some(co) = unsafe { (*i.co.get()).take() } {
+                    unwind(i, co);
+                }
+            }
+            i.killing.set(false);
         }
     }
     if !runnable(i) || i.killing.replace(true) {
         return; // finished, killed already, or being killed (this is a switch during that)
     }
-    let _killing = Killing(i);
+    let _finish = Finish(i);
     if !i.started.get() {
         i.dead.set(true);
         // SAFETY: off the chain, so nothing holds a reference into `co` (rule 4).
@@ -61,13 +72,6 @@ pub(super) fn kill(i: &Rc<Inner>) {
     }
     if can_switch_here() {
         throw_exit(i);
-    }
-    // It switched elsewhere instead of ending, or no switch was possible: unwind its stack.
-    if !in_use(i) && runnable(i) {
-        // SAFETY: off the chain (checked just above), so nothing refers into `co` (rule 4).
-        if let Some(co) = unsafe { (*i.co.get()).take() } {
-            unwind(i, co);
-        }
     }
 }
 

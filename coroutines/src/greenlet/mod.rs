@@ -189,9 +189,10 @@ impl Drop for Inner {
     fn drop(&mut self) {
         // Rule 5: an `Inner` whose coroutine is still there has an owner, or is on the chain,
         // and both hold an `Rc`. Were it ever not so, leaking the stack is safe; unwinding it
-        // from whatever code dropped the last `Rc` might not be.
+        // from whatever code dropped the last `Rc` might not be. (No panic here: this can run
+        // during an unwind.)
         if let Some(co) = self.co.get_mut().take() {
-            debug_assert!(false, "a greenlet's state was freed before its coroutine");
+            report("bug: a greenlet's state was freed before its coroutine; its stack leaks");
             std::mem::forget(co);
         }
     }
