@@ -204,3 +204,22 @@ fn a_generator_takes_sends_in_order_and_ends() {
     let acks = lessons::r#yield::produce_consume(&Cx::quiet(0.01), 3);
     assert_eq!(acks, ["ate 1", "ate 2", "ate 3"]);
 }
+
+/// A switch to a dead greenlet goes to its parent; while that parent runs, the dead one's
+/// parent can still be changed (the hub held a borrow of it for the whole switch: found by
+/// the model test, seed 15).
+#[test]
+fn the_parent_of_a_dead_greenlet_can_be_set_while_the_switch_through_it_runs() {
+    let dead = Greenlet::new(Ok).unwrap();
+    dead.switch(val(())).unwrap();
+    let d = dead.view();
+    let parent = Greenlet::new(move |_| {
+        d.set_parent(&getcurrent().parent().unwrap())?;
+        Ok(val("set"))
+    })
+    .unwrap();
+    dead.set_parent(&parent).unwrap();
+    let r = dead.switch(val(())).unwrap();
+    assert_eq!(r.downcast::<&str>().unwrap(), "set");
+    assert_eq!(dead.parent(), Some(getcurrent()));
+}

@@ -136,7 +136,10 @@ fn run_hub(first: Option<&Rc<Inner>>, input: Msg) -> Result<Val, GreenletError> 
         return input;
     };
     if !runnable(t) {
-        return run_hub_loop(t.parent.borrow().clone(), exit_to_value(input));
+        // The parent is cloned out first: a borrow in the call's arguments would last for the
+        // whole call, and a `set_parent` of `t` meanwhile would panic.
+        let parent = t.parent.borrow().clone();
+        return run_hub_loop(parent, exit_to_value(input));
     }
     let (next, value) = resume(t, input);
     match next {
@@ -194,7 +197,8 @@ fn resume(t: &Rc<Inner>, input: Msg) -> (Option<Rc<Inner>>, Msg) {
             t.dead.set(true);
             // SAFETY: it has stopped running, off the chain; the `&mut` above is unused now.
             drop(unsafe { (*t.co.get()).take() });
-            (t.parent.borrow().clone(), exit_to_value(r))
+            let parent = t.parent.borrow().clone();
+            (parent, exit_to_value(r))
         }
     }
 }
