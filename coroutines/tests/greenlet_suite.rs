@@ -914,8 +914,9 @@ mod test_leaks {
     }
 
     /// Creating, running and dropping ten thousand greenlets leaves no stack mapped (greenlet
-    /// checks the process's memory; here the count of memory mappings, in a child process
-    /// where nothing else maps or unmaps meanwhile).
+    /// checks the process's memory, within a tolerance; here the count of memory mappings, in
+    /// a child process where nothing else maps or unmaps meanwhile: a leak of the greenlets'
+    /// stacks would add at least a hundred; the allocator's own may add or free a few).
     #[test]
     fn test_untracked_memory_doesnt_increase() {
         support::isolated("test_leaks::test_untracked_memory_doesnt_increase", || {
@@ -949,7 +950,11 @@ mod test_leaks {
             for _ in 0..3 {
                 run_it();
             }
-            assert_eq!(maps(), before, "stacks were left mapped");
+            let after = maps();
+            assert!(
+                after <= before + 10,
+                "stacks were left mapped: {before} -> {after}"
+            );
         });
     }
 }

@@ -84,6 +84,46 @@ fn a_running_greenlet_dropped_from_a_destructor_on_another_stack_lives_until_it_
     });
 }
 
+/// Bug 1 again, as the issue saw it: B does not end on the `GreenletExit` of its kill (it
+/// switches back instead), so its stack is unwound on top of A's, while A runs; a destructor
+/// there drops A's last handle. A must live on until it suspends.
+#[test]
+fn a_running_greenlet_dropped_from_a_destructor_of_a_greenlet_unwound_on_top_of_it_lives_on() {
+    let name =
+        "a_running_greenlet_dropped_from_a_destructor_of_a_greenlet_unwound_on_top_of_it_lives_on";
+    isolated(name, || {
+        let a_unwound = Rc::new(Cell::new(0));
+        let slot_a: Rc<RefCell<Option<Greenlet>>> = Rc::default();
+        let s = slot_a.clone();
+        let b = Greenlet::new(move |_| {
+            let _drops_a = DropsSlot(s);
+            loop {
+                // Ignores its kill: back to its parent (the killer, A, meanwhile).
+                let _ = getcurrent().parent().unwrap().switch(val(()));
+            }
+        })
+        .unwrap();
+        b.switch(val(())).unwrap();
+        let d = a_unwound.clone();
+        let a = Greenlet::new(move |_| {
+            let _on_a = Counted(d);
+            drop(b); // B refuses to end, is unwound on top of A, and drops A's last handle
+            let sum = deep(300);
+            getcurrent().parent().unwrap().switch(val(sum))?;
+            Ok(val(0u64))
+        })
+        .unwrap();
+        let child = Greenlet::new(Ok).unwrap();
+        let _ = child.set_parent(&a);
+        let a_named = child.parent().unwrap();
+        *slot_a.borrow_mut() = Some(a);
+        let back = a_named.switch(val(())).unwrap();
+        assert_eq!(back.downcast::<u64>().unwrap(), deep(300));
+        assert_eq!(a_unwound.get(), 1, "A was not unwound once it suspended");
+        assert!(a_named.dead());
+    });
+}
+
 /// Issue 14, bug 2: a task panics, `joinall` is called and the caller catches whatever comes
 /// out of it; the next hub wait on this thread must work (before the fix the hub still named
 /// the panicked task as current, and the next wait suspended through its freed stack).

@@ -483,6 +483,14 @@ pub fn sleep(d: Duration) -> io::Result<()> {
     wait(Wait::Until(after(d)))
 }
 
+/// [`sleep`] until `deadline` (at once if it has passed).
+///
+/// # Errors
+/// As [`sleep`].
+pub fn sleep_until(deadline: Instant) -> io::Result<()> {
+    wait(Wait::Until(deadline))
+}
+
 /// Run `f` with a deadline: every wait inside it (in this task, or outside any task, in this
 /// greenlet) still waiting when the deadline passes fails with `TimedOut`, and `f`'s own error
 /// handling takes it from there. Replaces `with gevent.Timeout(seconds):` (and

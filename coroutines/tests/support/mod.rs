@@ -16,9 +16,18 @@ pub fn is_child(name: &str) -> bool {
     std::env::var(ROLE).is_ok_and(|v| v == name)
 }
 
-/// Run test `name` of this binary in a child process (stdin closed), for at most `limit`; a
-/// child still running then is killed and this panics with what it printed.
+/// Raises every child's deadline to this many seconds (`memcheck.sh` sets it: under valgrind
+/// a child runs some thirty times slower).
+pub const DEADLINE: &str = "COROUTINES_TEST_CHILD_DEADLINE";
+
+/// Run test `name` of this binary in a child process (stdin closed), for at most `limit` (or
+/// [`DEADLINE`] seconds, if longer); a child still running then is killed and this panics with
+/// what it printed.
 pub fn run_child(name: &str, limit: Duration) -> Output {
+    let limit = std::env::var(DEADLINE)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(limit, |secs| limit.max(Duration::from_secs(secs)));
     let exe = std::env::current_exe().expect("the test binary's path");
     let mut cmd = Command::new(exe);
     cmd.args([name, "--exact", "--nocapture", "--test-threads=1"])
