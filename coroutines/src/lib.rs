@@ -47,7 +47,7 @@ pub mod multiplex;
 mod overflow;
 pub mod val;
 
-pub use generator::Generator;
+pub use generator::{Generator, Yielder};
 pub use greenlet::{
     DEFAULT_STACK, Greenlet, GreenletError, GreenletErrorKind, GreenletExit, getcurrent,
 };

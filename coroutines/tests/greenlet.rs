@@ -193,7 +193,10 @@ fn a_generator_takes_sends_in_order_and_ends() {
     let mut g = Generator::new(|y, first: u32| {
         let mut x = first;
         for _ in 0..2 {
-            x = y.suspend(x * 10);
+            let Some(next) = y.suspend(x * 10) else {
+                return;
+            };
+            x = next;
         }
     });
     assert_eq!(g.send(1), Some(10));

@@ -770,7 +770,9 @@ mod test_generator_nested {
             let mut producer = Generator::new(move |y, (): ()| {
                 for i in 0..n {
                     seen.borrow_mut().push(i + 1);
-                    y.suspend(i);
+                    if y.suspend(i).is_none() {
+                        return;
+                    }
                 }
             });
             Box::new(std::iter::from_fn(move || producer.send(())))
