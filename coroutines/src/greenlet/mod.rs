@@ -118,7 +118,6 @@
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::fmt;
 use std::marker::PhantomData;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::Rc;
 
 use corosensei::stack::DefaultStack;
@@ -135,7 +134,7 @@ pub use error::{GreenletError, GreenletErrorKind, GreenletExit};
 pub(crate) use error::{drop_payload, is_message, panic_text, report};
 pub(crate) use kill::{Pinned, current_guard, current_key};
 use kill::{in_use, kill};
-use switch::switch_to;
+use switch::{body, switch_to};
 
 /// The default stack of a greenlet: 256 KiB of address space (memory is only used as the
 /// stack grows into it), plus a guard page. Deep recursion needs [`Greenlet::with_stack_size`];
@@ -334,46 +333,6 @@ fn would_cycle(child: &Rc<Inner>, parent: Option<&Rc<Inner>>) -> bool {
         p = x.parent.borrow().clone();
     }
     false
-}
-
-/// The greenlet's function, run on its own stack: receive the first switch's value, run `f`
-/// with the panic caught once (rule 8; a `catch_unwind` in the hub would cost a call on every
-/// switch), and return what goes to the parent.
-fn body(y: &Yielder<(), ()>, f: impl FnOnce(Val) -> Msg) -> Msg {
-    let p = CURRENT.with(Cell::get);
-    if p.is_null() {
-        return Err(GreenletError::thrown("resumed outside the hub"));
-    }
-    // SAFETY: the hub resumes a greenlet only after setting `CURRENT` to it, and holds an `Rc`
-    // to it while its code runs; the `Inner` outlives the coroutine it holds (rule 5), so this
-    // reference stays valid for as long as this function's frame exists.
-    let me = unsafe { &*p };
-    me.yielder.set(y);
-    me.started.set(true);
-    let out = match me.receive() {
-        Ok(v) => catch_unwind(AssertUnwindSafe(move || f(v))),
-        // Thrown into before it started: it ends at once, its function unrun.
-        Err(e) => catch_unwind(AssertUnwindSafe(move || drop(f))).map(|()| Err(e)),
-    };
-    match out {
-        Ok(r) => r,
-        Err(payload) => {
-            let text = panic_text(&*payload);
-            let message = is_message(&*payload);
-            drop_payload(payload);
-            if me.dead.get() {
-                // Its stack was being unwound (rule 3): that unwind, or a panic raised while it
-                // ran, ends here. Returning normally ends the coroutine, as corosensei allows.
-                if message {
-                    report(&format!(
-                        "a panic while the greenlet's stack was unwound was discarded: {text}"
-                    ));
-                }
-                return Err(GreenletError::exit());
-            }
-            Err(GreenletErrorKind::Panicked(text).into())
-        }
-    }
 }
 
 impl Greenlet {
