@@ -11,12 +11,14 @@
 //! |---|---|
 //! | `greenlet(run)`, `g.switch(v)` | [`Greenlet::new`], [`Greenlet::switch`] (values are [`Val`]: a `Box<dyn Any>` in one word) |
 //! | `greenlet.getcurrent()`, `g.parent`, `g.dead` | [`getcurrent`], [`Greenlet::parent`], [`Greenlet::dead`] |
-//! | `g.throw(...)` | [`Greenlet::throw`]: the target's pending `switch` returns `Err` |
-//! | `GreenletExit` when a greenlet is collected | dropping the last handle unwinds its stack |
+//! | `g.parent = p` | [`Greenlet::set_parent`] (refuses a cycle, as greenlet does) |
+//! | `g.throw(...)`, `g.throw()` | [`Greenlet::throw`], [`Greenlet::throw_exit`]: the target's pending `switch` returns `Err` |
+//! | `GreenletExit` when a greenlet is collected | dropping the last owning handle raises [`GreenletErrorKind::Exit`] in it; its parent gets [`GreenletExit`] |
 //! | "cannot switch to a different thread" | `Greenlet` is not `Send`: it does not compile |
-//! | a generator with `yield` and `send()` | [`Generator::send`] / `Yielder::suspend` |
-//! | `gevent.spawn`, `gevent.joinall`, `gevent.sleep` | [`hub::spawn`], [`hub::joinall`], [`hub::sleep`] |
-//! | `gevent.Timeout` | [`hub::timeout`] |
+//! | a generator with `yield` and `send()` | [`Generator::send`] / [`Yielder::suspend`] |
+//! | `gevent.spawn`, `gevent.joinall`, `gevent.sleep`, `sleep(0)` | [`hub::spawn`], [`hub::joinall`], [`hub::sleep`], [`hub::yield_now`] |
+//! | `g.value`, `g.exception`, `joinall(raise_error=True)` | [`hub::Spawned::take`], [`hub::Spawned::exception`], [`hub::joinall_raise_error`] |
+//! | `gevent.Timeout`, `gevent.with_timeout` | [`hub::timeout`] |
 //! | monkey-patched `socket` | [`hub::TcpStream`], [`hub::TcpListener`] (explicit) |
 //! | `select.select`, `select.poll`, `select.epoll` | [`multiplex::Backend`]: nix's `select`, `poll`, `Epoll` |
 //! | `EPOLLET` | [`multiplex::wakeups`]: level against edge |
