@@ -213,3 +213,99 @@ fn after_a_read_that_drained_the_socket_later_data_and_the_close_still_arrive() 
     });
     assert_eq!(got, b"onetwothree");
 }
+
+/// A greenlet started inside a task, waiting on the hub: it runs the hub in place (other tasks
+/// go on meanwhile) instead of suspending the task from inside the greenlet (state rule 3).
+#[test]
+fn a_greenlet_inside_a_task_waits_by_running_the_hub_in_place() {
+    use coroutines::{Greenlet, val};
+    within(Duration::from_secs(60), "greenlet in a task", || {
+        let ticks = Rc::new(std::cell::Cell::new(0u32));
+        let t = ticks.clone();
+        let ticker = hub::spawn(move || {
+            for _ in 0..5 {
+                hub::sleep(Duration::from_millis(1)).unwrap();
+                t.set(t.get() + 1);
+            }
+        })
+        .unwrap();
+        let task = hub::spawn(move || {
+            let g = Greenlet::new(move |_| {
+                hub::joinall(&[&ticker])
+                    .map_err(|e| coroutines::GreenletError::thrown(e.to_string()))?;
+                Ok(val(ticks.get()))
+            })
+            .unwrap();
+            g.switch(val(())).unwrap().downcast::<u32>().unwrap()
+        })
+        .unwrap();
+        hub::joinall(&[&task]).unwrap();
+        assert_eq!(task.take(), Some(5));
+    });
+}
+
+/// While a hub task runs on top of a greenlet (the greenlet called `joinall`), the greenlet
+/// cannot switch away: the task's code is on its stack. Once the task has suspended, it can.
+#[test]
+fn a_greenlet_under_a_running_task_cannot_switch_away() {
+    use coroutines::{Greenlet, GreenletErrorKind, getcurrent, val};
+    let g = Greenlet::new(|_| {
+        let from_task = hub::spawn(|| {
+            // Inside the task, the current greenlet is still g.
+            getcurrent()
+                .parent()
+                .unwrap()
+                .switch(val("from the task"))
+                .map(drop)
+                .map_err(|e| e.kind().clone())
+        })
+        .unwrap();
+        hub::joinall(&[&from_task]).unwrap();
+        let refused = from_task.take().unwrap();
+        getcurrent().parent().unwrap().switch(val(refused))?;
+        Ok(val(()))
+    })
+    .unwrap();
+    let refused = g.switch(val(())).unwrap();
+    assert_eq!(
+        refused.downcast::<Result<(), GreenletErrorKind>>().unwrap(),
+        Err(GreenletErrorKind::CannotSwitch(
+            "a hub task is running on top of this greenlet"
+        ))
+    );
+    assert!(g.switch(val(())).unwrap().is::<()>());
+}
+
+/// Tasks still waiting when their thread ends are unwound with the hub; hub calls from their
+/// destructors then fail with an error instead of touching the hub being dropped.
+#[test]
+fn tasks_left_waiting_at_thread_exit_are_unwound_and_their_hub_calls_fail_cleanly() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    struct UsesHubWhenDropped(Arc<AtomicU32>);
+    impl Drop for UsesHubWhenDropped {
+        fn drop(&mut self) {
+            let spawned = hub::spawn(|| ()).is_err();
+            let slept = hub::sleep(Duration::from_millis(1)).is_err();
+            if spawned && slept {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+    let unwound = Arc::new(AtomicU32::new(0));
+    let u = unwound.clone();
+    std::thread::spawn(move || {
+        for _ in 0..3 {
+            let guard = UsesHubWhenDropped(u.clone());
+            hub::spawn(move || {
+                let _guard = guard;
+                let _ = hub::sleep(Duration::from_secs(3600));
+            })
+            .unwrap();
+        }
+        hub::yield_now().unwrap(); // each starts, and sleeps
+    })
+    .join()
+    .expect("the thread's exit crashed or panicked");
+    assert_eq!(unwound.load(Ordering::SeqCst), 3);
+}

@@ -144,6 +144,8 @@ fn after(d: Duration) -> Instant {
 
 /// Wait for `w` in the current context, within the deadline of the `timeout` around it.
 fn wait(w: Wait) -> io::Result<()> {
+    // No hub (gone at thread exit, or not to be made): no cooperative wait is possible.
+    with_hub(|_| ())?;
     let ctx = context();
     let dl = deadline(ctx);
     let r = wait_within(ctx, w, dl.as_ref().map(|d| d.at));
@@ -226,6 +228,7 @@ fn wait_outside(w: Wait, dl: Option<Instant>) -> io::Result<()> {
 
 /// Wait until `done()` holds.
 fn wait_until(done: &dyn Fn() -> bool) -> io::Result<()> {
+    with_hub(|_| ())?;
     match context() {
         Ctx::Task(_) => {
             while !done() {
@@ -258,7 +261,8 @@ fn wait_until(done: &dyn Fn() -> bool) -> io::Result<()> {
 ///
 /// # Errors
 /// `TimedOut` inside [`timeout`] once the deadline passes; `Deadlock` outside a task when no
-/// task can run any more and some of `tasks` have not finished (gevent's `LoopExit`).
+/// task can run any more and some of `tasks` have not finished (gevent's `LoopExit`); another
+/// error if the thread's hub cannot be made (epoll) or is gone (at thread exit).
 pub fn joinall(tasks: &[&dyn Joinable]) -> io::Result<()> {
     wait_until(&|| tasks.iter().all(|t| t.is_done()))
 }
@@ -288,7 +292,8 @@ pub fn joinall_raise_error(tasks: &[&dyn Joinable]) -> io::Result<()> {
 /// CPU-bound task lets others in. Outside a task it runs the tasks that are ready now.
 ///
 /// # Errors
-/// `TimedOut` inside [`timeout`] once the deadline has passed.
+/// `TimedOut` inside [`timeout`] once the deadline has passed; another error if the thread's
+/// hub cannot be made or is gone (at thread exit).
 pub fn yield_now() -> io::Result<()> {
     wait(Wait::Yield)
 }
@@ -297,7 +302,8 @@ pub fn yield_now() -> io::Result<()> {
 /// `gevent.sleep(seconds)`.
 ///
 /// # Errors
-/// `TimedOut` inside [`timeout`] when its deadline comes first.
+/// `TimedOut` inside [`timeout`] when its deadline comes first; another error if the thread's
+/// hub cannot be made or is gone (at thread exit).
 pub fn sleep(d: Duration) -> io::Result<()> {
     wait(Wait::Until(after(d)))
 }
