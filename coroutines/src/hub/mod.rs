@@ -84,23 +84,37 @@ enum Ctx {
 }
 
 fn context() -> Ctx {
-    let key = current_key();
-    with_hub(|h| {
-        h.current
-            .filter(|id| h.tasks.get(id).is_some_and(|s| s.greenlet == key))
-    })
-    .ok()
-    .flatten()
-    .map_or(Ctx::Outside(key), Ctx::Task)
+    where_am_i().map_or(Ctx::Outside(current_key()), |w| w.ctx)
 }
 
-fn deadline(ctx: Ctx) -> Option<Deadline> {
-    with_hub(|h| match ctx {
-        Ctx::Task(id) => h.tasks.get(&id).and_then(|s| s.deadline.clone()),
-        Ctx::Outside(key) => h.outside.get(&key).cloned(),
+/// The current context, its deadline, and (in a task's own code) the task's yielder, in one
+/// look at the hub: a wait needs all three. An error if there is no hub.
+struct Here {
+    ctx: Ctx,
+    deadline: Option<Deadline>,
+    yielder: *const corosensei::Yielder<Wake, Request>,
+}
+
+fn where_am_i() -> io::Result<Here> {
+    let key = current_key();
+    with_hub(|h| {
+        let own = h
+            .current
+            .and_then(|id| h.tasks.get(&id).map(|s| (id, s)))
+            .filter(|(_, s)| s.greenlet == key);
+        match own {
+            Some((id, s)) => Here {
+                ctx: Ctx::Task(id),
+                deadline: s.deadline.clone(),
+                yielder: s.yielder,
+            },
+            None => Here {
+                ctx: Ctx::Outside(key),
+                deadline: h.outside.get(&key).cloned(),
+                yielder: std::ptr::null(),
+            },
+        }
     })
-    .ok()
-    .flatten()
 }
 
 fn set_deadline(ctx: Ctx, deadline: Option<Deadline>) {
@@ -145,11 +159,9 @@ fn after(d: Duration) -> Instant {
 /// Wait for `w` in the current context, within the deadline of the `timeout` around it.
 fn wait(w: Wait) -> io::Result<()> {
     // No hub (gone at thread exit, or not to be made): no cooperative wait is possible.
-    with_hub(|_| ())?;
-    let ctx = context();
-    let dl = deadline(ctx);
-    let r = wait_within(ctx, w, dl.as_ref().map(|d| d.at));
-    if let (Err(e), Some(d)) = (&r, dl)
+    let here = where_am_i()?;
+    let r = wait_within(&here, w, here.deadline.as_ref().map(|d| d.at));
+    if let (Err(e), Some(d)) = (&r, here.deadline)
         && e.kind() == io::ErrorKind::TimedOut
     {
         d.fired.set(true);
@@ -158,20 +170,21 @@ fn wait(w: Wait) -> io::Result<()> {
 }
 
 /// [`wait`], with the deadline `dl`: fails with `TimedOut` when that passes first.
-fn wait_within(ctx: Ctx, w: Wait, dl: Option<Instant>) -> io::Result<()> {
+fn wait_within(here: &Here, w: Wait, dl: Option<Instant>) -> io::Result<()> {
     if dl.is_some_and(|d| Instant::now() >= d) {
         return Err(timed_out());
     }
-    match ctx {
-        Ctx::Task(id) => {
-            let yielder = with_hub(|h| h.tasks.get(&id).map(|s| s.yielder))?
-                .filter(|y| !y.is_null())
-                .ok_or_else(|| io::Error::other("the task has no yielder"))?;
+    match here.ctx {
+        Ctx::Task(_) => {
+            let yielder = here.yielder;
+            if yielder.is_null() {
+                return Err(io::Error::other("the task has no yielder"));
+            }
             let request = Request {
                 wait: w,
                 deadline: dl,
             };
-            // SAFETY: task `id` is running and this is its own code (state rule 3), so we are
+            // SAFETY: the task is running and this is its own code (state rule 3), so we are
             // on its stack inside the closure that recorded this yielder; corosensei keeps it
             // alive as long as the coroutine.
             match unsafe { &*yielder }.suspend(request) {
@@ -228,16 +241,16 @@ fn wait_outside(w: Wait, dl: Option<Instant>) -> io::Result<()> {
 
 /// Wait until `done()` holds.
 fn wait_until(done: &dyn Fn() -> bool) -> io::Result<()> {
-    with_hub(|_| ())?;
-    match context() {
+    let here = where_am_i()?;
+    match here.ctx {
         Ctx::Task(_) => {
             while !done() {
                 wait(Wait::Finish)?;
             }
             Ok(())
         }
-        Ctx::Outside(key) => {
-            let dl = deadline(Ctx::Outside(key));
+        Ctx::Outside(_) => {
+            let dl = here.deadline;
             run::run_until(done, dl.as_ref().map(|d| d.at));
             if done() {
                 Ok(())
@@ -335,8 +348,7 @@ pub fn timeout<T>(d: Duration, f: impl FnOnce() -> T) -> Result<T, Elapsed> {
             set_deadline(self.0, self.1.take());
         }
     }
-    let ctx = context();
-    let outer = deadline(ctx);
+    let (ctx, outer) = where_am_i().map_or((context(), None), |h| (h.ctx, h.deadline));
     let mine = Deadline {
         at: after(d),
         fired: Rc::new(Cell::new(false)),

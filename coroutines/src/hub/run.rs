@@ -151,8 +151,8 @@ struct Running {
 }
 
 impl Running {
-    fn enter(id: u64, guard: usize) -> Running {
-        let before = with_hub(|h| h.current.replace(id)).ok().flatten();
+    /// `before` is what `current` was; the hub already names the task.
+    fn enter(before: Option<u64>, guard: usize) -> Running {
         Running {
             before,
             _pinned: Pinned::current(),
@@ -175,14 +175,16 @@ pub(super) fn resume(id: u64, wake: Wake) {
         let s = h.tasks.get_mut(&id)?;
         let co = s.co.take()?;
         s.greenlet = key;
-        Some((co, s.guard))
+        let guard = s.guard;
+        Some((co, guard, h.current.replace(id)))
     });
     // Not there (finished), or running already (a wait nested inside it reached here).
-    let Ok(Some((mut co, guard))) = taken else {
+    let Ok(Some((mut co, guard, before))) = taken else {
         return;
     };
     let outcome = {
-        let _running = Running::enter(id, guard);
+        // From here on the guard puts `current` back, however the resume ends.
+        let _running = Running::enter(before, guard);
         // No panic comes out: the task catches its own. Were one to, `_running` would still
         // restore the hub's state, and `co`, finished by the panic, would be dropped here.
         co.resume(wake)
