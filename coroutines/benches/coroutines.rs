@@ -135,10 +135,10 @@ fn hub_server() -> (SocketAddr, Server, std::thread::JoinHandle<()>) {
             }
         })
         .expect("spawn");
-        hub::joinall(&[&acceptor]);
+        hub::joinall(&[&acceptor]).expect("joinall");
         let hs = echoes.borrow();
         let refs: Vec<&dyn hub::Joinable> = hs.iter().map(|h| h as &dyn hub::Joinable).collect();
-        hub::joinall(&refs);
+        hub::joinall(&refs).expect("joinall");
     });
     let (addr, server) = rx.recv().expect("address");
     (addr, server, t)
@@ -352,17 +352,19 @@ fn memory_figure() {
     let before = vm_rss_kib();
     let peak = std::rc::Rc::new(std::cell::Cell::new(0u64));
     let tasks: Vec<_> = (0..TASKS)
-        .map(|_| hub::spawn(|| hub::sleep(Duration::from_millis(200))).expect("spawn"))
+        .map(|_| {
+            hub::spawn(|| hub::sleep(Duration::from_millis(200)).expect("sleep")).expect("spawn")
+        })
         .collect();
     let p = peak.clone();
     let watcher = hub::spawn(move || {
-        hub::sleep(Duration::from_millis(100));
+        hub::sleep(Duration::from_millis(100)).expect("sleep");
         p.set(vm_rss_kib());
     })
     .expect("spawn");
     let mut refs: Vec<&dyn hub::Joinable> = tasks.iter().map(|t| t as &dyn hub::Joinable).collect();
     refs.push(&watcher);
-    hub::joinall(&refs);
+    hub::joinall(&refs).expect("joinall");
     let mib = peak.get().saturating_sub(before) as f64 / 1024.0;
     println!(
         "{}",

@@ -11,81 +11,47 @@
 //! |---|---|
 //! | `greenlet(run)`, `g.switch(v)` | [`Greenlet::new`], [`Greenlet::switch`] (values are [`Val`]: a `Box<dyn Any>` in one word) |
 //! | `greenlet.getcurrent()`, `g.parent`, `g.dead` | [`getcurrent`], [`Greenlet::parent`], [`Greenlet::dead`] |
-//! | `g.throw(...)` | [`Greenlet::throw`]: the target's pending `switch` returns `Err` |
-//! | `GreenletExit` when a greenlet is collected | dropping the last handle unwinds its stack |
+//! | `g.parent = p` | [`Greenlet::set_parent`] (refuses a cycle, as greenlet does) |
+//! | `g.throw(...)`, `g.throw()` | [`Greenlet::throw`], [`Greenlet::throw_exit`]: the target's pending `switch` returns `Err` |
+//! | `GreenletExit` when a greenlet is collected | dropping the last owning handle raises [`GreenletErrorKind::Exit`] in it; its parent gets [`GreenletExit`] |
 //! | "cannot switch to a different thread" | `Greenlet` is not `Send`: it does not compile |
-//! | a generator with `yield` and `send()` | [`Generator::send`] / `Yielder::suspend` |
-//! | `gevent.spawn`, `gevent.joinall`, `gevent.sleep` | [`hub::spawn`], [`hub::joinall`], [`hub::sleep`] |
-//! | `gevent.Timeout` | [`hub::timeout`] |
+//! | a generator with `yield` and `send()` | [`Generator::send`] / [`Yielder::suspend`] |
+//! | `gevent.spawn`, `gevent.joinall`, `gevent.sleep`, `sleep(0)` | [`hub::spawn`], [`hub::joinall`], [`hub::sleep`], [`hub::yield_now`] |
+//! | `g.value`, `g.exception`, `joinall(raise_error=True)` | [`hub::Spawned::take`], [`hub::Spawned::exception`], [`hub::joinall_raise_error`] |
+//! | `gevent.Timeout`, `gevent.with_timeout` | [`hub::timeout`] |
 //! | monkey-patched `socket` | [`hub::TcpStream`], [`hub::TcpListener`] (explicit) |
 //! | `select.select`, `select.poll`, `select.epoll` | [`multiplex::Backend`]: nix's `select`, `poll`, `Epoll` |
 //! | `EPOLLET` | [`multiplex::wakeups`]: level against edge |
 //!
 //! # Lessons, in the seed's order
 //!
-//! 1. [`greenlet_demo`] (`greenlet`): 56, 12, 65, 24; switch values, parents, dead, throw.
-//! 2. [`gevent_demo`] (`gevent`): a crawler, one after another, then spawn + joinall.
-//! 3. [`yield_demo`] (`yield`): a producer and a consumer generator.
-//! 4. [`tradeoffs`]: switch cost against a thread hand-off; no lock; one core.
-//! 5. [`select_demo`] (`select-poll-epoll`): the same echo server on the three calls.
-//! 6. [`triggers`]: level against edge triggering.
+//! 1. [`greenlet`](lessons::greenlet): 56, 12, 65, 24; switch values, parents, dead, throw.
+//! 2. [`gevent`](lessons::gevent): a crawler, one after another, then spawn + joinall.
+//! 3. [`yield`](lessons::yield): a producer and a consumer generator.
+//! 4. [`tradeoffs`](lessons::tradeoffs): switch cost against a thread hand-off; no lock; one core.
+//! 5. [`select-poll-epoll`](lessons::select_poll_epoll): the same echo server on the three calls.
+//! 6. [`triggers`](lessons::triggers): level against edge triggering.
 //!
 //! Run them with `cargo run -p coroutines` (all) or `cargo run -p coroutines -- greenlet`.
+//!
+//! # Layout
+//!
+//! Primitives: [`greenlet`] ([`Greenlet`]), [`val`](mod@val) ([`Val`]), [`generator`] ([`Generator`]),
+//! [`hub`] (the scheduler and timers; its sockets in `hub/net.rs`), [`multiplex`] (the three
+//! echo servers and the trigger count). Lessons: [`lessons`], one module per lesson, named as
+//! on the command line, with [`CHAPTER`]; `lessons::pages` is the gevent lesson's page server.
 
 pub mod generator;
-pub mod gevent_demo;
 pub mod greenlet;
-pub mod greenlet_demo;
 pub mod hub;
+pub mod lessons;
 pub mod multiplex;
-pub mod pages;
-pub mod select_demo;
-pub mod tradeoffs;
-pub mod triggers;
+mod overflow;
 pub mod val;
-pub mod yield_demo;
 
-pub use generator::Generator;
-pub use greenlet::{DEFAULT_STACK, Greenlet, GreenletError, GreenletErrorKind, getcurrent};
-pub use val::{Val, val};
-
-use lesson::{Chapter, Lesson};
-
-/// The chapter: its lessons in the seed's order.
-pub static CHAPTER: Chapter = Chapter {
-    name: "coroutines",
-    title: "greenlets, a gevent-style hub, generators, select/poll/epoll",
-    lessons: &[
-        Lesson {
-            name: "greenlet",
-            title: "switch(): the seed's test1/test2, values, parents, throw (协程 greenlet)",
-            run: greenlet_demo::run,
-        },
-        Lesson {
-            name: "gevent",
-            title: "a crawler on one thread: spawn + joinall (协程 gevent)",
-            run: gevent_demo::run,
-        },
-        Lesson {
-            name: "yield",
-            title: "a producer and a consumer generator with send() (Yield(协程))",
-            run: yield_demo::run,
-        },
-        Lesson {
-            name: "tradeoffs",
-            title: "switch cost, no locks, one core (协程的优势)",
-            run: tradeoffs::run,
-        },
-        Lesson {
-            name: "select-poll-epoll",
-            title: "one echo server on select, poll and epoll (IO多路复用)",
-            run: select_demo::run,
-        },
-        Lesson {
-            name: "triggers",
-            title: "level- against edge-triggered epoll (水平触发 / 边缘触发)",
-            run: triggers::run,
-        },
-    ],
-    helpers: &[],
+pub use generator::{Generator, Yielder};
+pub use greenlet::{
+    DEFAULT_STACK, Greenlet, GreenletError, GreenletErrorKind, GreenletExit, getcurrent,
 };
+pub use lessons::CHAPTER;
+pub use val::{Val, val};

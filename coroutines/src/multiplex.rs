@@ -3,7 +3,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 use anyhow::{Context, bail};
 use nix::libc;
@@ -46,6 +46,17 @@ pub fn check_select_fd(fd: BorrowedFd<'_>) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// A duplicate of `fd` numbered `lowest` or above (`fcntl(F_DUPFD_CLOEXEC)`), owned: to show
+/// what `select` does with a descriptor past its limit, as the `select-poll-epoll` lesson does.
+///
+/// # Errors
+/// The `fcntl` error (for example `EMFILE` or `EINVAL` past the process's open-file limit).
+pub fn dup_at_or_above(fd: BorrowedFd<'_>, lowest: i32) -> io::Result<OwnedFd> {
+    let raw = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(lowest))?;
+    // SAFETY: F_DUPFD_CLOEXEC has just made this descriptor for us and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
 /// The fds (listener first, then clients) that are readable now, by `backend`.

@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, AsRawFd};
 use anyhow::{Context, ensure};
 use lesson::Cx;
 
-use crate::multiplex::{Backend, Served, check_select_fd, run_clients, serve};
+use crate::multiplex::{Backend, Served, check_select_fd, dup_at_or_above, run_clients, serve};
 
 /// Clients per backend.
 pub const CLIENTS: usize = 100;
@@ -38,10 +38,7 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     }
     // A socket numbered past select's limit: dup one to fd 1100.
     let l = TcpListener::bind("127.0.0.1:0")?;
-    let high = nix::fcntl::fcntl(l.as_fd(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(1100))
-        .context("dup to fd 1100")?;
-    // SAFETY: F_DUPFD_CLOEXEC just gave us this new descriptor; we own it from here.
-    let high = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(high) };
+    let high = dup_at_or_above(l.as_fd(), 1100).context("dup to fd 1100")?;
     match check_select_fd(high.as_fd()) {
         Ok(()) => anyhow::bail!("select accepted fd {}", high.as_raw_fd()),
         Err(e) => cx.say(format!("select with fd {}: {e}", high.as_raw_fd())),

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use lesson::Cx;
 
+use super::pages::SlowPages;
 use crate::hub::{self, TcpStream};
-use crate::pages::SlowPages;
 
 /// Pages to fetch (sizes in bytes), as the seed's four sites.
 pub const PAGES: [usize; 4] = [2_000, 5_000, 1_000, 8_000];
@@ -55,7 +55,7 @@ pub fn both(cx: &Cx, server: &SlowPages, paths: &[String]) -> anyhow::Result<Run
         })
         .collect::<Result<Vec<_>, _>>()?;
     let refs: Vec<&dyn hub::Joinable> = tasks.iter().map(|t| t as &dyn hub::Joinable).collect();
-    hub::joinall(&refs);
+    hub::joinall(&refs)?;
     let together = t.elapsed();
     let results = tasks
         .iter()

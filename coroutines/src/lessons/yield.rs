@@ -13,7 +13,11 @@ pub fn produce_consume(cx: &Cx, n: u32) -> Vec<String> {
         let mut item = first;
         loop {
             c.say(format!("consumer: eating bun {item}"));
-            item = y.suspend(format!("ate {item}"));
+            // `None`: the generator is being dropped, so the consumer stops.
+            let Some(next) = y.suspend(format!("ate {item}")) else {
+                return;
+            };
+            item = next;
         }
     });
     (1..=n)

@@ -1,0 +1,396 @@
+//! The scheduler: the hub's state, resuming a task (with the guard that restores the hub's
+//! state on every way out), and the loop that runs ready tasks and waits in epoll for sockets
+//! and timers. The rules it follows are in the parent module's doc.
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Instant;
+
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+
+use super::net::FdWaiters;
+use crate::greenlet::{Pinned, current_key};
+use crate::overflow::TaskStack;
+
+/// How a wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Wake {
+    Ready,
+    TimedOut,
+}
+
+/// What a task waits for.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Wait {
+    Readable(RawFd),
+    Writable(RawFd),
+    Until(Instant),
+    /// Run again after the tasks ready now.
+    Yield,
+    /// Until any task finishes (a `joinall` inside a task re-checks, and waits again).
+    Finish,
+}
+
+/// A task's suspension: what it waits for, and the deadline of the `timeout` around it.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Request {
+    pub(super) wait: Wait,
+    pub(super) deadline: Option<Instant>,
+}
+
+pub(super) type TaskCo = Coroutine<Wake, Request, (), DefaultStack>;
+
+/// A task, in the hub's table from `spawn` until it finishes.
+pub(super) struct Slot {
+    /// Its coroutine; `None` while it runs (the hub's `resume` holds it then).
+    pub(super) co: Option<TaskCo>,
+    /// Set by the task when it starts; valid while the coroutine is alive.
+    pub(super) yielder: *const Yielder<Wake, Request>,
+    /// Bumped at every wait, so a timer or event for an older wait is ignored.
+    pub(super) generation: u64,
+    /// The fd it waits on, if any, and whether for writing.
+    pub(super) fd: Option<(RawFd, bool)>,
+    /// The innermost `timeout(...)` deadline around its current code.
+    pub(super) deadline: Option<super::Deadline>,
+    /// Which greenlet's code ran when it was last resumed (`greenlet::current_key`): its waits
+    /// suspend it only from there.
+    pub(super) greenlet: usize,
+    /// Its stack's guard page, for the overflow message.
+    pub(super) guard: usize,
+}
+
+/// A timer: when, a sequence number (ties), which task, for which wait, and how it wakes it.
+type Timer = Reverse<(Instant, u64, u64, u64, Wake)>;
+
+pub(super) struct Hub {
+    pub(super) epoll: Epoll,
+    pub(super) tasks: HashMap<u64, Slot>,
+    pub(super) fds: HashMap<RawFd, FdWaiters>,
+    ready: VecDeque<(u64, Wake)>,
+    timers: BinaryHeap<Timer>,
+    seq: u64,
+    pub(super) next: u64,
+    /// The innermost task running now.
+    pub(super) current: Option<u64>,
+    /// How many tasks wait on sockets.
+    io_waiting: usize,
+    /// Tasks waiting for any task to finish, with the generation of their wait.
+    finish_waiters: Vec<(u64, u64)>,
+    /// The `timeout` deadlines of code that is not a task's own (the root, or a greenlet),
+    /// by `greenlet::current_key`.
+    pub(super) outside: HashMap<usize, super::Deadline>,
+}
+
+thread_local! {
+    pub(super) static HUB: RefCell<Option<Hub>> = const { RefCell::new(None) };
+}
+
+/// Run `f` on this thread's hub, making it at first use. An error if the hub cannot be made,
+/// is being used already (no code runs inside `f` that could come back here), or is gone
+/// (at thread exit, while its tasks are dropped).
+pub(super) fn with_hub<R>(f: impl FnOnce(&mut Hub) -> R) -> io::Result<R> {
+    HUB.try_with(|h| {
+        let mut h = h
+            .try_borrow_mut()
+            .map_err(|_| io::Error::other("the hub is busy"))?;
+        if h.is_none() {
+            *h = Some(Hub {
+                epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(io::Error::from)?,
+                tasks: HashMap::new(),
+                fds: HashMap::new(),
+                ready: VecDeque::new(),
+                timers: BinaryHeap::new(),
+                seq: 0,
+                next: 1,
+                current: None,
+                io_waiting: 0,
+                finish_waiters: Vec::new(),
+                outside: HashMap::new(),
+            });
+        }
+        match h.as_mut() {
+            Some(hub) => Ok(f(hub)),
+            None => Err(io::Error::other("no hub")),
+        }
+    })
+    .map_err(|_| io::Error::other("the hub is gone (the thread is exiting)"))?
+}
+
+/// Add a new task, ready to run.
+pub(super) fn add(id: u64, co: TaskCo, guard: usize) -> io::Result<()> {
+    with_hub(|h| {
+        h.tasks.insert(
+            id,
+            Slot {
+                co: Some(co),
+                yielder: std::ptr::null(),
+                generation: 0,
+                fd: None,
+                deadline: None,
+                greenlet: 0,
+                guard,
+            },
+        );
+        h.ready.push_back((id, Wake::Ready));
+    })
+}
+
+/// The hub's state while a task runs: it is `current`, the greenlet it runs on top of cannot
+/// suspend, and its stack is the one the overflow handler checks. All three are put back, on
+/// every way out of the resume, normal or unwinding, when this is dropped.
+struct Running {
+    before: Option<u64>,
+    _pinned: Pinned,
+    _stack: TaskStack,
+}
+
+impl Running {
+    /// `before` is what `current` was; the hub already names the task.
+    fn enter(before: Option<u64>, guard: usize) -> Running {
+        Running {
+            before,
+            _pinned: Pinned::current(),
+            _stack: TaskStack::enter(guard),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let before = self.before;
+        let _ = with_hub(|h| h.current = before);
+    }
+}
+
+/// Run task `id` until it waits or finishes.
+pub(super) fn resume(id: u64, wake: Wake) {
+    let key = current_key();
+    let taken = with_hub(|h| {
+        let s = h.tasks.get_mut(&id)?;
+        let co = s.co.take()?;
+        s.greenlet = key;
+        let guard = s.guard;
+        Some((co, guard, h.current.replace(id)))
+    });
+    // Not there (finished), or running already (a wait nested inside it reached here).
+    let Ok(Some((mut co, guard, before))) = taken else {
+        return;
+    };
+    let outcome = {
+        // From here on the guard puts `current` back, however the resume ends.
+        let _running = Running::enter(before, guard);
+        // No panic comes out: the task catches its own. Were one to, `_running` would still
+        // restore the hub's state, and `co`, finished by the panic, would be dropped here.
+        co.resume(wake)
+    };
+    match outcome {
+        CoroutineResult::Return(()) => {
+            let _ = with_hub(|h| {
+                h.tasks.remove(&id);
+                for (waiter, generation) in std::mem::take(&mut h.finish_waiters) {
+                    wake_up(h, waiter, generation, Wake::Ready);
+                }
+            });
+        }
+        CoroutineResult::Yield(request) => {
+            let _ = with_hub(|h| {
+                if let Some(s) = h.tasks.get_mut(&id) {
+                    s.co = Some(co);
+                    register(h, id, request);
+                }
+            });
+        }
+    }
+}
+
+/// Wake task `id` if it still waits in the wait numbered `generation`.
+fn wake_up(h: &mut Hub, id: u64, generation: u64, wake: Wake) {
+    let Some(s) = h.tasks.get_mut(&id) else {
+        return;
+    };
+    if s.generation != generation {
+        return;
+    }
+    if let Some((fd, write)) = s.fd.take() {
+        if let Some(w) = h.fds.get_mut(&fd) {
+            if write {
+                w.writer = None;
+            } else {
+                w.reader = None;
+            }
+        }
+        h.io_waiting -= 1;
+    }
+    s.generation += 1;
+    h.ready.push_back((id, wake));
+}
+
+/// Note what suspended task `id` waits for.
+fn register(h: &mut Hub, id: u64, request: Request) {
+    let Some(s) = h.tasks.get_mut(&id) else {
+        return;
+    };
+    s.generation += 1;
+    let generation = s.generation;
+    let timer = |h: &mut Hub, t: Instant, wake: Wake| {
+        h.seq += 1;
+        h.timers.push(Reverse((t, h.seq, id, generation, wake)));
+    };
+    let deadline = request.deadline;
+    match request.wait {
+        Wait::Yield => h.ready.push_back((id, Wake::Ready)),
+        Wait::Until(t) => match deadline {
+            Some(d) if d < t => timer(h, d, Wake::TimedOut),
+            _ => timer(h, t, Wake::Ready),
+        },
+        Wait::Finish => {
+            h.finish_waiters.push((id, generation));
+            if let Some(d) = deadline {
+                timer(h, d, Wake::TimedOut);
+            }
+        }
+        Wait::Readable(fd) | Wait::Writable(fd) => {
+            let write = matches!(request.wait, Wait::Writable(_));
+            let registered = h.fds.contains_key(&fd) || {
+                let flags = EpollFlags::EPOLLIN
+                    | EpollFlags::EPOLLOUT
+                    | EpollFlags::EPOLLRDHUP
+                    | EpollFlags::EPOLLET;
+                // SAFETY: the waiting task owns the socket; it stays registered until the
+                // socket's drop calls `release_fd`.
+                let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+                let added = h.epoll.add(bfd, EpollEvent::new(flags, fd as u64));
+                if added.is_ok() {
+                    h.fds.insert(fd, FdWaiters::default());
+                }
+                added.is_ok()
+            };
+            match h.fds.get_mut(&fd) {
+                Some(waiters) if registered => {
+                    let me = Some((id, generation));
+                    if write {
+                        waiters.writer = me;
+                    } else {
+                        waiters.reader = me;
+                    }
+                    if let Some(s) = h.tasks.get_mut(&id) {
+                        s.fd = Some((fd, write));
+                    }
+                    h.io_waiting += 1;
+                    if let Some(d) = deadline {
+                        timer(h, d, Wake::TimedOut);
+                    }
+                }
+                // Not pollable (a regular file): it is always ready.
+                _ => h.ready.push_back((id, Wake::Ready)),
+            }
+        }
+    }
+}
+
+/// The hub loop: run ready tasks; when none is ready, wait in epoll until a socket is ready or
+/// the next timer (or `until`) is due. Returns when `stop()` holds, when `until` has passed,
+/// or when nothing could ever run again (no task ready, no timer, no socket waited on).
+pub(super) fn run_until(stop: &dyn Fn() -> bool, until: Option<Instant>) {
+    let mut events = vec![EpollEvent::empty(); 64];
+    loop {
+        if stop() || until.is_some_and(|u| Instant::now() >= u) {
+            return;
+        }
+        let next = with_hub(|h| h.ready.pop_front()).ok().flatten();
+        if let Some((id, wake)) = next {
+            resume(id, wake);
+            continue;
+        }
+        // Nothing ready: how long may we sleep?
+        let Ok((due, waiting)) = with_hub(|h| {
+            let due = h.timers.peek().map(|Reverse((t, ..))| *t);
+            (due, h.io_waiting)
+        }) else {
+            return;
+        };
+        let due = match (due, until) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if due.is_none() && waiting == 0 {
+            return; // nothing can wake anyone: done, or deadlocked
+        }
+        let timeout = match due {
+            None => EpollTimeout::NONE,
+            Some(t) => {
+                let ms = t
+                    .saturating_duration_since(Instant::now())
+                    .as_micros()
+                    .div_ceil(1000)
+                    .min(i32::MAX as u128) as i32;
+                EpollTimeout::try_from(ms).unwrap_or(EpollTimeout::NONE)
+            }
+        };
+        if !poll(&mut events, timeout) {
+            return;
+        }
+    }
+}
+
+/// Run the tasks that are ready now (after a look at the sockets and timers that take no
+/// waiting), each once: what `gevent.sleep(0)` does from outside a task.
+pub(super) fn run_ready_once() {
+    let mut events = vec![EpollEvent::empty(); 64];
+    poll(&mut events, EpollTimeout::ZERO);
+    let n = with_hub(|h| h.ready.len()).unwrap_or(0);
+    for _ in 0..n {
+        let Ok(Some((id, wake))) = with_hub(|h| h.ready.pop_front()) else {
+            return;
+        };
+        resume(id, wake);
+    }
+}
+
+/// Wait in epoll for at most `timeout`, then make ready the tasks whose socket or timer is
+/// due. `false` if the hub cannot wait (it is gone, or epoll failed).
+fn poll(events: &mut [EpollEvent], timeout: EpollTimeout) -> bool {
+    let n = match with_hub(|h| h.epoll.wait(events, timeout)) {
+        Ok(Ok(n)) => n,
+        Ok(Err(Errno::EINTR)) => 0,
+        _ => return false,
+    };
+    with_hub(|h| {
+        let trouble = EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP | EpollFlags::EPOLLRDHUP;
+        for ev in &events[..n] {
+            let Some(w) = h.fds.get_mut(&(ev.data() as RawFd)) else {
+                continue;
+            };
+            let flags = ev.events();
+            let mut woken = [None, None];
+            if flags.intersects(trouble) {
+                w.closed = true;
+            }
+            if flags.intersects(EpollFlags::EPOLLIN | trouble) {
+                w.readable = true;
+                woken[0] = w.reader.take();
+            }
+            if flags.intersects(EpollFlags::EPOLLOUT | trouble) {
+                woken[1] = w.writer.take();
+            }
+            for (id, generation) in woken.into_iter().flatten() {
+                wake_up(h, id, generation, Wake::Ready);
+            }
+        }
+        let now = Instant::now();
+        while let Some(Reverse((t, _, id, generation, wake))) = h.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            h.timers.pop();
+            wake_up(h, id, generation, wake);
+        }
+    })
+    .is_ok()
+}
