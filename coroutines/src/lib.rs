@@ -39,7 +39,7 @@
 //! Primitives: [`greenlet`] ([`Greenlet`]), [`val`](mod@val) ([`Val`]), [`generator`] ([`Generator`]),
 //! [`hub`] (the scheduler and timers; its sockets in `hub/net.rs`), [`multiplex`] (the three
 //! echo servers and the trigger count). Lessons: [`lessons`], one module per lesson, named as
-//! on the command line, with [`CHAPTER`]; `lessons::pages` is the gevent lesson's page server.
+//! on the command line, with [`CHAPTER`].
 
 pub mod generator;
 pub mod greenlet;

@@ -5,8 +5,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use coroutines::hub::{self, Joinable};
-use coroutines::lessons::pages::SlowPages;
 use coroutines::lessons::{gevent, tradeoffs};
+use lesson::PageServer;
 use lesson::{Cx, within};
 
 #[test]
@@ -14,7 +14,7 @@ fn delayed_fetches_overlap_on_one_thread() {
     let (results, _, _, serial_most, together_most) =
         within(Duration::from_secs(60), "crawl", || {
             // Long enough that all six connections are certainly open at once on a loaded machine.
-            let server = SlowPages::start(Duration::from_millis(300)).unwrap();
+            let server = PageServer::start(&[], Duration::from_millis(300)).unwrap();
             let paths: Vec<String> = (1..=6).map(|i| format!("/page/{}", i * 100)).collect();
             let (r, a, b, c, d) = gevent::both(&Cx::quiet(0.01), &server, &paths).unwrap();
             (
@@ -62,7 +62,7 @@ fn sleeps_wake_in_deadline_order() {
 #[test]
 fn a_timeout_fires_where_the_task_waits() {
     within(Duration::from_secs(60), "timeout", || {
-        let server = SlowPages::start(Duration::from_millis(500)).unwrap();
+        let server = PageServer::start(&[], Duration::from_millis(500)).unwrap();
         let addr = server.addr();
         let t = hub::spawn(move || {
             hub::timeout(Duration::from_millis(50), || {
@@ -83,7 +83,7 @@ fn a_timeout_fires_where_the_task_waits() {
 #[test]
 fn a_closed_port_fails_that_task_and_the_others_finish() {
     within(Duration::from_secs(60), "closed port", || {
-        let server = SlowPages::start(Duration::from_millis(10)).unwrap();
+        let server = PageServer::start(&[], Duration::from_millis(10)).unwrap();
         // A port nobody listens on: bind one, note it, close it.
         let closed = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -36,6 +36,7 @@ mod cli;
 mod cx;
 mod deadline;
 mod exercises;
+mod pages;
 pub mod testing;
 mod timeline;
 
@@ -43,6 +44,7 @@ pub use cli::{DEFAULT_SCALE, Invocation, Options, Timeline, UsageError, main, pa
 pub use cx::{Activity, Cx, HANDOFF_ENV, Handoff, Kind, Record, SpanGuard, speaker};
 pub use deadline::{output_within, wait_within, within};
 pub use exercises::exercises_after;
+pub use pages::PageServer;
 pub use timeline::{render as render_timeline, render_svg as render_timeline_svg, speakers};
 
 /// The text of a panic payload: `panic!("...")` gives a `&str` or a `String`; anything else is

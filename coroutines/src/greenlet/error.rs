@@ -97,14 +97,8 @@ impl fmt::Display for GreenletError {
 
 impl std::error::Error for GreenletError {}
 
-/// The message of a panic's payload (a `&str` or a `String`; anything else is named as such).
-pub(crate) fn panic_text(payload: &(dyn Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-string panic".to_owned())
-}
+/// The message of a panic's payload: the lesson crate's one function for it.
+pub(crate) use lesson::panic_message as panic_text;
 
 /// Whether a panic's payload is one `panic!` makes (a message), as opposed to a payload of
 /// another type (`panic_any`, or corosensei's own when it unwinds a dropped coroutine).

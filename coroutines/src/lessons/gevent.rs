@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use lesson::Cx;
 
-use super::pages::SlowPages;
 use crate::hub::{self, TcpStream};
+use lesson::PageServer;
 
 /// Pages to fetch (sizes in bytes), as the seed's four sites.
 pub const PAGES: [usize; 4] = [2_000, 5_000, 1_000, 8_000];
@@ -38,7 +38,7 @@ pub fn fetch(cx: &Cx, addr: SocketAddrV4, path: &str) -> anyhow::Result<usize> {
 pub type Runs = (Vec<anyhow::Result<usize>>, Duration, Duration, usize, usize);
 
 /// Both runs against `server`.
-pub fn both(cx: &Cx, server: &SlowPages, paths: &[String]) -> anyhow::Result<Runs> {
+pub fn both(cx: &Cx, server: &PageServer, paths: &[String]) -> anyhow::Result<Runs> {
     let addr = server.addr();
     let t = Instant::now();
     for p in paths {
@@ -69,7 +69,7 @@ pub fn both(cx: &Cx, server: &SlowPages, paths: &[String]) -> anyhow::Result<Run
 
 /// The lesson.
 pub fn run(cx: &Cx) -> anyhow::Result<()> {
-    let server = SlowPages::start(cx.scaled(2.0))?;
+    let server = PageServer::start(&[], cx.scaled(2.0))?;
     let paths: Vec<String> = PAGES.iter().map(|n| format!("/page/{n}")).collect();
     cx.explain("one after another (f(url) four times):");
     let (results, serial, together, serial_most, together_most) = both(cx, &server, &paths)?;

@@ -6,7 +6,6 @@
 
 pub mod gevent;
 pub mod greenlet;
-pub mod pages;
 pub mod select_poll_epoll;
 pub mod tradeoffs;
 pub mod triggers;
