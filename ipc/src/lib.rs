@@ -21,23 +21,27 @@
 //!
 //! # Lessons, in the seed's order
 //!
-//! 1. [`process_queue`] (`queue`): a child puts 1, 2, 3; a thread queue does not cross fork.
-//! 2. [`pipe_demo`] (`pipe`): the seed's exchange; end-of-file when the child is gone.
-//! 3. [`manager_demo`] (`manager`): 5 processes write a shared dict and list.
-//! 4. [`lock_demo`] (`lock`): 10 printers under a process lock; a killed holder.
-//! 5. [`shared_memory`] (`shared-memory`): lost updates, then the lock and the atomic.
+//! 1. [`lessons::queue`] (`queue`): a child puts 1, 2, 3; a thread queue does not cross fork.
+//! 2. [`lessons::pipe`] (`pipe`): the seed's exchange; end-of-file when the child is gone.
+//! 3. [`lessons::manager`] (`manager`): 5 processes write a shared dict and list.
+//! 4. [`lessons::lock`] (`lock`): 10 printers under a process lock; a killed holder.
+//! 5. [`lessons::shared_memory`] (`shared-memory`): lost updates, then the lock and the atomic.
 //!
 //! Run them with `cargo run -p ipc` (all) or `cargo run -p ipc -- pipe` (one).
+//!
+//! # Layout
+//!
+//! The primitives are at the crate root: [`frame`] (the message codec every other one uses),
+//! [`pipe`] ([`Pipe`], [`Connection`]), [`queue`] ([`Queue`]), [`shm`] (shared memory: [`Lock`],
+//! [`Value`], [`Array`], [`AtomicValue`]) and [`manager`] ([`Manager`] and its proxies). The
+//! lessons are in [`lessons`], one module per lesson named as on the command line, with the
+//! ordered list [`CHAPTER`]; they use only the primitives' safe API (`#![forbid(unsafe_code)]`).
 
 pub mod frame;
-pub mod lock_demo;
+pub mod lessons;
 pub mod manager;
-pub mod manager_demo;
 pub mod pipe;
-pub mod pipe_demo;
-pub mod process_queue;
 pub mod queue;
-pub mod shared_memory;
 pub mod shm;
 
 pub use frame::{DEFAULT_MAX_FRAME, FrameError};
@@ -48,38 +52,4 @@ pub use shm::{
     Array, ArrayGuard, AtomicValue, Lock, LockError, LockGuard, Plain, ShmAtomic, Value, ValueGuard,
 };
 
-use lesson::{Chapter, Lesson};
-
-/// The chapter: its lessons in the seed's order.
-pub static CHAPTER: Chapter = Chapter {
-    name: "ipc",
-    title: "between processes: queues, pipes, managers, locks, shared memory",
-    lessons: &[
-        Lesson {
-            name: "queue",
-            title: "a process queue, and a thread queue that does not cross (进程间的通信)",
-            run: process_queue::run,
-        },
-        Lesson {
-            name: "pipe",
-            title: "a two-way pipe with typed messages (管道)",
-            run: pipe_demo::run,
-        },
-        Lesson {
-            name: "manager",
-            title: "a dict and a list shared through a manager process (Managers)",
-            run: manager_demo::run,
-        },
-        Lesson {
-            name: "lock",
-            title: "a process lock, and a holder that dies (进程同步)",
-            run: lock_demo::run,
-        },
-        Lesson {
-            name: "shared-memory",
-            title: "a shared counter: lost updates, the lock, the atomic (beyond the seed)",
-            run: shared_memory::run,
-        },
-    ],
-    helpers: &[],
-};
+pub use lessons::CHAPTER;
