@@ -1,0 +1,33 @@
+//! Typed messages on a byte stream: postcard-encoded values behind a 4-byte little-endian length.
+//!
+//! In place of Python's pickle, and safer: decoding only builds the declared type, it never runs
+//! code from the peer. The length is checked against a maximum *before* anything is allocated,
+//! so a hostile or corrupt prefix costs an error, not 4 GiB of memory.
+//!
+//! The codec is split along its seams: [`FrameError`] (`error.rs`), writing (`write.rs`:
+//! [`encode`], [`write_frame`], [`write_bytes`], [`write_all`]) and reading (`read.rs`:
+//! [`decode`], [`read_frame`], [`read_one_frame`], [`read_bytes_into`], [`FrameReader`]).
+
+use std::cell::RefCell;
+
+mod error;
+mod read;
+mod write;
+
+pub use error::FrameError;
+pub(crate) use read::body_len;
+pub use read::{FrameReader, decode, read_bytes_into, read_frame, read_one_frame};
+pub use write::{DIRECT, encode, write_all, write_bytes, write_frame};
+pub(crate) use write::{with_frame, with_scratch};
+
+/// The largest frame accepted unless configured otherwise: 16 MiB.
+pub const DEFAULT_MAX_FRAME: usize = 16 << 20;
+
+/// Bytes in the length prefix.
+pub const HEADER: usize = 4;
+
+thread_local! {
+    /// Reused for encoding and for receiving bodies, so a steady stream of messages does not
+    /// allocate (and, for large ones, page-fault) a fresh buffer each time.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
