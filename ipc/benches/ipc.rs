@@ -207,9 +207,9 @@ fn bulk() {
         })
         .close_in_child(&ours);
         child.start().expect("start");
-        let mut buf = Vec::new();
+        let mut buf = vec![0u8; MIB];
         for _ in 0..COUNT {
-            assert_eq!(ours.recv_bytes_into(&mut buf).expect("recv"), MIB);
+            assert_eq!(ours.recv_bytes_into(&mut buf, 0).expect("recv"), MIB);
         }
         let _ = child.join();
     });

@@ -24,14 +24,50 @@ pub enum FrameError {
         /// The limit.
         max: usize,
     },
-    /// The bytes are not a valid encoding of the expected type.
-    Decode(postcard::Error),
+    /// The bytes are not a valid encoding of the expected type, or nest too deep. The frame
+    /// was read whole: the stream is still framed and the next message can be read.
+    Decode(DecodeError),
     /// The value could not be encoded.
     Encode(postcard::Error),
     /// Nothing arrived within the timeout.
     Timeout,
     /// An operating-system error (for example `EPIPE`: the reader is gone).
     Io(io::Error),
+    /// The buffer given to [`Connection::recv_bytes_into`](crate::Connection::recv_bytes_into)
+    /// is too short for the message that arrived; the whole message is here (Python's
+    /// `BufferTooShort`, whose `args[0]` is the message).
+    BufferTooShort(Vec<u8>),
+}
+
+/// Why a message did not decode.
+#[derive(Debug)]
+pub enum DecodeError {
+    /// The bytes are not a postcard encoding of the expected type.
+    Invalid(postcard::Error),
+    /// The value nests deeper than [`MAX_DEPTH`](super::MAX_DEPTH) levels: refused before it
+    /// could overflow the reader's stack.
+    TooDeep {
+        /// The limit.
+        limit: usize,
+    },
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Invalid(e) => write!(f, "{e}"),
+            DecodeError::TooDeep { limit } => write!(f, "nested deeper than {limit} levels"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DecodeError::Invalid(e) => Some(e),
+            DecodeError::TooDeep { .. } => None,
+        }
+    }
 }
 
 impl fmt::Display for FrameError {
@@ -50,6 +86,11 @@ impl fmt::Display for FrameError {
             FrameError::Encode(e) => write!(f, "cannot encode the message: {e}"),
             FrameError::Timeout => f.write_str("timed out (nothing was sent or received)"),
             FrameError::Io(e) => write!(f, "{e}"),
+            FrameError::BufferTooShort(msg) => write!(
+                f,
+                "the buffer is too short for a message of {} bytes (the message is in this error)",
+                msg.len()
+            ),
         }
     }
 }
@@ -57,7 +98,8 @@ impl fmt::Display for FrameError {
 impl std::error::Error for FrameError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            FrameError::Decode(e) | FrameError::Encode(e) => Some(e),
+            FrameError::Decode(e) => Some(e),
+            FrameError::Encode(e) => Some(e),
             FrameError::Io(e) => Some(e),
             _ => None,
         }

@@ -1,22 +1,27 @@
 //! Typed messages on a byte stream: postcard-encoded values behind a 4-byte little-endian length.
 //!
 //! In place of Python's pickle, and safer: decoding only builds the declared type, it never runs
-//! code from the peer. The length is checked against a maximum *before* anything is allocated,
-//! so a hostile or corrupt prefix costs an error, not 4 GiB of memory.
+//! code from the peer. A hostile or corrupt frame costs an error, never the reader's life:
+//! the length is checked against a maximum before anything is read, memory for a body grows only
+//! as its bytes arrive (a claim costs nothing until it is sent), and a value nested deeper than
+//! [`MAX_DEPTH`] is refused before it can overflow the stack.
 //!
 //! The codec is split along its seams: [`FrameError`] (`error.rs`), writing (`write.rs`:
 //! [`encode`], [`write_frame`], [`write_bytes`], [`write_all`]) and reading (`read.rs`:
-//! [`decode`], [`read_frame`], [`read_one_frame`], [`read_bytes_into`], [`FrameReader`]).
+//! [`decode`], [`read_frame`], [`read_one_frame`], [`read_bytes_into`], [`read_bytes_at`],
+//! [`FrameReader`]). Decoding goes through a depth limit (`depth.rs`, [`MAX_DEPTH`]).
 
 use std::cell::RefCell;
 
+mod depth;
 mod error;
 mod read;
 mod write;
 
-pub use error::FrameError;
+pub use depth::MAX_DEPTH;
+pub use error::{DecodeError, FrameError};
 pub(crate) use read::body_len;
-pub use read::{FrameReader, decode, read_bytes_into, read_frame, read_one_frame};
+pub use read::{FrameReader, decode, read_bytes_at, read_bytes_into, read_frame, read_one_frame};
 pub use write::{DIRECT, encode, write_all, write_bytes, write_frame};
 pub(crate) use write::{with_frame, with_scratch};
 

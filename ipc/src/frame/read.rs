@@ -1,5 +1,14 @@
 //! Reading frames: one at a time ([`read_frame`]), one per request ([`read_one_frame`]), raw
-//! ([`read_bytes_into`]), or read ahead in bulk by one owner ([`FrameReader`]).
+//! ([`read_bytes_into`], [`read_bytes_at`]), or read ahead in bulk by one owner
+//! ([`FrameReader`]).
+//!
+//! # What a claimed length costs
+//!
+//! A frame's prefix says how long its body is. The limit (`max`) is checked first; then the
+//! reader does *not* reserve the claimed length: a buffer grows with the bytes that have
+//! arrived, doubling at most ([`make_room`]), so a prefix claiming 16 MiB followed by nothing
+//! costs 4 KiB, not 16 MiB. A buffer already large enough (this thread's scratch buffer, reused
+//! message after message) is read into directly: the steady state allocates nothing.
 
 use std::io;
 use std::os::fd::AsFd;
@@ -7,11 +16,53 @@ use std::os::fd::AsFd;
 use nix::errno::Errno;
 use serde::de::DeserializeOwned;
 
-use super::{FrameError, HEADER, SCRATCH};
+use super::depth::{Budget, Limited, MAX_DEPTH};
+use super::{DecodeError, FrameError, HEADER, SCRATCH};
 
-/// Decode a frame's body.
+/// Decode a frame's body, refusing a value nested deeper than [`MAX_DEPTH`] levels
+/// (see [`depth`](super::depth)).
+///
+/// # Errors
+/// [`FrameError::Decode`]: the bytes are not an encoding of `T`
+/// ([`DecodeError::Invalid`]) or nest too deep ([`DecodeError::TooDeep`]).
 pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
-    postcard::from_bytes(body).map_err(FrameError::Decode)
+    let budget = Budget::new(MAX_DEPTH, body.len());
+    let mut de = postcard::Deserializer::from_bytes(body);
+    T::deserialize(Limited {
+        de: &mut de,
+        budget: &budget,
+    })
+    .map_err(|e| {
+        FrameError::Decode(if budget.tripped() {
+            DecodeError::TooDeep { limit: MAX_DEPTH }
+        } else {
+            DecodeError::Invalid(e)
+        })
+    })
+}
+
+/// The least a buffer grows by while a frame arrives.
+const GROW_MIN: usize = 4096;
+
+/// Before reading more of a frame whose bytes go to `buf[from..end]`, of which `buf[from..at]`
+/// has arrived: if `buf` has no room left at `at`, grow it by as much as has arrived (at least
+/// [`GROW_MIN`]), never past `end`. So a buffer is at most about twice what arrived.
+pub(crate) fn make_room(buf: &mut Vec<u8>, from: usize, at: usize, end: usize) {
+    if at < buf.len() || at >= end {
+        return;
+    }
+    let arrived = at - from;
+    buf.resize(end.min(at + arrived.max(GROW_MIN)), 0);
+}
+
+/// Give back a large scratch buffer once a much smaller frame went through it: one huge
+/// message must not pin its memory for the life of the thread.
+fn trim(buf: &mut Vec<u8>, used: usize) {
+    const KEEP: usize = 1 << 20;
+    if buf.capacity() > KEEP && buf.capacity() / 4 > used {
+        buf.truncate(used.max(GROW_MIN));
+        buf.shrink_to_fit();
+    }
 }
 
 /// One `read` into `buf` (0 at end-of-file), retried on signals. A socket with a receive
@@ -69,37 +120,93 @@ fn read_header(fd: impl AsFd, max: usize) -> Result<usize, FrameError> {
     body_len(&header, max)
 }
 
-/// Read one frame's body (of `len` bytes) into `buf[..len]`, growing `buf` if needed.
+/// Read one frame's body (of `len` bytes) into `buf[..len]`, growing `buf` as it arrives.
 fn read_body(fd: impl AsFd, buf: &mut Vec<u8>, len: usize) -> Result<(), FrameError> {
-    if buf.len() < len {
-        buf.resize(len, 0);
+    let mut got = 0;
+    while got < len {
+        make_room(buf, 0, got, len);
+        let upto = buf.len().min(len);
+        match read_some(&fd, &mut buf[got..upto])? {
+            0 => {
+                return Err(FrameError::Truncated {
+                    expected: HEADER + len,
+                    got: HEADER + got,
+                });
+            }
+            n => got += n,
+        }
     }
-    let got = read_full(&fd, &mut buf[..len])?;
+    Ok(())
+}
+
+/// Read one frame from `fd` and decode it. Blocks until a whole frame has arrived.
+///
+/// # Errors
+/// [`FrameError::Eof`] at a clean end, [`FrameError::Truncated`] at an end mid-frame,
+/// [`FrameError::TooLarge`] for a prefix over `max` (nothing read past it),
+/// [`FrameError::Decode`] for a body that is not a `T` (the frame was consumed: the next one
+/// can be read), [`FrameError::Timeout`] if the descriptor's receive time-out expired,
+/// [`FrameError::Io`] otherwise.
+pub fn read_frame<T: DeserializeOwned>(fd: impl AsFd, max: usize) -> Result<T, FrameError> {
+    let len = read_header(&fd, max)?;
+    SCRATCH.with(|scratch| {
+        let mut buf = scratch.borrow_mut();
+        let out = read_body(&fd, &mut buf, len).and_then(|()| decode(&buf[..len]));
+        trim(&mut buf, len);
+        out
+    })
+}
+
+/// Read one frame's raw bytes into `buf` (resized to the frame's length) without decoding.
+/// Reusing `buf` avoids an allocation per message.
+///
+/// # Errors
+/// As [`read_frame`], without `Decode`.
+pub fn read_bytes_into(fd: impl AsFd, buf: &mut Vec<u8>, max: usize) -> Result<usize, FrameError> {
+    let len = read_header(&fd, max)?;
+    read_body(&fd, buf, len)?;
+    buf.truncate(len);
+    Ok(len)
+}
+
+/// Read one frame's raw bytes into `buf[offset..]` (Python's `recv_bytes_into(buf, offset)`);
+/// the frame's length.
+///
+/// # Errors
+/// [`FrameError::BufferTooShort`], carrying the whole message, when it does not fit in
+/// `buf[offset..]` (the message is consumed: the next one can be read);
+/// [`FrameError::Io`] (`InvalidInput`) when `offset` is past the end of `buf`, before anything
+/// is read; otherwise as [`read_bytes_into`].
+pub fn read_bytes_at(
+    fd: impl AsFd,
+    buf: &mut [u8],
+    offset: usize,
+    max: usize,
+) -> Result<usize, FrameError> {
+    if offset > buf.len() {
+        return Err(FrameError::Io(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "offset {offset} is past the end of a buffer of {} bytes",
+                buf.len()
+            ),
+        )));
+    }
+    let len = read_header(&fd, max)?;
+    let room = &mut buf[offset..];
+    if len > room.len() {
+        let mut msg = Vec::new();
+        read_body(&fd, &mut msg, len)?;
+        msg.truncate(len);
+        return Err(FrameError::BufferTooShort(msg));
+    }
+    let got = read_full(&fd, &mut room[..len])?;
     if got < len {
         return Err(FrameError::Truncated {
             expected: HEADER + len,
             got: HEADER + got,
         });
     }
-    Ok(())
-}
-
-/// Read one frame from `fd` and decode it. Blocks until a whole frame has arrived.
-pub fn read_frame<T: DeserializeOwned>(fd: impl AsFd, max: usize) -> Result<T, FrameError> {
-    let len = read_header(&fd, max)?;
-    SCRATCH.with(|scratch| {
-        let mut buf = scratch.borrow_mut();
-        read_body(&fd, &mut buf, len)?;
-        decode(&buf[..len])
-    })
-}
-
-/// Read one frame's raw bytes into `buf` (resized to the frame's length) without decoding
-/// (Python's `recv_bytes_into`). Reusing `buf` avoids an allocation per message.
-pub fn read_bytes_into(fd: impl AsFd, buf: &mut Vec<u8>, max: usize) -> Result<usize, FrameError> {
-    let len = read_header(&fd, max)?;
-    read_body(&fd, buf, len)?;
-    buf.truncate(len);
     Ok(len)
 }
 
@@ -109,8 +216,20 @@ pub fn read_bytes_into(fd: impl AsFd, buf: &mut Vec<u8>, max: usize) -> Result<u
 pub fn read_one_frame<T: DeserializeOwned>(fd: impl AsFd, max: usize) -> Result<T, FrameError> {
     SCRATCH.with(|scratch| {
         let mut buf = scratch.borrow_mut();
-        if buf.len() < 4096 {
-            buf.resize(4096, 0);
+        let out = read_one_into(&fd, &mut buf, max);
+        trim(&mut buf, GROW_MIN);
+        out
+    })
+}
+
+fn read_one_into<T: DeserializeOwned>(
+    fd: &impl AsFd,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> Result<T, FrameError> {
+    {
+        if buf.len() < GROW_MIN {
+            buf.resize(GROW_MIN, 0);
         }
         let mut got = 0;
         loop {
@@ -137,11 +256,9 @@ pub fn read_one_frame<T: DeserializeOwned>(fd: impl AsFd, max: usize) -> Result<
             if got == whole {
                 return decode(&buf[HEADER..whole]);
             }
-            if buf.len() < whole {
-                buf.resize(whole, 0);
-            }
+            make_room(buf, 0, got, whole);
         }
-    })
+    }
 }
 
 /// A buffered reader of frames, for a descriptor that has exactly **one** reader (one end of a
@@ -149,9 +266,10 @@ pub fn read_one_frame<T: DeserializeOwned>(fd: impl AsFd, max: usize) -> Result<
 /// time, and hands out the frames in it one by one: a stream of small messages costs one
 /// `read` per batch instead of two per message.
 ///
-/// It must not be used where several readers share a descriptor (an [`crate::Queue`]'s pipe):
-/// the bytes it reads ahead belong to it alone. A prefix over `max` is refused before anything
-/// is allocated for it, as in [`read_frame`].
+/// It must not be used where several readers share a descriptor (a pipe that several processes
+/// read): the bytes it reads ahead belong to it alone. A prefix over `max` is refused before
+/// anything is allocated for it, and a long frame's room grows as its bytes arrive, as in
+/// [`read_frame`].
 ///
 /// ```
 /// use ipc::frame::{FrameReader, write_frame};
@@ -194,8 +312,11 @@ impl FrameReader {
     }
 
     /// The next frame, decoded: from the buffer if it holds a whole one, else after reading
-    /// more. End-of-file between frames is [`FrameError::Eof`], within one
-    /// [`FrameError::Truncated`].
+    /// more.
+    ///
+    /// # Errors
+    /// End-of-file between frames is [`FrameError::Eof`], within one
+    /// [`FrameError::Truncated`]; otherwise as [`read_frame`].
     pub fn read<T: DeserializeOwned>(&mut self, fd: impl AsFd) -> Result<T, FrameError> {
         let len = loop {
             if self.buffered() >= HEADER {
@@ -221,9 +342,13 @@ impl FrameReader {
             self.end -= self.start;
             self.start = 0;
         }
-        let want = need.max(READ_AHEAD);
-        if self.buf.len() < want {
-            self.buf.resize(want, 0);
+        if self.buf.len() < READ_AHEAD {
+            self.buf.resize(READ_AHEAD, 0);
+        }
+        if self.end == self.buf.len() {
+            // Full, and the frame at its start is longer: grow with what has arrived (`need`
+            // is more than `end`, or the frame would be whole).
+            self.buf.resize(need.min(2 * self.end), 0);
         }
         match read_some(fd, &mut self.buf[self.end..])? {
             0 if self.end == 0 => Err(FrameError::Eof),
