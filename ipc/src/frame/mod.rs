@@ -20,10 +20,10 @@ mod write;
 
 pub use depth::MAX_DEPTH;
 pub use error::{DecodeError, FrameError};
-pub(crate) use read::body_len;
 pub use read::{FrameReader, decode, read_bytes_at, read_bytes_into, read_frame, read_one_frame};
+pub(crate) use read::body_len;
 pub use write::{DIRECT, encode, write_all, write_bytes, write_frame};
-pub(crate) use write::{with_frame, with_scratch};
+pub(crate) use write::{encode_into, with_frame, with_scratch};
 
 /// The largest frame accepted unless configured otherwise: 16 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 16 << 20;
@@ -35,4 +35,9 @@ thread_local! {
     /// Reused for encoding and for receiving bodies, so a steady stream of messages does not
     /// allocate (and, for large ones, page-fault) a fresh buffer each time.
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+
+    /// [`read_one_frame`]'s own buffer: it reads into a few KiB at once, and sharing
+    /// `SCRATCH` with the encoder (which shortens it to each frame) would mean zeroing those
+    /// KiB again on every call.
+    static INBOX: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }

@@ -17,10 +17,10 @@ use nix::errno::Errno;
 use serde::de::DeserializeOwned;
 
 use super::depth::{Budget, Limited, MAX_DEPTH};
-use super::{DecodeError, FrameError, HEADER, SCRATCH};
+use super::{DecodeError, FrameError, HEADER, INBOX, SCRATCH};
 
 /// Decode a frame's body, refusing a value nested deeper than [`MAX_DEPTH`] levels
-/// (see [`depth`](super::depth)).
+/// (a value nested deeper would overflow the stack of the thread decoding it).
 ///
 /// # Errors
 /// [`FrameError::Decode`]: the bytes are not an encoding of `T`
@@ -214,7 +214,7 @@ pub fn read_bytes_at(
 /// exchange): read the frame with as few `read`s as possible, usually one, since the peer
 /// wrote it whole. Bytes past the frame would mean the peer broke that rule: an error.
 pub fn read_one_frame<T: DeserializeOwned>(fd: impl AsFd, max: usize) -> Result<T, FrameError> {
-    SCRATCH.with(|scratch| {
+    INBOX.with(|scratch| {
         let mut buf = scratch.borrow_mut();
         let out = read_one_into(&fd, &mut buf, max);
         trim(&mut buf, GROW_MIN);
@@ -290,6 +290,8 @@ pub struct FrameReader {
     start: usize,
     end: usize,
     max: usize,
+    /// How much it asks the kernel for at once (and holds at least, once used).
+    read_ahead: usize,
 }
 
 /// How much a [`FrameReader`] asks the kernel for at once.
@@ -298,11 +300,30 @@ const READ_AHEAD: usize = 64 * 1024;
 impl FrameReader {
     /// A reader refusing frames over `max` bytes.
     pub fn new(max: usize) -> FrameReader {
+        FrameReader::with_read_ahead(max, READ_AHEAD)
+    }
+
+    /// A reader that asks for `read_ahead` bytes at a time: less memory where the peer sends
+    /// one small frame and waits (a request/response connection).
+    pub(crate) fn with_read_ahead(max: usize, read_ahead: usize) -> FrameReader {
         FrameReader {
             buf: Vec::new(),
             start: 0,
             end: 0,
             max,
+            read_ahead: read_ahead.max(HEADER),
+        }
+    }
+
+    /// Give back memory past `keep` bytes once no more than that is buffered: one large frame
+    /// must not pin its memory for the life of the connection.
+    pub(crate) fn trim(&mut self, keep: usize) {
+        if self.buf.len() > keep && self.buffered() <= keep {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            self.buf.truncate(keep.max(self.read_ahead));
+            self.buf.shrink_to_fit();
         }
     }
 
@@ -342,8 +363,8 @@ impl FrameReader {
             self.end -= self.start;
             self.start = 0;
         }
-        if self.buf.len() < READ_AHEAD {
-            self.buf.resize(READ_AHEAD, 0);
+        if self.buf.len() < self.read_ahead {
+            self.buf.resize(self.read_ahead, 0);
         }
         if self.end == self.buf.len() {
             // Full, and the frame at its start is longer: grow with what has arrived (`need`

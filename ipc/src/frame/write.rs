@@ -24,6 +24,49 @@ pub fn encode<T: Serialize + ?Sized>(msg: &T, max: usize) -> Result<Vec<u8>, Fra
     finish(buf, max)
 }
 
+/// Append `msg` as one frame to `buf` (whose capacity is reused). On error `buf` is left as
+/// it was.
+pub(crate) fn encode_into<T: Serialize + ?Sized>(
+    msg: &T,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> Result<(), FrameError> {
+    let start = buf.len();
+    buf.extend_from_slice(&[0u8; HEADER]);
+    if let Err(e) = postcard::serialize_with_flavor(msg, Append(buf)) {
+        buf.truncate(start);
+        return Err(FrameError::Encode(e));
+    }
+    let body = buf.len() - start - HEADER;
+    if body > max || body > u32::MAX as usize {
+        buf.truncate(start);
+        return Err(FrameError::TooLarge { claimed: body, max });
+    }
+    buf[start..start + HEADER].copy_from_slice(&(body as u32).to_le_bytes());
+    Ok(())
+}
+
+/// Encodes onto the end of a borrowed buffer.
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    fn try_push(&mut self, b: u8) -> postcard::Result<()> {
+        self.0.push(b);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
 /// Encode `msg` and write it to `fd` as one frame.
 ///
 /// A message is encoded into this thread's scratch buffer and written with one `write`.
