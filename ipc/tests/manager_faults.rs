@@ -340,3 +340,80 @@ fn the_server_removes_its_socket_directory_when_it_is_terminated() {
         }
     });
 }
+
+/// xorshift64*: random test cases without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+#[test]
+fn random_frames_from_raw_clients_never_take_the_server_down() {
+    let _fork = serial();
+    within(Duration::from_secs(120), "random requests", || {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+            | 1;
+        eprintln!("seed {seed}");
+        let mut rng = Rng(seed);
+        let m = Manager::start().unwrap();
+        let v = m.value(0).unwrap();
+        let l = m.list([Data::from(1), Data::from("two")]).unwrap();
+        let pid = m.server_pid().unwrap();
+        let before = status_kb(pid, "VmHWM:");
+        // Valid requests to start from: NewList([1, "a"]), ListItems(1), ValueGet(0).
+        let valid: [&[u8]; 3] = [&[1, 2, 0, 2, 1, 1, 97], &[7, 1], &[9, 0]];
+        let mut answered = 0;
+        for _ in 0..300 {
+            let mut bytes = Vec::new();
+            for _ in 0..1 + rng.below(3) {
+                let mut body = valid[rng.below(valid.len())].to_vec();
+                match rng.below(4) {
+                    0 => body = (0..rng.below(40)).map(|_| rng.next() as u8).collect(),
+                    1 => {
+                        for _ in 0..1 + rng.below(3) {
+                            let at = rng.below(body.len());
+                            body[at] = rng.next() as u8;
+                        }
+                    }
+                    _ => {}
+                }
+                let mut f = framed(&body);
+                if rng.below(8) == 0 {
+                    f[..4].copy_from_slice(&(rng.next() as u32).to_le_bytes());
+                }
+                if rng.below(8) == 0 {
+                    f.truncate(rng.below(f.len()));
+                }
+                bytes.extend(f);
+            }
+            let mut s = raw(&m);
+            s.write_all(&bytes).unwrap();
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            // Every reply until the server closes the connection: never a hang.
+            while let Ok(_body) = reply(&mut s) {
+                answered += 1;
+            }
+        }
+        eprintln!("{answered} replies");
+        assert!(answered > 0);
+        // The server is up, its objects intact, and it did not allocate for claims.
+        assert_eq!(l.get(1).unwrap(), Data::from("two"));
+        assert!(v.add(1).is_ok());
+        let after = status_kb(pid, "VmHWM:");
+        assert!(
+            after < before + 16 * 1024,
+            "the server's peak memory grew from {before} kB to {after} kB"
+        );
+    });
+}
