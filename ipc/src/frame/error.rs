@@ -37,6 +37,19 @@ pub enum FrameError {
     /// is too short for the message that arrived; the whole message is here (Python's
     /// `BufferTooShort`, whose `args[0]` is the message).
     BufferTooShort(Vec<u8>),
+    /// The queue was closed by this handle ([`Queue::close`](crate::Queue::close)): Python's
+    /// `ValueError("Queue ... is closed")`.
+    Closed,
+    /// A process died in the middle of putting or getting one item of a
+    /// [`Queue`](crate::Queue): that item is lost. Its torn bytes were discarded and the queue
+    /// found the start of the next item, so the next `get` goes on normally.
+    Lost {
+        /// Who died.
+        cause: LostCause,
+        /// Bytes of the item that were discarded here (what the dead process had already
+        /// taken, or had not yet written, is not counted).
+        discarded: usize,
+    },
 }
 
 /// Why a message did not decode.
@@ -70,6 +83,15 @@ impl std::error::Error for DecodeError {
     }
 }
 
+/// Who died in the middle of an item of a [`Queue`](crate::Queue) ([`FrameError::Lost`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LostCause {
+    /// The process putting the item died after writing part of it.
+    ProducerDied,
+    /// The process getting the item died after taking part of it out.
+    ConsumerDied,
+}
+
 impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -90,6 +112,23 @@ impl fmt::Display for FrameError {
                 f,
                 "the buffer is too short for a message of {} bytes (the message is in this error)",
                 msg.len()
+            ),
+            FrameError::Closed => f.write_str("the queue is closed"),
+            FrameError::Lost {
+                cause: LostCause::ProducerDied,
+                discarded,
+            } => write!(
+                f,
+                "an item was lost: the process putting it died mid-item \
+                 ({discarded} bytes of it discarded; the queue goes on)"
+            ),
+            FrameError::Lost {
+                cause: LostCause::ConsumerDied,
+                discarded,
+            } => write!(
+                f,
+                "an item was lost: the process getting it died mid-item \
+                 ({discarded} bytes of it discarded; the queue goes on)"
             ),
         }
     }

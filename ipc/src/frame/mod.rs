@@ -19,9 +19,8 @@ mod read;
 mod write;
 
 pub use depth::MAX_DEPTH;
-pub use error::{DecodeError, FrameError};
+pub use error::{DecodeError, FrameError, LostCause};
 pub use read::{FrameReader, decode, read_bytes_at, read_bytes_into, read_frame, read_one_frame};
-pub(crate) use read::body_len;
 pub use write::{DIRECT, encode, write_all, write_bytes, write_frame};
 pub(crate) use write::{encode_into, with_frame, with_scratch};
 
