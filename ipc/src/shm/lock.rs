@@ -57,6 +57,12 @@ pub enum LockError {
     /// A previous owner died holding it and the one who recovered it dropped the guard
     /// without marking it consistent; the lock is unusable (`ENOTRECOVERABLE`).
     NotRecoverable,
+    /// The previous holder died while holding the lock, so what it protects may be half
+    /// updated. Returned by the calls that would otherwise use that data without showing the
+    /// caller a guard ([`Value::get`](super::Value::get), [`Value::set`](super::Value::set)),
+    /// which then do nothing. The lock itself has been made consistent again: reported once,
+    /// the next call works normally.
+    OwnerDied,
     /// Any other error from the system.
     Os(io::Error),
 }
@@ -65,12 +71,23 @@ impl fmt::Display for LockError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LockError::NotRecoverable => f.write_str("the lock is not recoverable"),
+            LockError::OwnerDied => f.write_str(
+                "the previous holder of the lock died holding it: the data may be half updated \
+                 (nothing was read or written; the lock works again)",
+            ),
             LockError::Os(e) => write!(f, "lock error: {e}"),
         }
     }
 }
 
-impl std::error::Error for LockError {}
+impl std::error::Error for LockError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LockError::Os(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// A lock shared by a process and its forked children. Replaces `multiprocessing.Lock`.
 ///
@@ -185,6 +202,11 @@ impl Lock {
     }
 
     /// Take the lock, waiting as long as it takes. Replaces `lock.acquire()` / `with lock:`.
+    ///
+    /// # Errors
+    /// [`LockError::NotRecoverable`] if an earlier recovery left it unusable, or
+    /// [`LockError::Os`]. A dead previous holder is not an error: see
+    /// [`LockGuard::owner_died`].
     pub fn acquire(&self) -> Result<LockGuard<'_>, LockError> {
         // SAFETY: raw() points at an initialised process-shared mutex in our mapping.
         let rc = unsafe { libc::pthread_mutex_lock(self.raw()) };
@@ -192,14 +214,21 @@ impl Lock {
             .ok_or_else(|| LockError::Os(io::Error::other("lock returned busy")))
     }
 
-    /// Take the lock if it is free now. Replaces `lock.acquire(block=False)`.
+    /// Take the lock if it is free now (`None` if held). Replaces `lock.acquire(block=False)`.
+    ///
+    /// # Errors
+    /// As [`Lock::acquire`].
     pub fn try_acquire(&self) -> Result<Option<LockGuard<'_>>, LockError> {
         // SAFETY: as in `acquire`.
         let rc = unsafe { libc::pthread_mutex_trylock(self.raw()) };
         self.guard(rc)
     }
 
-    /// Take the lock, waiting at most `timeout`. Replaces `lock.acquire(timeout=...)`.
+    /// Take the lock, waiting at most `timeout` (`None` on time-out). Replaces
+    /// `lock.acquire(timeout=...)`.
+    ///
+    /// # Errors
+    /// As [`Lock::acquire`].
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<Option<LockGuard<'_>>, LockError> {
         let at = deadline(timeout);
         // SAFETY: as in `acquire`; `at` is a valid timespec on our stack.

@@ -106,6 +106,10 @@ impl<T: Plain> Value<T> {
     }
 
     /// Hold the lock and get at the value. Replaces `with v.get_lock(): v.value ...`.
+    ///
+    /// # Errors
+    /// A failed lock ([`LockError`]); a dead previous holder is not an error here but
+    /// [`ValueGuard::owner_died`].
     pub fn lock(&self) -> Result<ValueGuard<'_, T>, LockError> {
         let guard = self.lock.acquire()?;
         let slot: *mut Slot<T> = self.lock.map.at(0);
@@ -115,13 +119,31 @@ impl<T: Plain> Value<T> {
     }
 
     /// Read it (under the lock). Replaces `v.value`.
+    ///
+    /// # Errors
+    /// [`LockError::OwnerDied`] if the previous holder died holding the lock: the value may be
+    /// half updated, and nothing is read (the next call reads it as it is; [`Value::lock`]
+    /// shows it with [`ValueGuard::owner_died`] instead). Otherwise a failed lock.
     pub fn get(&self) -> Result<T, LockError> {
-        Ok(*self.lock()?)
+        let guard = self.lock()?;
+        if guard.owner_died() {
+            return Err(LockError::OwnerDied);
+        }
+        Ok(*guard)
     }
 
     /// Replace it (under the lock). Replaces `v.value = x`.
+    ///
+    /// # Errors
+    /// [`LockError::OwnerDied`] if the previous holder died holding the lock: nothing is
+    /// written, so the caller learns of the half-done update before replacing it (the next
+    /// call writes). Otherwise a failed lock.
     pub fn set(&self, value: T) -> Result<(), LockError> {
-        *self.lock()? = value;
+        let mut guard = self.lock()?;
+        if guard.owner_died() {
+            return Err(LockError::OwnerDied);
+        }
+        *guard = value;
         Ok(())
     }
 }
@@ -145,9 +167,16 @@ impl<T: Plain> fmt::Debug for Array<T> {
 
 /// Access to an [`Array`]'s elements while holding its lock.
 pub struct ArrayGuard<'a, T: Plain> {
-    _guard: LockGuard<'a>,
+    guard: LockGuard<'a>,
     data: *mut T,
     len: usize,
+}
+
+impl<T: Plain> ArrayGuard<'_, T> {
+    /// Whether the previous holder died holding the lock (the elements may be half updated).
+    pub fn owner_died(&self) -> bool {
+        self.guard.owner_died()
+    }
 }
 
 impl<T: Plain> Deref for ArrayGuard<'_, T> {
@@ -198,11 +227,15 @@ impl<T: Plain> Array<T> {
         self.len == 0
     }
 
-    /// Hold the lock and get at the elements.
+    /// Hold the lock and get at the elements. Replaces `with a.get_lock(): a[...]`.
+    ///
+    /// # Errors
+    /// A failed lock ([`LockError`]); a dead previous holder is not an error here but
+    /// [`ArrayGuard::owner_died`].
     pub fn lock(&self) -> Result<ArrayGuard<'_, T>, LockError> {
         let guard = self.lock.acquire()?;
         Ok(ArrayGuard {
-            _guard: guard,
+            guard,
             data: self.lock.map.at(self.data),
             len: self.len,
         })
