@@ -113,6 +113,16 @@ impl<S, R> Connection<S, R> {
         Ok(self.fd.as_fd())
     }
 
+    /// Whether this end can receive (Python's `conn.readable`).
+    pub fn readable(&self) -> bool {
+        self.can_read
+    }
+
+    /// Whether this end can send (Python's `conn.writable`).
+    pub fn writable(&self) -> bool {
+        self.can_write
+    }
+
     /// Wait at most `timeout` for something to read (a message, or end-of-file); `true` if
     /// there is. Replaces `conn.poll(timeout)`.
     pub fn poll(&self, timeout: Duration) -> Result<bool, FrameError> {

@@ -54,7 +54,10 @@ impl<A: ShmAtomic> fmt::Debug for AtomicValue<A> {
 }
 
 impl<A: ShmAtomic> AtomicValue<A> {
-    /// Place `init` in shared memory.
+    /// Place `init` in shared memory. Replaces `RawValue` for integers and booleans.
+    ///
+    /// # Errors
+    /// If the shared memory cannot be mapped.
     pub fn new(init: A) -> io::Result<AtomicValue<A>> {
         let map = Arc::new(Mapping::new(size_of::<A>())?);
         // SAFETY: fresh, page-aligned mapping large enough for A; nobody else sees it yet.

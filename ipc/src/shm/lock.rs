@@ -165,6 +165,9 @@ fn deadline(timeout: Duration) -> libc::timespec {
 
 impl Lock {
     /// A new, free lock in its own shared page.
+    ///
+    /// # Errors
+    /// If the shared memory cannot be mapped or the mutex initialised.
     pub fn new() -> io::Result<Lock> {
         let map = Arc::new(Mapping::new(size_of::<libc::pthread_mutex_t>())?);
         // SAFETY: the mapping is fresh, big enough and aligned (page-aligned).

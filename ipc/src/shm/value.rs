@@ -89,7 +89,10 @@ impl<T: Plain> DerefMut for ValueGuard<'_, T> {
 }
 
 impl<T: Plain> Value<T> {
-    /// A shared value, initially `init`.
+    /// A shared value, initially `init`. Replaces `Value(typecode, init)`.
+    ///
+    /// # Errors
+    /// If the shared memory or its lock cannot be made.
     pub fn new(init: T) -> io::Result<Value<T>> {
         let map = Arc::new(Mapping::new(size_of::<Slot<T>>())?);
         let slot: *mut Slot<T> = map.at(0);
@@ -195,7 +198,11 @@ impl<T: Plain> DerefMut for ArrayGuard<'_, T> {
 }
 
 impl<T: Plain> Array<T> {
-    /// `len` copies of `init` in shared memory.
+    /// `len` copies of `init` in shared memory. Replaces `Array(typecode, size)` (whose
+    /// elements are zero).
+    ///
+    /// # Errors
+    /// If the shared memory or its lock cannot be made.
     pub fn new(len: usize, init: T) -> io::Result<Array<T>> {
         let mutex = size_of::<libc::pthread_mutex_t>();
         let data = mutex.next_multiple_of(align_of::<T>());
@@ -215,6 +222,21 @@ impl<T: Plain> Array<T> {
             len,
             _t: PhantomData,
         })
+    }
+
+    /// A copy of `items` in shared memory. Replaces `Array(typecode, sequence)`.
+    ///
+    /// # Errors
+    /// As [`Array::new`].
+    pub fn from_slice(items: &[T]) -> io::Result<Array<T>>
+    where
+        T: Default,
+    {
+        let a = Array::new(items.len(), T::default())?;
+        a.lock()
+            .map_err(|e| io::Error::other(e.to_string()))?
+            .copy_from_slice(items);
+        Ok(a)
     }
 
     /// How many elements.
