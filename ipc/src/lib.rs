@@ -9,12 +9,15 @@
 //!
 //! | Python | Rust |
 //! |---|---|
-//! | `multiprocessing.Queue()`: `put`, `get`, `get(timeout=)`, `get_nowait` | [`Queue<T>`]: [`put`](Queue::put), [`put_timeout`](Queue::put_timeout), [`get`](Queue::get), [`get_timeout`](Queue::get_timeout), [`try_get`](Queue::try_get) |
+//! | `multiprocessing.Queue(maxsize)`: `put`, `put(timeout=)`, `put_nowait`, `get`, `get(timeout=)`, `get_nowait`, `qsize`, `empty`, `full`, `close` | [`Queue<T>`] ([`new`](Queue::new), [`with_maxsize`](Queue::with_maxsize)): [`put`](Queue::put), [`put_timeout`](Queue::put_timeout), [`try_put`](Queue::try_put), [`get`](Queue::get), [`get_timeout`](Queue::get_timeout), [`try_get`](Queue::try_get), [`qsize`](Queue::qsize), [`is_empty`](Queue::is_empty), [`is_full`](Queue::is_full), [`close`](Queue::close) |
+//! | `queue.Full` / `queue.Empty`; `ValueError: Queue is closed` | [`FrameError::Timeout`]; [`FrameError::Closed`] |
 //! | `Pipe()` / `Pipe(duplex=False)` | [`Pipe::duplex`] / [`Pipe::oneway`] -> [`Connection<S, R>`] ends |
 //! | `conn.send(obj)`, `conn.recv()`, `conn.poll(t)`, `conn.close()` | [`Connection::send`], [`recv`](Connection::recv), [`recv_timeout`](Connection::recv_timeout), [`poll`](Connection::poll), [`close`](Connection::close) |
-//! | pickle | postcard: typed, bounded frames ([`frame`]); a bad frame is a [`FrameError`] |
+//! | `conn.send_bytes`, `recv_bytes`, `recv_bytes_into(buf, offset)`; `BufferTooShort` | [`Connection::send_bytes`], [`recv_bytes`](Connection::recv_bytes), [`recv_bytes_into`](Connection::recv_bytes_into); [`FrameError::BufferTooShort`] |
+//! | pickle | postcard: typed frames bounded in length and nesting ([`frame`]); a bad frame is a [`FrameError`] |
 //! | `EOFError` on a closed pipe | [`FrameError::Eof`] (or [`FrameError::Truncated`] mid-message) |
 //! | `Manager()`, `manager.dict()`, `manager.list()`, `manager.Value` | [`Manager::start`], [`Manager::dict`], [`Manager::list`], [`Manager::value`] |
+//! | `OverflowError` (C types) | [`ManagerError::Overflow`]: 64-bit integers, checked |
 //! | `authkey` | a 0700 socket directory and an `SO_PEERCRED` uid check ([`manager`]) |
 //! | `multiprocessing.Lock()` | [`Lock`]: robust, so a dead owner does not leave it locked |
 //! | `multiprocessing.Value`, `Array` | [`Value<T>`], [`Array<T>`] (with their lock), [`AtomicValue`] (lock-free) |
@@ -36,6 +39,15 @@
 //! [`Value`], [`Array`], [`AtomicValue`]) and [`manager`] ([`Manager`] and its proxies). The
 //! lessons are in [`lessons`], one module per lesson named as on the command line, with the
 //! ordered list [`CHAPTER`]; they use only the primitives' safe API (`#![forbid(unsafe_code)]`).
+//!
+//! # Faults
+//!
+//! Every promise about a killed process, a hostile message or an exhausted limit is a test:
+//! a frame cannot make a reader panic, abort or allocate for bytes that never came
+//! ([`frame`]); a killed producer or consumer costs a [`Queue`] the one item it was in the
+//! middle of, reported as [`FrameError::Lost`]; no request can take a [`Manager`] server down
+//! or make it wait for another client, and it removes its socket however it ends; a holder
+//! killed with a [`Value`] or [`Array`] locked is reported to the next holder.
 
 pub mod frame;
 pub mod lessons;
