@@ -46,13 +46,21 @@ const GROW_MIN: usize = 4096;
 
 /// Before reading more of a frame whose bytes go to `buf[from..end]`, of which `buf[from..at]`
 /// has arrived: if `buf` has no room left at `at`, grow it by as much as has arrived (at least
-/// [`GROW_MIN`]), never past `end`. So a buffer is at most about twice what arrived.
+/// [`GROW_MIN`]), never past `end`, so new memory is at most about twice what arrived; room it
+/// already has the capacity for is used at once.
 pub(crate) fn make_room(buf: &mut Vec<u8>, from: usize, at: usize, end: usize) {
     if at < buf.len() || at >= end {
         return;
     }
     let arrived = at - from;
-    buf.resize(end.min(at + arrived.max(GROW_MIN)), 0);
+    // Memory the buffer already has costs nothing new: use it at once (one `read` can then
+    // fill it), and grow past it only with what arrives.
+    let want = if buf.capacity() >= end {
+        end
+    } else {
+        end.min(at + arrived.max(GROW_MIN))
+    };
+    buf.resize(want, 0);
 }
 
 /// Give back a large scratch buffer once a much smaller frame went through it: one huge
