@@ -155,7 +155,7 @@ impl<T: Serialize> Queue<T> {
         self.check_open()?;
         frame::with_frame(item, self.max, |buf| {
             let _w = self.ring.wlock.acquire().map_err(lock_err)?;
-            self.ring.write(&buf[frame::HEADER..], None)
+            self.ring.write(buf, None)
         })
     }
 
@@ -173,7 +173,7 @@ impl<T: Serialize> Queue<T> {
             let Some(_w) = self.ring.wlock.acquire_timeout(timeout).map_err(lock_err)? else {
                 return Err(FrameError::Timeout);
             };
-            self.ring.write(&buf[frame::HEADER..], Some(deadline))
+            self.ring.write(buf, Some(deadline))
         })
     }
 

@@ -46,7 +46,7 @@
 //! costs the reader at most a slice or two, never a hang. A writer's every wait honours its
 //! deadline (`put_timeout`): mid-item, by cancelling the item.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use super::futex::{futex_wake, wait};
@@ -97,7 +97,8 @@ struct Counters {
     readers_waiting: AtomicU32,
     /// Bumped when space is freed while a writer sleeps: the futex word writers sleep on.
     space_seq: AtomicU32,
-    /// Items taken out (for `qsize`).
+    /// Items taken out (for `qsize`). Relaxed: stored before the `head` store that frees the
+    /// item's room, so a writer that sees the room sees the count.
     got: AtomicU64,
     _reader_line: [u8; 40],
     /// Bytes published so far, and whether a writer is in the middle of an item.
@@ -106,7 +107,8 @@ struct Counters {
     writers_waiting: AtomicU32,
     /// Bumped when data is published while a reader sleeps: the futex word readers sleep on.
     data_seq: AtomicU32,
-    /// Items put whole (for `qsize`).
+    /// Items put whole (for `qsize`). Relaxed: only writers, who hold the writer lock, store it
+    /// and rely on it; to readers it is an estimate.
     put: AtomicU64,
     /// At most this many items waiting (0: no limit but the ring's bytes). Set at creation.
     maxsize: AtomicU64,
@@ -159,7 +161,7 @@ impl Ring {
     /// Items put and not yet taken (approximate while others put and get).
     pub(super) fn items(&self) -> usize {
         let c = self.counters();
-        c.put.load(SeqCst).saturating_sub(c.got.load(SeqCst)) as usize
+        c.put.load(Relaxed).saturating_sub(c.got.load(Relaxed)) as usize
     }
 
     pub(super) fn maxsize(&self) -> usize {
@@ -195,16 +197,38 @@ impl Ring {
 
     /// Publish a chunk at `at` (the current tail): header, payload, then `tail`.
     fn publish(&self, at: u64, flags: u32, payload: &[u8]) -> u64 {
-        let c = self.counters();
         self.copy_in(at, &(payload.len() as u32 | flags).to_le_bytes());
         self.copy_in(at + HEADER as u64, payload);
-        let end = at + (HEADER + payload.len()) as u64;
-        c.tail.store(packed(end, flags & MORE != 0), SeqCst);
+        self.publish_to(at + (HEADER + payload.len()) as u64, flags & MORE != 0)
+    }
+
+    /// Publish everything up to `end` (copied in already), with the writer's in-item bit.
+    fn publish_to(&self, end: u64, mid: bool) -> u64 {
+        let c = self.counters();
+        c.tail.store(packed(end, mid), SeqCst);
         if c.readers_waiting.load(SeqCst) > 0 {
             c.data_seq.fetch_add(1, SeqCst);
             futex_wake(&c.data_seq);
         }
         end
+    }
+
+    /// The 4 bytes of a chunk header at stream position `pos` (which may wrap).
+    fn header_at(&self, pos: u64) -> u32 {
+        let at = (pos % CAPACITY as u64) as usize;
+        let ring = self.map.at::<u8>(RING);
+        if at + HEADER <= CAPACITY {
+            // SAFETY: the 4 bytes are inside the ring, published and not yet consumed; the
+            // reader lock keeps other readers off them. Unaligned reads of bytes are fine.
+            return u32::from_le(unsafe { ring.add(at).cast::<u32>().read_unaligned() });
+        }
+        let mut bytes = [0u8; HEADER];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            // SAFETY: `(at + i) % CAPACITY` is inside the ring; these bytes are published and
+            // not yet consumed, and the reader lock keeps other readers off them.
+            *b = unsafe { *ring.add((at + i) % CAPACITY) };
+        }
+        u32::from_le_bytes(bytes)
     }
 
     /// Mark bytes up to `pos` consumed (with the reader's in-item bit), waking a writer that
@@ -239,10 +263,14 @@ impl Ring {
         Ok(())
     }
 
-    /// Put one item's encoding (the caller holds the writer lock). With a deadline, on time-out
-    /// nothing of it is handed out: it was not put.
-    pub(super) fn write(&self, body: &[u8], deadline: Option<Instant>) -> Result<(), FrameError> {
+    /// Put one item (the caller holds the writer lock): `frame` is its encoding behind a
+    /// 4-byte little-endian length, which is also the header of a chunk holding it whole, so an
+    /// item that fits is copied in with one copy. With a deadline, on time-out nothing of it
+    /// is handed out: it was not put.
+    pub(super) fn write(&self, frame: &[u8], deadline: Option<Instant>) -> Result<(), FrameError> {
         let c = self.counters();
+        let body = &frame[HEADER..];
+        debug_assert_eq!(frame[..HEADER], (body.len() as u32).to_le_bytes());
         let (mut at, mid) = self.tail();
         if mid {
             // The writer before us died in the middle of an item: cut it here.
@@ -266,8 +294,13 @@ impl Ring {
             }
             let free = CAPACITY - (at - self.head().0) as usize;
             if free >= whole {
-                self.publish(at, 0, &body[done..]);
-                c.put.store(c.put.load(SeqCst) + 1, SeqCst);
+                if done == 0 && body.len() <= LEN as usize {
+                    self.copy_in(at, frame);
+                    self.publish_to(at + frame.len() as u64, false);
+                } else {
+                    self.publish(at, 0, &body[done..]);
+                }
+                c.put.store(c.put.load(Relaxed) + 1, Relaxed);
                 return Ok(());
             }
             // A chunk of what fits, leaving room for a marker.
@@ -334,9 +367,7 @@ impl Ring {
                     wait(&c.readers_waiting, &c.data_seq, ready, deadline)?;
                 }
             }
-            let mut header = [0u8; HEADER];
-            self.copy_out(at, &mut header);
-            let h = u32::from_le_bytes(header);
+            let h = self.header_at(at);
             let n = (h & LEN) as usize;
             if h & (ABORT | CANCEL) != 0 {
                 at += HEADER as u64;
@@ -387,7 +418,7 @@ impl Ring {
             }
             // The item's last chunk: counted before the store that frees its room, so a
             // writer woken by that store sees the count too.
-            c.got.store(c.got.load(SeqCst) + 1, SeqCst);
+            c.got.store(c.got.load(Relaxed) + 1, Relaxed);
             self.consume(at, false);
             if skipping {
                 return Err(FrameError::Lost {
