@@ -9,35 +9,51 @@
 //!
 //! | Python | Rust |
 //! |---|---|
-//! | `multiprocessing.Queue()`: `put`, `get`, `get(timeout=)`, `get_nowait` | [`Queue<T>`]: [`put`](Queue::put), [`put_timeout`](Queue::put_timeout), [`get`](Queue::get), [`get_timeout`](Queue::get_timeout), [`try_get`](Queue::try_get) |
+//! | `multiprocessing.Queue(maxsize)`: `put`, `put(timeout=)`, `put_nowait`, `get`, `get(timeout=)`, `get_nowait`, `qsize`, `empty`, `full`, `close` | [`Queue<T>`] ([`new`](Queue::new), [`with_maxsize`](Queue::with_maxsize)): [`put`](Queue::put), [`put_timeout`](Queue::put_timeout), [`try_put`](Queue::try_put), [`get`](Queue::get), [`get_timeout`](Queue::get_timeout), [`try_get`](Queue::try_get), [`qsize`](Queue::qsize), [`is_empty`](Queue::is_empty), [`is_full`](Queue::is_full), [`close`](Queue::close) |
+//! | `queue.Full` / `queue.Empty`; `ValueError: Queue is closed` | [`FrameError::Timeout`]; [`FrameError::Closed`] |
 //! | `Pipe()` / `Pipe(duplex=False)` | [`Pipe::duplex`] / [`Pipe::oneway`] -> [`Connection<S, R>`] ends |
 //! | `conn.send(obj)`, `conn.recv()`, `conn.poll(t)`, `conn.close()` | [`Connection::send`], [`recv`](Connection::recv), [`recv_timeout`](Connection::recv_timeout), [`poll`](Connection::poll), [`close`](Connection::close) |
-//! | pickle | postcard: typed, bounded frames ([`frame`]); a bad frame is a [`FrameError`] |
+//! | `conn.send_bytes`, `recv_bytes`, `recv_bytes_into(buf, offset)`; `BufferTooShort` | [`Connection::send_bytes`], [`recv_bytes`](Connection::recv_bytes), [`recv_bytes_into`](Connection::recv_bytes_into); [`FrameError::BufferTooShort`] |
+//! | pickle | postcard: typed frames bounded in length and nesting ([`frame`]); a bad frame is a [`FrameError`] |
 //! | `EOFError` on a closed pipe | [`FrameError::Eof`] (or [`FrameError::Truncated`] mid-message) |
 //! | `Manager()`, `manager.dict()`, `manager.list()`, `manager.Value` | [`Manager::start`], [`Manager::dict`], [`Manager::list`], [`Manager::value`] |
+//! | `OverflowError` (C types) | [`ManagerError::Overflow`]: 64-bit integers, checked |
 //! | `authkey` | a 0700 socket directory and an `SO_PEERCRED` uid check ([`manager`]) |
 //! | `multiprocessing.Lock()` | [`Lock`]: robust, so a dead owner does not leave it locked |
 //! | `multiprocessing.Value`, `Array` | [`Value<T>`], [`Array<T>`] (with their lock), [`AtomicValue`] (lock-free) |
 //!
 //! # Lessons, in the seed's order
 //!
-//! 1. [`process_queue`] (`queue`): a child puts 1, 2, 3; a thread queue does not cross fork.
-//! 2. [`pipe_demo`] (`pipe`): the seed's exchange; end-of-file when the child is gone.
-//! 3. [`manager_demo`] (`manager`): 5 processes write a shared dict and list.
-//! 4. [`lock_demo`] (`lock`): 10 printers under a process lock; a killed holder.
-//! 5. [`shared_memory`] (`shared-memory`): lost updates, then the lock and the atomic.
+//! 1. [`lessons::queue`] (`queue`): a child puts 1, 2, 3; a thread queue does not cross fork.
+//! 2. [`lessons::pipe`] (`pipe`): the seed's exchange; end-of-file when the child is gone.
+//! 3. [`lessons::manager`] (`manager`): 5 processes write a shared dict and list.
+//! 4. [`lessons::lock`] (`lock`): 10 printers under a process lock; a killed holder.
+//! 5. [`lessons::shared_memory`] (`shared-memory`): lost updates, then the lock and the atomic.
 //!
 //! Run them with `cargo run -p ipc` (all) or `cargo run -p ipc -- pipe` (one).
+//!
+//! # Layout
+//!
+//! The primitives are at the crate root: [`frame`] (the message codec every other one uses),
+//! [`pipe`] ([`Pipe`], [`Connection`]), [`queue`] ([`Queue`]), [`shm`] (shared memory: [`Lock`],
+//! [`Value`], [`Array`], [`AtomicValue`]) and [`manager`] ([`Manager`] and its proxies). The
+//! lessons are in [`lessons`], one module per lesson named as on the command line, with the
+//! ordered list [`CHAPTER`]; they use only the primitives' safe API (`#![forbid(unsafe_code)]`).
+//!
+//! # Faults
+//!
+//! Every promise about a killed process, a hostile message or an exhausted limit is a test:
+//! a frame cannot make a reader panic, abort or allocate for bytes that never came
+//! ([`frame`]); a killed producer or consumer costs a [`Queue`] the one item it was in the
+//! middle of, reported as [`FrameError::Lost`]; no request can take a [`Manager`] server down
+//! or make it wait for another client, and it removes its socket however it ends; a holder
+//! killed with a [`Value`] or [`Array`] locked is reported to the next holder.
 
 pub mod frame;
-pub mod lock_demo;
+pub mod lessons;
 pub mod manager;
-pub mod manager_demo;
 pub mod pipe;
-pub mod pipe_demo;
-pub mod process_queue;
 pub mod queue;
-pub mod shared_memory;
 pub mod shm;
 
 pub use frame::{DEFAULT_MAX_FRAME, FrameError};
@@ -48,38 +64,4 @@ pub use shm::{
     Array, ArrayGuard, AtomicValue, Lock, LockError, LockGuard, Plain, ShmAtomic, Value, ValueGuard,
 };
 
-use lesson::{Chapter, Lesson};
-
-/// The chapter: its lessons in the seed's order.
-pub static CHAPTER: Chapter = Chapter {
-    name: "ipc",
-    title: "between processes: queues, pipes, managers, locks, shared memory",
-    lessons: &[
-        Lesson {
-            name: "queue",
-            title: "a process queue, and a thread queue that does not cross (进程间的通信)",
-            run: process_queue::run,
-        },
-        Lesson {
-            name: "pipe",
-            title: "a two-way pipe with typed messages (管道)",
-            run: pipe_demo::run,
-        },
-        Lesson {
-            name: "manager",
-            title: "a dict and a list shared through a manager process (Managers)",
-            run: manager_demo::run,
-        },
-        Lesson {
-            name: "lock",
-            title: "a process lock, and a holder that dies (进程同步)",
-            run: lock_demo::run,
-        },
-        Lesson {
-            name: "shared-memory",
-            title: "a shared counter: lost updates, the lock, the atomic (beyond the seed)",
-            run: shared_memory::run,
-        },
-    ],
-    helpers: &[],
-};
+pub use lessons::CHAPTER;

@@ -113,6 +113,16 @@ impl<S, R> Connection<S, R> {
         Ok(self.fd.as_fd())
     }
 
+    /// Whether this end can receive (Python's `conn.readable`).
+    pub fn readable(&self) -> bool {
+        self.can_read
+    }
+
+    /// Whether this end can send (Python's `conn.writable`).
+    pub fn writable(&self) -> bool {
+        self.can_write
+    }
+
     /// Wait at most `timeout` for something to read (a message, or end-of-file); `true` if
     /// there is. Replaces `conn.poll(timeout)`.
     pub fn poll(&self, timeout: Duration) -> Result<bool, FrameError> {
@@ -132,16 +142,26 @@ impl<S, R> Connection<S, R> {
     }
 
     /// Receive one message sent with `send_bytes`. Replaces `conn.recv_bytes()`.
+    ///
+    /// # Errors
+    /// As [`Connection::recv`], without `Decode`.
     pub fn recv_bytes(&self) -> Result<Vec<u8>, FrameError> {
         let mut buf = Vec::new();
-        self.recv_bytes_into(&mut buf)?;
+        frame::read_bytes_into(self.reader()?, &mut buf, self.max)?;
         Ok(buf)
     }
 
-    /// Receive one message sent with `send_bytes` into `buf` (resized to fit), reusing its
-    /// memory. Replaces `conn.recv_bytes_into(buf)`; the message's length.
-    pub fn recv_bytes_into(&self, buf: &mut Vec<u8>) -> Result<usize, FrameError> {
-        frame::read_bytes_into(self.reader()?, buf, self.max)
+    /// Receive one message sent with `send_bytes` into `buf[offset..]`, and return its length.
+    /// Replaces `conn.recv_bytes_into(buf, offset)`.
+    ///
+    /// # Errors
+    /// [`FrameError::BufferTooShort`] when the message does not fit in `buf[offset..]`: the
+    /// error carries the whole message, as Python's `BufferTooShort` does, and the next
+    /// message can be received. An `offset` past the end of `buf` is an
+    /// `InvalidInput` [`FrameError::Io`], before anything is read. Otherwise as
+    /// [`Connection::recv`].
+    pub fn recv_bytes_into(&self, buf: &mut [u8], offset: usize) -> Result<usize, FrameError> {
+        frame::read_bytes_at(self.reader()?, buf, offset, self.max)
     }
 }
 
@@ -194,6 +214,14 @@ impl<S, R: DeserializeOwned> Connection<S, R> {
             return Err(FrameError::Timeout);
         }
         self.recv()
+    }
+}
+
+impl<S, R> AsFd for Connection<S, R> {
+    /// The descriptor, to wait on it with `poll` or `select` beside others (Python's
+    /// `multiprocessing.connection.wait`).
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }
 

@@ -216,3 +216,72 @@ fn a_large_message_over_the_limit_writes_nothing_and_a_gone_reader_is_an_error()
     let got: (u8, String) = frame::read_frame(&r, 1 << 20).unwrap();
     assert_eq!(got, (1, "ok".to_owned()));
 }
+
+#[test]
+fn recv_bytes_into_a_short_buffer_is_buffer_too_short_carrying_the_message() {
+    let (a, b) = ipc::Pipe::duplex::<(), ()>().unwrap();
+    let long = b"hello world".repeat(10);
+    a.send_bytes(&long).unwrap();
+    a.send_bytes(b"next").unwrap();
+    let mut buf = [b' '; 40];
+    match b.recv_bytes_into(&mut buf, 0) {
+        Err(FrameError::BufferTooShort(msg)) => assert_eq!(msg, long),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(buf, [b' '; 40], "the buffer is untouched");
+    // The long message was consumed whole: the next one is intact, and lands at the offset.
+    assert_eq!(b.recv_bytes_into(&mut buf, 3).unwrap(), 4);
+    assert_eq!(&buf[..8], b"   next ");
+    // Exactly filling the rest of the buffer is fine; an offset past its end is refused
+    // before anything is read.
+    a.send_bytes(b"abc").unwrap();
+    let mut small = [0u8; 5];
+    assert!(matches!(
+        b.recv_bytes_into(&mut small, 6),
+        Err(FrameError::Io(e)) if e.kind() == std::io::ErrorKind::InvalidInput
+    ));
+    assert_eq!(b.recv_bytes_into(&mut small, 2).unwrap(), 3);
+    assert_eq!(&small, &[0, 0, b'a', b'b', b'c']);
+}
+
+#[test]
+fn a_decode_error_says_what_was_wrong_and_the_stream_goes_on() {
+    // A tree of n nodes, each the only kid of the one above: each node is a newtype and its
+    // sequence, two of the limit's levels.
+    #[derive(serde::Serialize, serde::Deserialize, Debug)]
+    struct Tree(Vec<Tree>);
+    let nodes = |n: usize| {
+        let mut body = vec![1u8; n - 1];
+        body.push(0);
+        body
+    };
+    let most = frame::MAX_DEPTH / 2;
+    match frame::decode::<Tree>(&nodes(most + 1)) {
+        Err(FrameError::Decode(frame::DecodeError::TooDeep { limit })) => {
+            assert_eq!(limit, frame::MAX_DEPTH)
+        }
+        other => panic!("{other:?}"),
+    }
+    let ok = frame::decode::<Tree>(&nodes(most)).unwrap();
+    let mut count = 1;
+    let mut t = &ok;
+    while let Some(kid) = t.0.first() {
+        t = kid;
+        count += 1;
+    }
+    assert_eq!(count, most);
+    // In a stream, the refused frame is consumed and the next one reads normally.
+    let deep = nodes(most + 1);
+    let mut bytes = frame::encode(&Tree(vec![]), 1024).unwrap();
+    bytes.extend((deep.len() as u32).to_le_bytes());
+    bytes.extend(&deep);
+    bytes.extend(frame::encode(&Tree(vec![]), 1024).unwrap());
+    let r = pipe_with(&bytes);
+    assert!(frame::read_frame::<Tree>(r.as_fd(), 1024).is_ok());
+    let err = frame::read_frame::<Tree>(r.as_fd(), 1024).unwrap_err();
+    assert!(
+        err.to_string().contains("nested deeper than 128 levels"),
+        "{err}"
+    );
+    assert!(frame::read_frame::<Tree>(r.as_fd(), 1024).is_ok());
+}

@@ -9,9 +9,10 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use ipc::{
-    FrameError, Lock, Manager, Pipe, Queue, lock_demo, manager_demo, process_queue, shared_memory,
+use ipc::lessons::{
+    lock as lock_demo, manager as manager_demo, queue as process_queue, shared_memory,
 };
+use ipc::{FrameError, Lock, Manager, Pipe, Queue};
 use lesson::{Cx, within};
 use processes::Process;
 
@@ -216,7 +217,9 @@ fn a_full_queue_is_reported_by_put_timeout_not_hung() {
 #[test]
 fn pipe_round_trip_both_ways_then_eof() {
     let _fork = serial();
-    let (greeting, after) = within(LONG, "pipe", || ipc::pipe_demo::exchange(&cx()).unwrap());
+    let (greeting, after) = within(LONG, "pipe", || {
+        ipc::lessons::pipe::exchange(&cx()).unwrap()
+    });
     assert_eq!(greeting.number, 12);
     assert_eq!(greeting.info.get("name").map(String::as_str), Some("yuan"));
     assert!(matches!(after, FrameError::Eof), "{after}");

@@ -19,7 +19,7 @@ fn run(f: fn(&Cx) -> anyhow::Result<()>) -> Vec<Record> {
 
 #[test]
 fn queue_crosses_a_thread_queue_does_not_and_a_full_queue_is_reported() {
-    let r = run(ipc::process_queue::run);
+    let r = run(ipc::lessons::queue::run);
     index(&r, "parent: got [1, 2, 3] from the process queue");
     index(&r, "recv_timeout(1 s) on the thread queue -> Err(Timeout)");
     index(&r, "had fitted in the queue's 64 KiB; drained");
@@ -27,7 +27,7 @@ fn queue_crosses_a_thread_queue_does_not_and_a_full_queue_is_reported() {
 
 #[test]
 fn pipe_exchanges_and_ends_with_eof() {
-    let r = run(ipc::pipe_demo::run);
+    let r = run(ipc::lessons::pipe::run);
     index(&r, "two ends, two objects");
     index(&r, "the child says Greeting { number: 12");
     index(&r, "recv() after the child exited -> end of file");
@@ -35,7 +35,7 @@ fn pipe_exchanges_and_ends_with_eof() {
 
 #[test]
 fn manager_shows_every_write() {
-    let r = run(ipc::manager_demo::run);
+    let r = run(ipc::lessons::manager::run);
     index(
         &r,
         "parent: d = {0: \"dict 0\", 1: \"dict 1\", 2: \"dict 2\", 3: \"dict 3\", 4: \"dict 4\"}",
@@ -45,7 +45,7 @@ fn manager_shows_every_write() {
 
 #[test]
 fn lock_joins_ten_and_recovers_from_a_dead_holder() {
-    let r = run(ipc::lock_demo::run);
+    let r = run(ipc::lessons::lock::run);
     index(
         &r,
         "joined all 10, exit codes [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]",
@@ -55,7 +55,7 @@ fn lock_joins_ten_and_recovers_from_a_dead_holder() {
 
 #[test]
 fn shared_memory_loses_then_counts_exactly() {
-    let r = run(ipc::shared_memory::run);
+    let r = run(ipc::lessons::shared_memory::run);
     index(&r, "read then write: counter = 200 (wanted 800)");
     index(&r, "under ipc::Value's lock: counter = 800");
     index(&r, "fetch_add on ipc::AtomicValue: counter = 800");

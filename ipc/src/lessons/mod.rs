@@ -1,0 +1,47 @@
+//! The chapter's lessons, in the seed's order: one module per lesson, named as on the command
+//! line (`cargo run -p ipc -- shared-memory` runs [`shared_memory`]). Lessons only use the
+//! primitives' safe API.
+
+#![forbid(unsafe_code)]
+
+pub mod lock;
+pub mod manager;
+pub mod pipe;
+pub mod queue;
+pub mod shared_memory;
+
+use lesson::{Chapter, Lesson};
+
+/// The chapter: its lessons in the seed's order.
+pub static CHAPTER: Chapter = Chapter {
+    name: "ipc",
+    title: "between processes: queues, pipes, managers, locks, shared memory",
+    lessons: &[
+        Lesson {
+            name: "queue",
+            title: "a process queue, and a thread queue that does not cross (进程间的通信)",
+            run: queue::run,
+        },
+        Lesson {
+            name: "pipe",
+            title: "a two-way pipe with typed messages (管道)",
+            run: pipe::run,
+        },
+        Lesson {
+            name: "manager",
+            title: "a dict and a list shared through a manager process (Managers)",
+            run: manager::run,
+        },
+        Lesson {
+            name: "lock",
+            title: "a process lock, and a holder that dies (进程同步)",
+            run: lock::run,
+        },
+        Lesson {
+            name: "shared-memory",
+            title: "a shared counter: lost updates, the lock, the atomic (beyond the seed)",
+            run: shared_memory::run,
+        },
+    ],
+    helpers: &[],
+};

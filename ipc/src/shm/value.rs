@@ -1,0 +1,286 @@
+//! [`Value`] and [`Array`]: plain data in shared memory behind a process-shared [`Lock`].
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::mem::{align_of, size_of};
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use nix::libc;
+
+use super::Mapping;
+use super::lock::{Lock, LockError, LockGuard, init_mutex};
+
+/// Plain data that may live in shared memory: no pointers, no references, no drop glue,
+/// valid for any bit pattern that a value of the type can hold.
+///
+/// # Safety
+/// Implement only for types whose values are meaningful in any process that maps the memory
+/// (no heap pointers, handles or references) and that are `Copy`.
+pub unsafe trait Plain: Copy + Send + 'static {}
+
+macro_rules! plain {
+    ($($t:ty),*) => { $(
+        // SAFETY: a primitive number or bool: no pointers, Copy.
+        unsafe impl Plain for $t {}
+    )* };
+}
+plain!(
+    u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64, bool, char
+);
+// SAFETY: an array of plain values is plain.
+unsafe impl<T: Plain, const N: usize> Plain for [T; N] {}
+
+#[repr(C)]
+struct Slot<T> {
+    mutex: libc::pthread_mutex_t,
+    value: UnsafeCell<T>,
+}
+
+/// A `T` in shared memory with its own process-shared lock. Replaces `multiprocessing.Value`
+/// (whose `value += 1` is *not* atomic even with its lock: you must hold `get_lock()`; here
+/// the only way to change it is through the guard or `set`).
+///
+/// ```
+/// let v = ipc::Value::new(41u64)?;
+/// *v.lock()? += 1;
+/// assert_eq!(v.get()?, 42);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Value<T: Plain> {
+    lock: Lock,
+    _t: PhantomData<T>,
+}
+
+impl<T: Plain> fmt::Debug for Value<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ipc::Value")
+    }
+}
+
+/// Access to a [`Value`] while holding its lock.
+pub struct ValueGuard<'a, T: Plain> {
+    guard: LockGuard<'a>,
+    value: *mut T,
+}
+
+impl<T: Plain> ValueGuard<'_, T> {
+    /// Whether the previous holder died holding the lock (the value may be half updated).
+    pub fn owner_died(&self) -> bool {
+        self.guard.owner_died()
+    }
+}
+
+impl<T: Plain> Deref for ValueGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: we hold the value's lock, so no one else accesses it.
+        unsafe { &*self.value }
+    }
+}
+
+impl<T: Plain> DerefMut for ValueGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: we hold the value's lock, so no one else accesses it.
+        unsafe { &mut *self.value }
+    }
+}
+
+impl<T: Plain> Value<T> {
+    /// A shared value, initially `init`. Replaces `Value(typecode, init)`.
+    ///
+    /// # Errors
+    /// If the shared memory or its lock cannot be made.
+    pub fn new(init: T) -> io::Result<Value<T>> {
+        let map = Arc::new(Mapping::new(size_of::<Slot<T>>())?);
+        let slot: *mut Slot<T> = map.at(0);
+        // SAFETY: the mapping is fresh, page-aligned (enough for Slot<T>) and large enough;
+        // nobody else can see it yet.
+        unsafe {
+            init_mutex(&raw mut (*slot).mutex)?;
+            (*slot).value.get().write(init);
+        }
+        Ok(Value {
+            lock: Lock::inside(map, 0),
+            _t: PhantomData,
+        })
+    }
+
+    /// Hold the lock and get at the value. Replaces `with v.get_lock(): v.value ...`.
+    ///
+    /// # Errors
+    /// A failed lock ([`LockError`]); a dead previous holder is not an error here but
+    /// [`ValueGuard::owner_died`].
+    pub fn lock(&self) -> Result<ValueGuard<'_, T>, LockError> {
+        let guard = self.lock.acquire()?;
+        let slot: *mut Slot<T> = self.lock.map.at(0);
+        // SAFETY: the slot is in our mapping; taking the field's address reads nothing.
+        let value = unsafe { (*slot).value.get() };
+        Ok(ValueGuard { guard, value })
+    }
+
+    /// Read it (under the lock). Replaces `v.value`.
+    ///
+    /// # Errors
+    /// [`LockError::OwnerDied`] if the previous holder died holding the lock: the value may be
+    /// half updated, and nothing is read (the next call reads it as it is; [`Value::lock`]
+    /// shows it with [`ValueGuard::owner_died`] instead). Otherwise a failed lock.
+    pub fn get(&self) -> Result<T, LockError> {
+        let guard = self.lock()?;
+        if guard.owner_died() {
+            return Err(LockError::OwnerDied);
+        }
+        Ok(*guard)
+    }
+
+    /// Replace it (under the lock). Replaces `v.value = x`.
+    ///
+    /// # Errors
+    /// [`LockError::OwnerDied`] if the previous holder died holding the lock: nothing is
+    /// written, so the caller learns of the half-done update before replacing it (the next
+    /// call writes). Otherwise a failed lock.
+    pub fn set(&self, value: T) -> Result<(), LockError> {
+        let mut guard = self.lock()?;
+        if guard.owner_died() {
+            return Err(LockError::OwnerDied);
+        }
+        *guard = value;
+        Ok(())
+    }
+}
+
+/// A fixed-length array of `T` in shared memory with one process-shared lock. Replaces
+/// `multiprocessing.Array`.
+pub struct Array<T: Plain> {
+    lock: Lock,
+    data: usize,
+    len: usize,
+    _t: PhantomData<T>,
+}
+
+impl<T: Plain> fmt::Debug for Array<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ipc::Array")
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+/// Access to an [`Array`]'s elements while holding its lock.
+pub struct ArrayGuard<'a, T: Plain> {
+    guard: LockGuard<'a>,
+    data: *mut T,
+    len: usize,
+}
+
+impl<T: Plain> ArrayGuard<'_, T> {
+    /// Whether the previous holder died holding the lock (the elements may be half updated).
+    pub fn owner_died(&self) -> bool {
+        self.guard.owner_died()
+    }
+}
+
+impl<T: Plain> Deref for ArrayGuard<'_, T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        // SAFETY: `len` elements live at `data` in our mapping, and we hold the lock.
+        unsafe { std::slice::from_raw_parts(self.data, self.len) }
+    }
+}
+
+impl<T: Plain> DerefMut for ArrayGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        // SAFETY: as in `deref`, and the lock makes this the only access.
+        unsafe { std::slice::from_raw_parts_mut(self.data, self.len) }
+    }
+}
+
+impl<T: Plain> Array<T> {
+    /// `len` copies of `init` in shared memory. Replaces `Array(typecode, size)` (whose
+    /// elements are zero).
+    ///
+    /// # Errors
+    /// If the shared memory or its lock cannot be made.
+    pub fn new(len: usize, init: T) -> io::Result<Array<T>> {
+        let mutex = size_of::<libc::pthread_mutex_t>();
+        let data = mutex.next_multiple_of(align_of::<T>());
+        let map = Arc::new(Mapping::new(data + len * size_of::<T>())?);
+        // SAFETY: fresh mapping, page-aligned, large enough for the mutex and `len` elements
+        // at `data` (aligned for T); nobody else can see it yet.
+        unsafe {
+            init_mutex(map.at(0))?;
+            let first: *mut T = map.at(data);
+            for i in 0..len {
+                first.add(i).write(init);
+            }
+        }
+        Ok(Array {
+            lock: Lock::inside(map, 0),
+            data,
+            len,
+            _t: PhantomData,
+        })
+    }
+
+    /// A copy of `items` in shared memory. Replaces `Array(typecode, sequence)`.
+    ///
+    /// # Errors
+    /// As [`Array::new`].
+    pub fn from_slice(items: &[T]) -> io::Result<Array<T>>
+    where
+        T: Default,
+    {
+        let a = Array::new(items.len(), T::default())?;
+        a.lock()
+            .map_err(|e| io::Error::other(e.to_string()))?
+            .copy_from_slice(items);
+        Ok(a)
+    }
+
+    /// How many elements.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Hold the lock and get at the elements. Replaces `with a.get_lock(): a[...]`.
+    ///
+    /// # Errors
+    /// A failed lock ([`LockError`]); a dead previous holder is not an error here but
+    /// [`ArrayGuard::owner_died`].
+    pub fn lock(&self) -> Result<ArrayGuard<'_, T>, LockError> {
+        let guard = self.lock.acquire()?;
+        Ok(ArrayGuard {
+            guard,
+            data: self.lock.map.at(self.data),
+            len: self.len,
+        })
+    }
+}
+
+// Clones share the memory (hand one to each child before forking); they never copy `T`.
+impl<T: Plain> Clone for Value<T> {
+    fn clone(&self) -> Self {
+        Value {
+            lock: self.lock.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T: Plain> Clone for Array<T> {
+    fn clone(&self) -> Self {
+        Array {
+            lock: self.lock.clone(),
+            data: self.data,
+            len: self.len,
+            _t: PhantomData,
+        }
+    }
+}
