@@ -15,19 +15,8 @@ use xtask::exercise::verify::tests_part;
 use xtask::exercise::{Exercise, Kind, Package, Verdict, check_all, exercises, parse, target_dir};
 use xtask::{CHAPTERS, root};
 
-/// A chapter's lessons, from its library (as in `tests/structure.rs`).
-fn lessons_of(chapter: &str) -> Option<&'static lesson::Chapter> {
-    match chapter {
-        "threads" => Some(&threads::CHAPTER),
-        "sync" => Some(&sync::CHAPTER),
-        "queues" => Some(&queues::CHAPTER),
-        "processes" => Some(&processes::CHAPTER),
-        "ipc" => Some(&ipc::CHAPTER),
-        "pool" => Some(&pool::CHAPTER),
-        "coroutines" => Some(&coroutines::CHAPTER),
-        _ => None,
-    }
-}
+mod common;
+use common::lessons_of;
 
 fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))

@@ -3,24 +3,13 @@
 //! has, in the same order.
 
 use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use xtask::{CHAPTERS, root};
 
-/// A chapter's lessons, from its library. A new chapter must be added here (and to xtask's
-/// dev-dependencies), or the test below fails.
-fn lessons_of(chapter: &str) -> Option<&'static lesson::Chapter> {
-    match chapter {
-        "threads" => Some(&threads::CHAPTER),
-        "sync" => Some(&sync::CHAPTER),
-        "queues" => Some(&queues::CHAPTER),
-        "processes" => Some(&processes::CHAPTER),
-        "ipc" => Some(&ipc::CHAPTER),
-        "pool" => Some(&pool::CHAPTER),
-        "coroutines" => Some(&coroutines::CHAPTER),
-        _ => None,
-    }
-}
+mod common;
+use common::lessons_of;
 
 fn members() -> Vec<String> {
     let manifest = fs::read_to_string(root().join("Cargo.toml")).unwrap();
@@ -89,21 +78,112 @@ fn every_chapter_is_a_member_with_its_files_and_readme() {
 }
 
 #[test]
-fn chapters_are_in_the_lessons_order() {
-    let order = [
-        "threads",
-        "sync",
-        "queues",
-        "processes",
-        "ipc",
-        "pool",
-        "coroutines",
-    ];
-    let positions: Vec<usize> = CHAPTERS
-        .iter()
-        .map(|c| order.iter().position(|o| o == c).expect("a known chapter"))
-        .collect();
-    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{CHAPTERS:?}");
+fn chapters_are_in_the_order_the_readme_tells_them() {
+    // The README's chapter table is in the seed's order; xtask's list (which `cargo xtask all`
+    // follows) must be the same, so neither can drift from the other.
+    let top = fs::read_to_string(root().join("README.md")).expect("README.md");
+    let chapters = top
+        .split("\n## ")
+        .find(|s| s.starts_with("Chapters"))
+        .expect("a Chapters section");
+    let mut told: Vec<&str> = Vec::new();
+    for line in chapters.lines().filter(|l| l.starts_with('|')) {
+        if let Some(c) = line.split("cargo run -p ").nth(1) {
+            told.push(
+                c.split(|ch: char| !ch.is_alphanumeric())
+                    .next()
+                    .unwrap_or(""),
+            );
+        }
+    }
+    assert_eq!(
+        told, CHAPTERS,
+        "README's chapter table against xtask::CHAPTERS"
+    );
+}
+
+/// Every `.rs` file under `dir`, recursively.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(rust_files(&p));
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn every_lesson_is_a_module_of_its_own_in_lessons() {
+    for &chapter in CHAPTERS {
+        let src = root().join(chapter).join("src");
+        let ch = lessons_of(chapter).expect("a known chapter");
+        let lessons = src.join("lessons");
+        let module = fs::read_to_string(lessons.join("mod.rs"))
+            .unwrap_or_else(|_| panic!("{chapter}/src/lessons/mod.rs is missing"));
+        assert!(
+            module.contains("#![forbid(unsafe_code)]"),
+            "{chapter}/src/lessons/mod.rs must forbid unsafe code"
+        );
+        assert!(
+            module.contains("CHAPTER"),
+            "{chapter}/src/lessons/mod.rs must hold CHAPTER"
+        );
+        let snake: Vec<String> = ch.names().iter().map(|n| n.replace('-', "_")).collect();
+        for name in &snake {
+            assert!(
+                lessons.join(format!("{name}.rs")).is_file(),
+                "{chapter}: lesson {name} has no src/lessons/{name}.rs"
+            );
+        }
+        for file in rust_files(&src) {
+            let text = fs::read_to_string(&file).unwrap();
+            let shown = file
+                .strip_prefix(root())
+                .unwrap_or(&file)
+                .display()
+                .to_string();
+            if file.starts_with(&lessons) {
+                assert!(
+                    !text.contains("unsafe {") && !text.contains("unsafe fn"),
+                    "{shown}: a lesson contains unsafe code"
+                );
+                continue;
+            }
+            // Outside lessons/ (a primitive may share a lesson's name: sync's `barrier.rs`
+            // is the Barrier its lesson `barrier` uses): no lesson's run function.
+            assert!(
+                !text.contains("pub fn run(cx: &Cx)"),
+                "{shown}: a lesson's run function outside src/lessons/"
+            );
+        }
+    }
+}
+
+#[test]
+fn no_source_file_is_over_500_lines_unless_it_says_why() {
+    let mut crates: Vec<&str> = CHAPTERS.to_vec();
+    crates.extend(["lesson", "xtask"]);
+    for krate in crates {
+        for file in rust_files(&root().join(krate).join("src")) {
+            let text = fs::read_to_string(&file).unwrap();
+            let lines = text.lines().count();
+            // The reason goes in the module doc (its `//!` lines) and names the limit.
+            let doc: String = text
+                .lines()
+                .take_while(|l| l.starts_with("//!") || l.trim().is_empty())
+                .collect();
+            assert!(
+                lines <= 500 || doc.contains("500 lines"),
+                "{} has {lines} lines and its module doc does not say why",
+                file.strip_prefix(root()).unwrap_or(&file).display()
+            );
+        }
+    }
 }
 
 #[test]

@@ -18,6 +18,7 @@
 
 pub mod check;
 pub mod manifest;
+mod output;
 pub mod verify;
 
 use std::collections::hash_map::DefaultHasher;
