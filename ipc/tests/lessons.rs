@@ -1,20 +1,14 @@
 //! Each lesson's claims on its narration records. The lessons fork, so (as in tests/ipc.rs)
 //! they run one at a time.
 
-use std::time::Duration;
-
 use lesson::testing::index;
-use lesson::{Cx, Record, within};
+use lesson::{Cx, Record};
 
 static FORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn run(f: fn(&Cx) -> anyhow::Result<()>) -> Vec<Record> {
+fn run(f: lesson::RunFn) -> Vec<Record> {
     let _fork = FORK.lock().unwrap_or_else(|e| e.into_inner());
-    within(Duration::from_secs(120), "the lesson", move || {
-        let cx = Cx::quiet(0.02);
-        f(&cx).expect("the lesson succeeds");
-        cx.records()
-    })
+    lesson::testing::run_lesson(Cx::quiet(0.02), f)
 }
 
 #[test]

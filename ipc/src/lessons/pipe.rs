@@ -49,7 +49,7 @@ pub fn exchange(cx: &Cx) -> anyhow::Result<(Greeting, FrameError)> {
     .close_in_child(&parent_end);
     child.start()?;
     let got = parent_end
-        .recv_timeout(cx.scaled(60.0) + std::time::Duration::from_secs(10))
+        .recv_timeout(cx.long_wait())
         .context("waiting for the child's greeting")?;
     cx.say(format!("parent: the child says {got:?}"));
     parent_end.send(&"你好".to_owned())?;

@@ -1,8 +1,6 @@
 //! Lesson `queue` (进程间的通信): a child puts 1, 2, 3 on a process queue and the parent gets
 //! them; a thread queue made before the fork does not cross.
 
-use std::time::Duration;
-
 use anyhow::{Context, ensure};
 use lesson::Cx;
 use processes::Process;
@@ -23,7 +21,7 @@ pub fn across(cx: &Cx) -> anyhow::Result<Vec<u32>> {
     });
     p.start()?;
     let got = (0..3)
-        .map(|_| q.get_timeout(cx.scaled(60.0) + Duration::from_secs(10)))
+        .map(|_| q.get_timeout(cx.long_wait()))
         .collect::<Result<Vec<_>, _>>()
         .context("getting what the child put")?;
     ensure!(p.join()? == 0, "the child failed");
