@@ -41,11 +41,15 @@
 //! runs `cargo run -p processes -- start-methods`), with [`CHAPTER`], their ordered list, and
 //! [`ENTRIES`], the spawn entries of the chapter binary.
 
+pub mod cpu;
 pub mod lessons;
 pub mod process;
 
+pub use cpu::{cpu_count, process_cpu_count};
 pub use lessons::CHAPTER;
 pub use lessons::start_methods::ENTRIES;
 pub use process::{
-    Entry, Outcome, Process, Run, SPAWN_FLAG, StartMethod, decode, register, spawn_main,
+    ChildInfo, CurrentProcess, Entry, FORKSERVER_ENTRY, ForkServer, MAIN_NAME, Outcome,
+    ParentProcess, Process, Run, SPAWN_FLAG, StartMethod, active_children, current_process, decode,
+    parent_process, register, spawn_main,
 };

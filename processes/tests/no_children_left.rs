@@ -29,6 +29,14 @@ fn no_child_is_left_behind() {
             .unwrap()
             .exe(env!("CARGO_BIN_EXE_processes"));
         s.start().unwrap();
+        // A forkserver child dropped unjoined; then the shared servers are shut down (each
+        // ends once its children have).
+        let mut f = Process::forkserver_entry("exit-with", &0)
+            .unwrap()
+            .exe(env!("CARGO_BIN_EXE_processes"));
+        f.start().unwrap();
+        drop((a, b, s, f));
+        processes::ForkServer::shutdown_shared().unwrap();
     });
     assert_eq!(
         waitpid(None, Some(WaitPidFlag::WNOHANG)),

@@ -42,6 +42,29 @@ pub fn exit_with(arg: &[u8]) -> anyhow::Result<()> {
     std::process::exit(code)
 }
 
+/// Spawn entry `sleep-ms`: sleep the number of milliseconds it was passed, then exit 0 (tests
+/// use it for a child that is still running).
+pub fn sleep_ms(arg: &[u8]) -> anyhow::Result<()> {
+    let ms: u64 = decode(arg)?;
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    Ok(())
+}
+
+/// Spawn entry `parent-of`: exit 0 if [`parent_process`](crate::parent_process) is the
+/// process whose pid it was passed, alive, else fail saying what it found (a test checks a
+/// forkserver child's parent this way).
+pub fn parent_of(arg: &[u8]) -> anyhow::Result<()> {
+    let expected: i32 = decode(arg)?;
+    let parent = crate::parent_process().context("no parent_process()")?;
+    ensure!(
+        parent.pid() == expected && parent.is_alive(),
+        "parent_process() is pid {} (alive: {}), not {expected}",
+        parent.pid(),
+        parent.is_alive()
+    );
+    Ok(())
+}
+
 /// How many descriptors this process has open (not counting the one used to count them).
 pub fn open_fds() -> anyhow::Result<usize> {
     let dir = std::fs::read_dir("/proc/self/fd").context("listing /proc/self/fd")?;
@@ -77,6 +100,14 @@ pub static ENTRIES: &[Entry] = &[
     Entry {
         name: "count-fds",
         run: count_fds,
+    },
+    Entry {
+        name: "sleep-ms",
+        run: sleep_ms,
+    },
+    Entry {
+        name: "parent-of",
+        run: parent_of,
     },
 ];
 
