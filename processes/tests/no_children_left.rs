@@ -8,7 +8,7 @@ use lesson::{Cx, within};
 use nix::errno::Errno;
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use processes::Process;
-use processes::lessons::{api, pids, spawn, start_methods};
+use processes::lessons::{api, introspection, pids, spawn, start_methods};
 
 #[test]
 fn no_child_is_left_behind() {
@@ -19,6 +19,7 @@ fn no_child_is_left_behind() {
         pids::run(&cx).unwrap();
         api::run(&cx).unwrap();
         start_methods::run(&cx).unwrap();
+        introspection::run(&cx).unwrap();
         // Handles dropped without join, daemon or not, and one never started.
         let mut a = Process::new(|| std::thread::sleep(Duration::from_millis(20)));
         a.start().unwrap();
