@@ -236,6 +236,10 @@ pub fn daemon_when_parent_is_killed(cx: &Cx) -> anyhow::Result<(i32, String)> {
 /// The Python side of a SIGKILLed parent: a `multiprocessing` parent (fork) starts a daemon
 /// child that sleeps, prints its pid and SIGKILLs itself. Whether that child was still running
 /// after its parent had died (it is then killed and reaped here). `Ok(None)` without python3.
+///
+/// # Errors
+/// If this process cannot become a subreaper, python3 cannot be started or does not end, or
+/// it never says its child's pid.
 pub fn python_daemon_after_sigkill(cx: &Cx) -> anyhow::Result<Option<bool>> {
     const SCRIPT: &str = "import multiprocessing as mp, os, signal, sys, time\n\
         if __name__ == '__main__':\n    \

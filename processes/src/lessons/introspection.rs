@@ -33,6 +33,9 @@ fn introduce(cx: &Cx) -> anyhow::Result<()> {
 
 /// Spawn (and forkserver) entry `introduce`: say who we are and who our parent is, then sleep
 /// the (seed) seconds passed.
+///
+/// # Errors
+/// If the argument is not a `(Handoff, f64)`, or this process has no parent_process().
 pub fn introduce_entry(arg: &[u8]) -> anyhow::Result<()> {
     let (handoff, seconds): (Handoff, f64) = decode(arg)?;
     let cx = cx_of(handoff);

@@ -61,6 +61,9 @@ pub fn exit_with(arg: &[u8]) -> anyhow::Result<()> {
 
 /// Spawn entry `sleep-ms`: sleep the number of milliseconds it was passed, then exit 0 (tests
 /// use it for a child that is still running).
+///
+/// # Errors
+/// If the argument is not a `u64`.
 pub fn sleep_ms(arg: &[u8]) -> anyhow::Result<()> {
     let ms: u64 = decode(arg)?;
     std::thread::sleep(std::time::Duration::from_millis(ms));
@@ -70,6 +73,9 @@ pub fn sleep_ms(arg: &[u8]) -> anyhow::Result<()> {
 /// Spawn entry `parent-of`: exit 0 if [`parent_process`](crate::parent_process) is the
 /// process whose pid it was passed, alive, else fail saying what it found (a test checks a
 /// forkserver child's parent this way).
+///
+/// # Errors
+/// If the argument is not an `i32`, or the parent is another process or has ended.
 pub fn parent_of(arg: &[u8]) -> anyhow::Result<()> {
     let expected: i32 = decode(arg)?;
     let parent = crate::parent_process().context("no parent_process()")?;

@@ -45,12 +45,18 @@ struct Child {
 pub(crate) struct Registry {
     /// `None` in the main process.
     pub me: Option<Me>,
+    /// Use through [`Registry::children`].
     children: BTreeMap<i32, Child>,
+    /// Set in a new child: `children` are still its parent's, to be forgotten on first use.
+    /// (Forgetting them at the fork would cost every child a walk over its parent's entries,
+    /// and a copy of every page they are on.)
+    inherited: bool,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     me: None,
     children: BTreeMap::new(),
+    inherited: false,
 });
 
 /// The registry, locked. Every change is one insert, remove or assignment: a panic elsewhere
@@ -62,8 +68,17 @@ pub(crate) fn lock() -> MutexGuard<'static, Registry> {
 impl Registry {
     /// In a new child, under the lock it inherited: it is `me` now, and has no children yet.
     pub(crate) fn become_child(&mut self, me: Me) {
-        self.children.clear();
+        self.inherited = true;
         self.me = Some(me);
+    }
+
+    /// This process's children (its parent's are dropped on the first call in a child).
+    fn children(&mut self) -> &mut BTreeMap<i32, Child> {
+        if self.inherited {
+            self.inherited = false;
+            self.children.clear();
+        }
+        &mut self.children
     }
 
     pub(crate) fn add_child(
@@ -74,7 +89,7 @@ impl Registry {
         method: StartMethod,
         pidfd: Option<RawFd>,
     ) {
-        self.children.insert(
+        self.children().insert(
             pid,
             Child {
                 name: name.to_owned(),
@@ -86,7 +101,7 @@ impl Registry {
     }
 
     pub(crate) fn remove_child(&mut self, pid: i32) {
-        self.children.remove(&pid);
+        self.children().remove(&pid);
     }
 
     /// This process's name: `MainProcess` in the main process, as in Python.
@@ -181,8 +196,8 @@ fn has_ended(pid: i32, child: &Child) -> bool {
 /// reap the ones that ended: their `Process` handles do, in `join`, `is_alive` or drop. Threads
 /// other than the caller's see the same list: it is the process's, not the thread's.
 pub fn active_children() -> Vec<ChildInfo> {
-    let reg = lock();
-    reg.children
+    let mut reg = lock();
+    reg.children()
         .iter()
         .filter(|(pid, child)| !has_ended(**pid, child))
         .map(|(&pid, c)| ChildInfo {

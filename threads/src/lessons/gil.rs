@@ -180,6 +180,9 @@ pub struct Worker {
 /// The job on `n` named threads (`worker-1`, ...), each marking its computing as a Work span
 /// on the timeline and, if `narrate`, saying what it did: the total, the wall time, and each
 /// worker's report.
+///
+/// # Errors
+/// If a thread cannot be started, or a worker panicked.
 pub fn observed(
     cx: &Cx,
     limit: u64,
