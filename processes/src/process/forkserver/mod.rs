@@ -53,6 +53,7 @@ use serde::{Deserialize, Serialize};
 
 use super::registry;
 use super::spawn::SPAWN_FLAG;
+use super::{Process, State, Work};
 
 mod server;
 pub(crate) use server::serve;
@@ -261,6 +262,39 @@ impl ForkServer {
         }
         Err(last.unwrap_or_else(|| anyhow::anyhow!("unknown")))
             .with_context(|| format!("process {name}: the fork server died, twice"))
+    }
+}
+
+impl Process {
+    /// A process (start method forkserver) that runs the registered entry `entry` with `arg`,
+    /// forked by this binary's shared [`ForkServer`] (started on first use; see
+    /// [`Process::exe`] and [`Process::via`] for another). The entry must be registered (see
+    /// [`register`](super::register)); [`Process::start`] checks. Replaces `Process(...)` under
+    /// `set_start_method('forkserver')`.
+    ///
+    /// # Errors
+    ///
+    /// If `arg` cannot be serialized.
+    pub fn forkserver_entry<T: Serialize + ?Sized>(
+        entry: &str,
+        arg: &T,
+    ) -> anyhow::Result<Process> {
+        let arg = postcard::to_allocvec(arg).context("serializing the child's argument")?;
+        Ok(Process::with_work(Work::Forkserver {
+            entry: entry.to_owned(),
+            arg,
+            exe: None,
+            server: None,
+        }))
+    }
+
+    /// For a forkserver process: start it through `server` instead of the shared one. On other
+    /// start methods this does nothing.
+    pub fn via(mut self, server: &Arc<ForkServer>) -> Process {
+        if let State::New(Work::Forkserver { server: s, .. }) = &mut self.state {
+            *s = Some(Arc::clone(server));
+        }
+        self
     }
 }
 
