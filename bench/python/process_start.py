@@ -1,7 +1,8 @@
 """The process figures, Python side: start+join of multiprocessing.Process with the fork and
 the spawn start methods, per process. Written for this workspace as the counterpart of the
 processes chapter's bench. Fork: the seed's pattern, N processes started then joined. Spawn:
-M processes one after another (each is a new interpreter). Prints one BENCH line per method
+M processes one after another (each is a new interpreter). Forkserver: K processes one after
+another, the server started (by a first use) before the runs. Prints one BENCH line per method
 (median of 5 runs after a warm-up), in microseconds per process."""
 import argparse
 import json
@@ -47,11 +48,14 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--fork", type=int, default=1000)
     p.add_argument("--spawn", type=int, default=20)
+    p.add_argument("--forkserver", type=int, default=50)
     a = p.parse_args()
     report("process_start_join", "fork", "1000 started, then joined", batch,
            mp.get_context("fork"), a.fork)
     report("process_spawn_start_join", "spawn", "one after another", sequential,
            mp.get_context("spawn"), a.spawn)
+    report("process_forkserver_start_join", "forkserver", "one after another", sequential,
+           mp.get_context("forkserver"), a.forkserver)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 //! - start+join through `Process` and through raw fork / _exit / waitpid (the floor), one after
 //!   another and "1000 started, then 1000 joined" (the seed's pattern), in alternation;
 //! - the spawn start method (the binary run again);
+//! - the forkserver start method (a child forked by a server that runs this binary afresh),
+//!   one after another, against Python's forkserver;
 //! - a thread's start+join, for contrast.
 //!
 //! Targets (issue): `Process` at most 1.5x raw fork; at least 8x faster than Python's
@@ -12,7 +14,7 @@ use lesson::bench::{Param, line, measure, measure_pair, report_per_op};
 use nix::libc;
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, fork};
-use processes::{Entry, Process};
+use processes::{Entry, ForkServer, Process};
 
 const N: usize = 1000;
 const RUNS: usize = 5;
@@ -137,6 +139,30 @@ fn main() {
         s,
         SPAWNS as u64,
         &[("method", "spawn".into())],
+    );
+
+    // The server is started (and warmed) before the measured runs, as Python's forkserver is
+    // started by its first use; each round trip: request, fork in the server, pid and pidfd
+    // back, the child's exit code back.
+    const SERVED: usize = 200;
+    ForkServer::shared(None)
+        .and_then(|s| s.ensure_running())
+        .expect("fork server");
+    let f = measure(RUNS, || {
+        for _ in 0..SERVED {
+            let mut p = Process::forkserver_entry("noop", &()).expect("serialize");
+            p.start().expect("forkserver start");
+            assert_eq!(p.join().expect("join"), 0);
+        }
+    });
+    report_per_op(
+        "process_forkserver_start_join",
+        f,
+        SERVED as u64,
+        &[
+            ("method", "forkserver".into()),
+            ("pattern", "one after another".into()),
+        ],
     );
 
     let t = measure(RUNS, || {

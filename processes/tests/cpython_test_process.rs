@@ -10,107 +10,20 @@
 //! (glibc makes allocation safe after fork; see the `process` module docs), and each keeps only
 //! the descriptors it uses (`keep_only_fds`), so no child holds a copy of another test's pipe.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::{Arc, Weak};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lesson::within;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::unistd::{getpid, getppid, gettid};
+use processes::Process;
 use processes::lessons::api;
-use processes::{Process, Run, StartMethod};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// Deadline for anything that should take milliseconds: a bug fails instead of hanging.
-const LONG: Duration = Duration::from_secs(30);
-const BIN: &str = env!("CARGO_BIN_EXE_processes");
-
-// ---------------------------------------------------------------------------------------
-// Plumbing: length-prefixed postcard frames over a pipe, read with a deadline.
-
-fn pipe() -> (std::io::PipeReader, std::io::PipeWriter) {
-    std::io::pipe().expect("pipe")
-}
-
-/// Send one value as a frame (what the originals do with `q.put` or `conn.send`).
-fn send<T: Serialize>(w: &mut std::io::PipeWriter, value: &T) -> std::io::Result<()> {
-    let bytes = postcard::to_allocvec(value).map_err(std::io::Error::other)?;
-    let mut frame = (bytes.len() as u32).to_le_bytes().to_vec();
-    frame.extend_from_slice(&bytes);
-    w.write_all(&frame)
-}
-
-/// Wait until `r` is readable or `deadline` passes.
-fn readable_by(r: &impl AsFd, deadline: Instant) -> bool {
-    let left = deadline.saturating_duration_since(Instant::now());
-    let mut fds = [PollFd::new(r.as_fd(), PollFlags::POLLIN)];
-    let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX);
-    poll(&mut fds, timeout).expect("poll") == 1
-}
-
-fn read_exact_by(r: &mut std::io::PipeReader, buf: &mut [u8], deadline: Instant) {
-    let mut got = 0;
-    while got < buf.len() {
-        assert!(readable_by(r, deadline), "nothing arrived within {LONG:?}");
-        let n = r.read(&mut buf[got..]).expect("read");
-        assert!(n > 0, "the pipe closed after {got} of {} bytes", buf.len());
-        got += n;
-    }
-}
-
-/// Receive one frame (the originals' `q.get()`), within [`LONG`].
-fn recv<T: DeserializeOwned>(r: &mut std::io::PipeReader) -> T {
-    let deadline = Instant::now() + LONG;
-    let mut len = [0u8; 4];
-    read_exact_by(r, &mut len, deadline);
-    let mut bytes = vec![0u8; u32::from_le_bytes(len) as usize];
-    read_exact_by(r, &mut bytes, deadline);
-    postcard::from_bytes(&bytes).expect("a frame")
-}
-
-/// Whatever is in the pipe now, without waiting for end-of-file (a child forked meanwhile by
-/// another test may hold a copy of the write end for a moment).
-fn drain_now(r: &mut std::io::PipeReader) -> String {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    while readable_by(r, Instant::now()) {
-        match r.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn raw(fd: &impl AsRawFd) -> RawFd {
-    fd.as_raw_fd()
-}
-
-/// Whether descriptor `fd` is open in the calling process.
-fn fd_open(fd: RawFd) -> bool {
-    Path::new(&format!("/proc/self/fd/{fd}")).exists()
-}
-
-fn spawned(entry: &str, arg: &impl Serialize) -> Process {
-    processes::register(processes::ENTRIES);
-    Process::spawn_entry(entry, arg).unwrap().exe(BIN)
-}
-
-/// The argument of the chapter binary's `count-fds` entry: quiet narration, kept nowhere.
-fn quiet() -> lesson::Handoff {
-    lesson::Handoff {
-        scale: 0.0,
-        start_unix_nanos: 0,
-        echo: false,
-        sink: None,
-        speaker: None,
-    }
-}
+mod common;
+use common::*;
 
 // ---------------------------------------------------------------------------------------
 // _TestProcess
@@ -312,10 +225,13 @@ fn test_kill() {
 
 #[test]
 fn test_cpu_count() {
-    // Python's cpu_count() counts the machine's CPUs; Rust's available_parallelism() follows
-    // the affinity mask and cgroup quota. Both are at least 1.
-    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-    assert!(n >= 1);
+    // multiprocessing.cpu_count(): an int, at least 1; here processes::cpu_count() (the
+    // machine's), beside process_cpu_count() (the affinity mask's, Python 3.13), which is never
+    // more.
+    let cpus = processes::cpu_count();
+    assert!(cpus >= 1);
+    let usable = processes::process_cpu_count();
+    assert!((1..=cpus).contains(&usable), "{usable} of {cpus}");
 }
 
 /// The original's `_test_recursion`: send `id`, then (two levels deep) start two children,
@@ -353,35 +269,6 @@ fn test_recursion() {
         ];
         assert_eq!(got, expected);
     });
-}
-
-#[test]
-fn test_close() {
-    // Divergence: there is no close(). Dropping the handle is close: a drop of a running
-    // child waits for it (Python's close() raises ValueError), and nothing can be called on a
-    // dropped handle (Python raises ValueError at run time; here it does not compile). What
-    // carries over: after join, the state is final, and the drop releases the closure.
-    let token = Arc::new(());
-    let weak: Weak<()> = Arc::downgrade(&token);
-    let (r, w) = pipe();
-    let keep = raw(&r);
-    let mut p = Process::new(move || {
-        let _token = token;
-        let mut r = r;
-        // Waits for the parent's go (the original's q.get()).
-        r.read(&mut [0u8; 1]).map(drop)
-    })
-    .daemon(true)
-    .keep_only_fds(&[keep]);
-    p.start().unwrap();
-    assert!(p.is_alive());
-    let mut w = w;
-    w.write_all(b"!").unwrap();
-    assert_eq!(p.join().unwrap(), 0);
-    assert!(!p.is_alive());
-    assert_eq!(p.exitcode(), Some(0));
-    drop(p);
-    assert!(weak.upgrade().is_none());
 }
 
 #[test]
@@ -480,286 +367,4 @@ fn test_wait_for_threads() {
     assert!(within(LONG * 2, "the child", move || {
         api::child_joins_its_thread(&cx).unwrap()
     }));
-}
-
-/// A write end whose every write fails: a pipe whose reader is gone (EPIPE; Rust programs
-/// ignore SIGPIPE), or `/dev/full` (ENOSPC).
-fn broken_sink(kind: &str) -> OwnedFd {
-    match kind {
-        "no reader" => {
-            let (r, w) = nix::unistd::pipe().unwrap();
-            drop(r);
-            w
-        }
-        "full" => std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .unwrap()
-            .into(),
-        _ => unreachable!(),
-    }
-}
-
-#[test]
-fn test_error_on_stdio_flush_2() {
-    // The child breaks its own stdout or stderr, leaves output unwritten in stdout's buffer
-    // (or fails, whose message goes to stderr), and must still exit with its body's code.
-    within(LONG * 2, "children with broken streams", || {
-        for stream in ["stdout", "stderr"] {
-            for kind in ["no reader", "full"] {
-                for fail in [false, true] {
-                    let mut p = Process::new(move || -> Result<(), String> {
-                        let sink = broken_sink(kind);
-                        let broken = match stream {
-                            "stdout" => nix::unistd::dup2_stdout(&sink),
-                            _ => nix::unistd::dup2_stderr(&sink),
-                        };
-                        broken.map_err(|e| e.to_string())?;
-                        // To the broken stream; on stdout with no newline, so it waits in
-                        // the buffer for the final flush.
-                        let _ = match stream {
-                            "stdout" => write!(std::io::stdout(), "unwritten"),
-                            _ => write!(std::io::stderr(), "unwritten"),
-                        };
-                        if fail {
-                            return Err("a message nobody can read".into());
-                        }
-                        Ok(())
-                    });
-                    p.start().unwrap();
-                    let want = if fail { 1 } else { 0 };
-                    assert_eq!(p.join().unwrap(), want, "{stream}, {kind}, fail {fail}");
-                }
-            }
-        }
-    });
-}
-
-// ---------------------------------------------------------------------------------------
-// Tests that change this process's own stdout run in a fresh copy of this binary (the
-// "role"), so the harness's output and the other tests are not disturbed.
-
-const ROLE: &str = "PROCESSES_CPYTHON_ROLE";
-
-fn is_role(test: &str) -> bool {
-    std::env::var(ROLE).is_ok_and(|r| r == test)
-}
-
-/// Run test `test` alone in a fresh process with the role set; its stdout.
-fn run_role(test: &str) -> String {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(ROLE, test);
-    let out = lesson::output_within(&mut cmd, LONG * 4).unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{test} failed in its own process: {}\n{stdout}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-#[test]
-fn test_error_on_stdio_flush_1() {
-    // The parent's stdout or stderr is broken, with output waiting in stdout's buffer, when it
-    // starts a child: start() must not fail and the child must exit 0.
-    if !is_role("test_error_on_stdio_flush_1") {
-        let out = run_role("test_error_on_stdio_flush_1");
-        assert!(out.contains("ROLE: 4 children exited 0"), "{out}");
-        return;
-    }
-    let saved_out = std::io::stdout().as_fd().try_clone_to_owned().unwrap();
-    let saved_err = std::io::stderr().as_fd().try_clone_to_owned().unwrap();
-    let mut codes = Vec::new();
-    for stream in ["stdout", "stderr"] {
-        for kind in ["no reader", "full"] {
-            let sink = broken_sink(kind);
-            match stream {
-                "stdout" => nix::unistd::dup2_stdout(&sink).unwrap(),
-                _ => nix::unistd::dup2_stderr(&sink).unwrap(),
-            }
-            let _ = write!(std::io::stdout(), "unwritten");
-            let mut p = Process::new(|| ());
-            p.start().unwrap();
-            codes.push(p.join().unwrap());
-            nix::unistd::dup2_stdout(&saved_out).unwrap();
-            nix::unistd::dup2_stderr(&saved_err).unwrap();
-        }
-    }
-    assert_eq!(codes, [0, 0, 0, 0]);
-    println!();
-    println!("ROLE: {} children exited 0", codes.len());
-}
-
-// ---------------------------------------------------------------------------------------
-// _TestSubclassingProcess
-
-/// The original's `_UpperCaser`: a process type whose run() answers each line in capitals
-/// until its connection closes.
-struct UpperCaser {
-    conn: UnixStream,
-}
-
-impl Run for UpperCaser {
-    fn run(&mut self) -> anyhow::Result<()> {
-        let mut reader = BufReader::new(self.conn.try_clone()?);
-        let mut line = String::new();
-        while reader.read_line(&mut line)? > 0 {
-            self.conn.write_all(line.to_uppercase().as_bytes())?;
-            line.clear();
-        }
-        Ok(())
-    }
-}
-
-#[test]
-fn test_subclassing() {
-    within(LONG * 2, "the upper-caser", || {
-        let (parent, child) = UnixStream::pair().unwrap();
-        let keep = raw(&child);
-        let mut uppercaser = Process::from_run(UpperCaser { conn: child })
-            .daemon(true)
-            .keep_only_fds(&[keep]);
-        uppercaser.start().unwrap();
-        parent.set_read_timeout(Some(LONG)).unwrap();
-        let mut replies = BufReader::new(parent.try_clone().unwrap());
-        let mut submit = |s: &str| {
-            (&parent).write_all(format!("{s}\n").as_bytes()).unwrap();
-            let mut reply = String::new();
-            replies.read_line(&mut reply).unwrap();
-            reply.trim_end().to_owned()
-        };
-        assert_eq!(submit("hello"), "HELLO");
-        assert_eq!(submit("world"), "WORLD");
-        // stop(): close the parent's end; the child sees end-of-file and returns.
-        drop(replies);
-        drop(parent);
-        assert!(uppercaser.join_timeout(LONG).unwrap());
-        assert_eq!(uppercaser.exitcode(), Some(0));
-    });
-}
-
-#[test]
-fn test_stderr_flush() {
-    // The whole message of a child's failure reaches its stderr (here a pipe the child puts
-    // in place of fd 2, as the original replaces sys.stderr with a file).
-    let (mut r, w) = pipe();
-    let keep = raw(&w);
-    let mut p = Process::new(move || -> () {
-        nix::unistd::dup2_stderr(&w).unwrap();
-        panic!("attempt to divide by zero # MARKER");
-    })
-    .named("flusher")
-    .keep_only_fds(&[keep]);
-    p.start().unwrap();
-    assert_eq!(p.join().unwrap(), 1);
-    let err = drain_now(&mut r);
-    assert!(err.contains("Process flusher (pid "), "{err}");
-    assert!(err.contains("panicked"), "{err}");
-    assert!(err.contains("divide by zero # MARKER"), "{err}");
-}
-
-#[test]
-fn test_sys_exit() {
-    // Python's sys.exit(reason) with a non-integer reason: exit code 1, the reason on stderr.
-    // Here: the body returns Err(reason).
-    for reason in ["[1, 2, 3]", "ignore this"] {
-        let (mut r, w) = pipe();
-        let keep = raw(&w);
-        let mut p = Process::new(move || -> Result<(), String> {
-            nix::unistd::dup2_stderr(&w).map_err(|e| e.to_string())?;
-            Err(reason.to_owned())
-        })
-        .daemon(true)
-        .keep_only_fds(&[keep]);
-        p.start().unwrap();
-        assert!(p.join_timeout(LONG).unwrap());
-        assert_eq!(p.exitcode(), Some(1));
-        let content = drain_now(&mut r);
-        assert!(content.trim_end().ends_with(reason), "{content}");
-    }
-    // sys.exit(True / False / None / ()) -> 1 / 0 / 0 / 0: a body's Err or Ok.
-    let mut ok = Process::new(|| ());
-    ok.start().unwrap();
-    assert_eq!(ok.join().unwrap(), 0);
-    // sys.exit(8) -> 8: a fork body cannot choose its exit code (see the README); a spawned
-    // child is a program of its own and can.
-    within(LONG, "spawned children", || {
-        for code in [8, 1, 0] {
-            let mut p = spawned("exit-with", &code).daemon(true);
-            p.start().unwrap();
-            assert_eq!(p.join().unwrap(), code);
-        }
-    });
-}
-
-// ---------------------------------------------------------------------------------------
-// Module-level tests about starting processes
-
-#[test]
-fn test_closefd() {
-    // TestCloseFds: a descriptor >= 50 opened without close-on-exec is usable in a fork
-    // child, and absent from a spawn child.
-    let sock = UnixStream::pair().unwrap().0;
-    let high = nix::fcntl::fcntl(&sock, nix::fcntl::FcntlArg::F_DUPFD(50)).unwrap();
-    // SAFETY: F_DUPFD just returned this new descriptor; nothing else owns it.
-    let high = unsafe { OwnedFd::from_raw_fd(high) };
-    let fd = raw(&high);
-    assert!(fd >= 50);
-    within(LONG * 2, "children", move || {
-        let mut forked = Process::new(move || -> Result<(), String> {
-            if fd_open(fd) {
-                Ok(())
-            } else {
-                Err(format!("fd {fd} is not open in the fork child"))
-            }
-        });
-        forked.start().unwrap();
-        assert_eq!(forked.join().unwrap(), 0);
-        let mut spawn = spawned("count-fds", &quiet());
-        spawn.start().unwrap();
-        // Its descriptor count: stdin, stdout, stderr, and not the high one.
-        assert!(spawn.join().unwrap() <= 3);
-        drop(high);
-    });
-}
-
-/// Regression: `start_method()` answered `None` once the process had been started.
-#[test]
-fn test_context() {
-    // TestStartMethod.test_context, the part that maps: a process knows its start method
-    // before and after it starts. (Contexts, set_start_method and forkserver have no
-    // counterpart: the method is chosen per Process by its constructor.)
-    let mut f = Process::new(|| ());
-    assert_eq!(f.start_method(), Some(StartMethod::Fork));
-    f.start().unwrap();
-    assert_eq!(f.start_method(), Some(StartMethod::Fork));
-    f.join().unwrap();
-    assert_eq!(f.start_method(), Some(StartMethod::Fork));
-    let mut s = spawned("exit-with", &0);
-    assert_eq!(s.start_method(), Some(StartMethod::Spawn));
-    within(LONG, "the spawned child", move || {
-        s.start().unwrap();
-        assert_eq!(s.start_method(), Some(StartMethod::Spawn));
-        s.join().unwrap();
-        assert_eq!(s.start_method(), Some(StartMethod::Spawn));
-    });
-}
-
-#[test]
-fn test_flushing() {
-    // TestStdinBadfiledescriptor.test_flushing: output the parent buffered before start()
-    // is written once, by the parent, not a second time by the child's copy of the buffer.
-    if !is_role("test_flushing") {
-        let out = run_role("test_flushing");
-        assert_eq!(out.matches("buffered-before-start").count(), 1, "{out}");
-        return;
-    }
-    let _ = write!(std::io::stdout(), "buffered-before-start");
-    let mut p = Process::new(|| ());
-    p.start().unwrap();
-    assert_eq!(p.join().unwrap(), 0);
-    println!();
 }

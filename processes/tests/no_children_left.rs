@@ -8,7 +8,7 @@ use lesson::{Cx, within};
 use nix::errno::Errno;
 use nix::sys::wait::{WaitPidFlag, waitpid};
 use processes::Process;
-use processes::lessons::{api, pids, spawn, start_methods};
+use processes::lessons::{api, introspection, pids, spawn, start_methods};
 
 #[test]
 fn no_child_is_left_behind() {
@@ -19,6 +19,7 @@ fn no_child_is_left_behind() {
         pids::run(&cx).unwrap();
         api::run(&cx).unwrap();
         start_methods::run(&cx).unwrap();
+        introspection::run(&cx).unwrap();
         // Handles dropped without join, daemon or not, and one never started.
         let mut a = Process::new(|| std::thread::sleep(Duration::from_millis(20)));
         a.start().unwrap();
@@ -29,6 +30,14 @@ fn no_child_is_left_behind() {
             .unwrap()
             .exe(env!("CARGO_BIN_EXE_processes"));
         s.start().unwrap();
+        // A forkserver child dropped unjoined; then the shared servers are shut down (each
+        // ends once its children have).
+        let mut f = Process::forkserver_entry("exit-with", &0)
+            .unwrap()
+            .exe(env!("CARGO_BIN_EXE_processes"));
+        f.start().unwrap();
+        drop((a, b, s, f));
+        processes::ForkServer::shutdown_shared().unwrap();
     });
     assert_eq!(
         waitpid(None, Some(WaitPidFlag::WNOHANG)),

@@ -19,15 +19,20 @@
 //! | `threading.current_thread()` (`currentThread()`) | `std::thread::current()` |
 //! | `threading.get_native_id()` | `nix::unistd::gettid()` |
 //! | `threading.enumerate()` | [`enumerate`] (the threads started through [`Thread`]) |
-//! | `threading.active_count()` (`activeCount()`) | [`active_count`] |
+//! | `threading.active_count()` (`activeCount()`) | [`active_count`] (Python's counts MainThread too: one more) |
+//! | `os.cpu_count()`, `os.process_cpu_count()` (3.13) | [`cpu_count`], [`process_cpu_count`] (from the `processes` chapter) |
+//! | `threading.local()` (per object) | `thread_local!` (per static); per object: `thread_local::ThreadLocal` |
+//! | `threading.excepthook = hook` | `std::panic::set_hook(Box::new(hook))` (runs before unwinding, for every thread, one per process) |
 //!
 //! # Lessons, in the seed's order
 //!
-//! 1. [`gil`](lessons::gil): one CPU-bound job on 1 thread and on every core; the same job in Python.
+//! 1. [`gil`](lessons::gil): one CPU-bound job on 1 thread and on every CPU this process may use; parallel only if measured so; the same job in Python.
 //! 2. [`spawn`](lessons::spawn): a function with arguments, the subclass style, concurrency vs parallelism.
 //! 3. [`join`](lessons::join): the music/game demo without and with join; the seed's join-the-last-only bug.
 //! 4. [`daemon`](lessons::daemon): what happens to running threads when `main` returns, in Rust and in Python.
 //! 5. [`introspection`](lessons::introspection): names, liveness, `enumerate`, `active_count`, `join` with a timeout.
+//! 6. [`local`](lessons::local): `threading.local` against `thread_local!`; per object against per static; what a fork keeps.
+//! 7. [`excepthook`](lessons::excepthook): `threading.excepthook` against `std::panic::set_hook`.
 //!
 //! Run them with `cargo run -p threads` (all) or `cargo run -p threads -- join` (one).
 //!
@@ -43,6 +48,10 @@ pub mod lessons;
 mod thread;
 
 pub use lessons::CHAPTER;
+/// `os.cpu_count()` and Python 3.13's `os.process_cpu_count()`: the machine's CPUs and the ones
+/// this process may use. They live in the `processes` chapter (beside Python's
+/// `multiprocessing.cpu_count()`); the `gil` lesson picks its thread count with them.
+pub use processes::{cpu_count, process_cpu_count};
 pub use thread::{
     Builder, Panicked, Run, Thread, ThreadInfo, active_count, enumerate, panic_message,
 };

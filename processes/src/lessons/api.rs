@@ -9,18 +9,19 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use lesson::Cx;
+use lesson::{Activity, Cx};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use super::as_me;
 use crate::Process;
 
 fn sleeper(cx: &Cx, seconds: f64) -> Process {
     let cx = cx.clone();
-    Process::new(move || cx.sleep(seconds))
+    Process::new(move || as_me(&cx).sleep(seconds))
 }
 
 /// Whether a process with this pid exists (and is not a zombie).
@@ -39,6 +40,7 @@ pub fn exists(pid: i32) -> bool {
 fn sleepy_daemon(cx: &Cx) -> Process {
     let c = cx.clone();
     Process::new(move || {
+        let c = as_me(&c);
         c.sleep(60.0);
         c.say("daemon done (should never be printed)");
     })
@@ -48,9 +50,11 @@ fn sleepy_daemon(cx: &Cx) -> Process {
 
 /// Helper `daemon-parent`: start a daemon and a non-daemon child, say their pids, return.
 pub fn daemon_parent(cx: &Cx) -> anyhow::Result<()> {
+    let cx = &cx.as_speaker("helper daemon-parent");
     let mut daemon = sleepy_daemon(cx);
     let c = cx.clone();
     let mut worker = Process::new(move || {
+        let c = as_me(&c);
         c.sleep(1.0);
         c.say("worker done");
     })
@@ -68,6 +72,7 @@ pub fn daemon_parent(cx: &Cx) -> anyhow::Result<()> {
 
 /// Helper `daemon-parent-killed`: start a daemon child, say its pid, wait to be killed.
 pub fn daemon_parent_killed(cx: &Cx) -> anyhow::Result<()> {
+    let cx = &cx.as_speaker("helper daemon-parent-killed");
     let mut daemon = sleepy_daemon(cx);
     daemon.start()?;
     cx.say(format!("daemon pid {}", daemon.pid().unwrap_or_default()));
@@ -116,6 +121,7 @@ pub fn child_joins_its_thread(cx: &Cx) -> anyhow::Result<bool> {
     let c = cx.clone();
     let mut p = Process::new(move || -> anyhow::Result<()> {
         let mut writer = writer;
+        let c = c.as_speaker(format!("{}/worker", crate::current_process().name));
         let thread = std::thread::Builder::new()
             .name("worker".into())
             .spawn(move || {
@@ -131,7 +137,10 @@ pub fn child_joins_its_thread(cx: &Cx) -> anyhow::Result<bool> {
     })
     .named("joins-its-thread");
     p.start()?;
-    let code = p.join()?;
+    let code = {
+        let _waiting = cx.span(Activity::Wait, "join joins-its-thread");
+        p.join()?
+    };
     ensure!(
         code == 0,
         "the child that joins its thread exited with {code}"
@@ -224,6 +233,54 @@ pub fn daemon_when_parent_is_killed(cx: &Cx) -> anyhow::Result<(i32, String)> {
     }
 }
 
+/// The Python side of a SIGKILLed parent: a `multiprocessing` parent (fork) starts a daemon
+/// child that sleeps, prints its pid and SIGKILLs itself. Whether that child was still running
+/// after its parent had died (it is then killed and reaped here). `Ok(None)` without python3.
+///
+/// # Errors
+/// If this process cannot become a subreaper, python3 cannot be started or does not end, or
+/// it never says its child's pid.
+pub fn python_daemon_after_sigkill(cx: &Cx) -> anyhow::Result<Option<bool>> {
+    const SCRIPT: &str = "import multiprocessing as mp, os, signal, sys, time\n\
+        if __name__ == '__main__':\n    \
+            p = mp.get_context('fork').Process(target=time.sleep, args=(60,), daemon=True)\n    \
+            p.start()\n    \
+            print(p.pid, flush=True)\n    \
+            os.kill(os.getpid(), signal.SIGKILL)\n";
+    // The orphan is handed to us, so that we can reap it after killing it.
+    nix::sys::prctl::set_child_subreaper(true).context("becoming a subreaper")?;
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut child = match std::process::Command::new(&python)
+        .args(["-c", SCRIPT])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).context("starting python3"),
+    };
+    let stdout = child.stdout.take().context("no stdout")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line.trim().parse::<i32>().ok());
+    });
+    let daemon = rx.recv_timeout(cx.long_wait()).ok().flatten();
+    // The parent kills itself; reap it (or kill it, if it never got that far).
+    if lesson::wait_within(&mut child, cx.long_wait())?.is_none() {
+        bail!("the Python parent did not end");
+    }
+    let daemon = daemon.context("the Python parent never said its daemon's pid")?;
+    let alive = exists(daemon);
+    let pid = Pid::from_raw(daemon);
+    let _ = kill(pid, Signal::SIGKILL);
+    // Ours to reap as the subreaper it was handed to; elsewhere (ECHILD) init reaps it.
+    while let Err(Errno::EINTR) = waitpid(pid, None) {}
+    Ok(Some(alive))
+}
+
 /// The lesson.
 pub fn run(cx: &Cx) -> anyhow::Result<()> {
     let mut p = sleeper(cx, 2.0).named("sleeper");
@@ -238,13 +295,19 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         p.pid().unwrap_or_default(),
         p.is_alive()
     ));
-    let done = p.join_timeout(cx.scaled(0.5))?;
+    let done = {
+        let _waiting = cx.span(Activity::Wait, "join_timeout(0.5 s)");
+        p.join_timeout(cx.scaled(0.5))?
+    };
     cx.say(format!(
         "join_timeout(0.5 s) -> {done}; is_alive() {} (it sleeps 2 s)",
         p.is_alive()
     ));
     ensure!(!done, "a 2 s sleeper ended within 0.5 s");
-    let code = p.join()?;
+    let code = {
+        let _waiting = cx.span(Activity::Wait, "join sleeper");
+        p.join()?
+    };
     cx.say(format!(
         "join() -> exitcode {code}; is_alive() {}",
         p.is_alive()
@@ -319,11 +382,30 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         "a child outlived its parent"
     );
 
-    cx.explain("and when the parent is killed (SIGKILL: no destructor runs), PR_SET_PDEATHSIG:");
+    cx.explain(
+        "and when the parent is SIGKILLed (no destructor, no atexit handler runs): here, by this\n\
+         crate's choice, the kernel kills its daemon children too (PR_SET_PDEATHSIG, armed in\n\
+         each daemon child). That is NOT Python's behaviour: Python terminates daemon children\n\
+         from an atexit handler, which a SIGKILLed parent never runs, so they live on.",
+    );
     let (daemon, how) = daemon_when_parent_is_killed(cx)?;
     cx.say(format!(
-        "parent SIGKILLed; its daemon child {daemon}: {how}"
+        "rust (this crate's choice): parent SIGKILLed; its daemon child {daemon}: {how}"
     ));
     ensure!(!exists(daemon), "the daemon outlived its killed parent");
+    match python_daemon_after_sigkill(cx)? {
+        None => cx.say("python3 not found: Python's side not shown"),
+        Some(alive) => {
+            cx.say(format!(
+                "python3 (multiprocessing, daemon=True): parent SIGKILLed; its daemon child still \
+                 running afterwards: {}",
+                if alive { "yes" } else { "no" }
+            ));
+            ensure!(
+                alive,
+                "Python's daemon child died with its SIGKILLed parent"
+            );
+        }
+    }
     Ok(())
 }

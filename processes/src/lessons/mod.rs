@@ -4,12 +4,25 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod introspection;
 pub mod pids;
 pub mod spawn;
 pub mod start_methods;
 pub mod thousand;
 
-use lesson::{Chapter, Lesson};
+use lesson::{Chapter, Cx, Handoff, Lesson};
+
+/// The lesson context of a child process, speaking under the name its parent gave it
+/// (`Process-N` by default, as in Python), so the timeline has a row per child. Call it in the
+/// child.
+pub fn as_me(cx: &Cx) -> Cx {
+    cx.as_speaker(crate::current_process().name)
+}
+
+/// The same for a spawned or forkserver child, from the handoff its argument carried.
+pub fn cx_of(handoff: Handoff) -> Cx {
+    handoff.named(crate::current_process().name).cx()
+}
 
 /// The chapter: its lessons in the seed's order, and the helper programs the `api` lesson
 /// runs in child processes.
@@ -24,7 +37,7 @@ pub static CHAPTER: Chapter = Chapter {
         },
         Lesson {
             name: "thousand",
-            title: "1000 processes against 1000 threads (进程的基本使用)",
+            title: "200 processes against 200 threads; the seed's 1000 with --count 1000 (进程的基本使用)",
             run: thousand::run,
         },
         Lesson {
@@ -38,8 +51,13 @@ pub static CHAPTER: Chapter = Chapter {
             run: api::run,
         },
         Lesson {
+            name: "introspection",
+            title: "current_process, parent_process, active_children, sentinel, close, cpu_count (进程模块的其他方法)",
+            run: introspection::run,
+        },
+        Lesson {
             name: "start-methods",
-            title: "fork against spawn: what the child inherits (beyond the seed)",
+            title: "fork, spawn and forkserver: what the child inherits (beyond the seed)",
             run: start_methods::run,
         },
     ],

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use anyhow::{bail, ensure};
-use lesson::Cx;
+use lesson::{Activity, Cx};
 use nix::unistd::{Pid, getpid, getppid};
 
 use crate::Process;
@@ -31,7 +31,7 @@ pub fn children(cx: &Cx) -> anyhow::Result<Vec<i32>> {
         .chain((0..3).map(|i| format!("child {i}")))
         .map(|title| {
             let cx = cx.clone();
-            Process::new(move || info(&cx, &title, me))
+            Process::new(move || info(&super::as_me(&cx), &title, me))
         })
         .collect();
     // The first alone, as in the seed; then the three together.
@@ -42,6 +42,7 @@ pub fn children(cx: &Cx) -> anyhow::Result<Vec<i32>> {
             ensure!(p.join()? == 0, "the child's parent was not us");
         }
     }
+    let _waiting = cx.span(Activity::Wait, "join the three children");
     for p in procs.iter_mut().skip(1) {
         ensure!(p.join()? == 0, "a child's parent was not us");
     }

@@ -5,12 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::ensure;
-use lesson::Cx;
+use lesson::{Activity, Cx};
 
+use super::as_me;
 use crate::{Process, Run};
 
-/// The seed's `f(name)`: sleep 1 s, then greet.
+/// The seed's `f(name)`: sleep 1 s, then greet (under the child's own name on the timeline).
 pub fn f((cx, name): (Cx, &'static str)) {
+    let cx = as_me(&cx);
     cx.sleep(1.0);
     cx.say(format!("hello {name}"));
 }
@@ -27,9 +29,10 @@ pub struct MyProcess {
 
 impl Run for MyProcess {
     fn run(&mut self) -> anyhow::Result<()> {
-        self.cx.sleep(1.0);
+        let cx = as_me(&self.cx);
+        cx.sleep(1.0);
         let now = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
-        self.cx.say(format!(
+        cx.say(format!(
             "{} hello (my copy of the counter: {now})",
             self.name
         ));
@@ -52,6 +55,7 @@ fn start_all_join_all(cx: &Cx, procs: &mut [Process]) -> anyhow::Result<Vec<i32>
         procs.len()
     ));
     ensure!(alive == procs.len(), "the processes did not overlap");
+    let _waiting = cx.span(Activity::Wait, "join() each child");
     procs.iter_mut().map(|p| p.join()).collect()
 }
 
@@ -74,6 +78,7 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
                 name: format!("MyProcess-{i}"),
                 counter: counter.clone(),
             })
+            .named(format!("MyProcess-{i}"))
         })
         .collect();
     let codes = start_all_join_all(cx, &mut procs)?;

@@ -1,37 +1,54 @@
 //! Lesson `start-methods` (beyond the seed, behind its "on Windows pass it as an argument"):
 //! fork copies the parent, so a child sees what the parent made at run time; spawn starts the
-//! program afresh, so a child sees only what it is passed.
+//! program afresh, so a child sees only what it is passed; forkserver forks the child from a
+//! server that was itself started afresh (fork + exec), so it inherits as little as spawn.
 
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use anyhow::{Context, bail, ensure};
-use lesson::{Cx, Handoff};
+use std::time::Instant;
 
-use crate::{Entry, Process, decode};
+use anyhow::{Context, bail, ensure};
+use lesson::{Activity, Cx, Handoff};
+
+use super::cx_of;
+use crate::{Entry, Process, StartMethod, current_process, decode};
+
+/// "spawn" or "forkserver": how this child was started, for its lines.
+fn method() -> &'static str {
+    match current_process().start_method {
+        Some(StartMethod::Forkserver) => "forkserver",
+        Some(StartMethod::Fork) => "fork",
+        _ => "spawn",
+    }
+}
 
 /// Made by the parent at run time (not at compile time), to see who inherits it.
 pub static MADE_BY_PARENT: OnceLock<String> = OnceLock::new();
 
 /// Spawn entry `show-inherited`: report whether `MADE_BY_PARENT` is there (it must not be).
 pub fn show_inherited(arg: &[u8]) -> anyhow::Result<()> {
-    let cx = decode::<Handoff>(arg)?.cx();
+    let cx = cx_of(decode::<Handoff>(arg)?);
     match MADE_BY_PARENT.get() {
         None => {
-            cx.say("spawn child: MADE_BY_PARENT is empty here, a fresh process");
+            cx.say(format!(
+                "{} child: MADE_BY_PARENT is empty here, a fresh process",
+                method()
+            ));
             Ok(())
         }
-        Some(v) => bail!("a spawned child saw the parent's value {v:?}"),
+        Some(v) => bail!("a {} child saw the parent's value {v:?}", method()),
     }
 }
 
 /// Spawn entry `greet`: print the name it was passed.
 pub fn greet(arg: &[u8]) -> anyhow::Result<()> {
     let (name, handoff): (String, Handoff) = decode(arg)?;
-    handoff
-        .cx()
-        .say(format!("spawn child: hello {name} (passed as an argument)"));
+    cx_of(handoff).say(format!(
+        "{} child: hello {name} (passed as an argument)",
+        method()
+    ));
     Ok(())
 }
 
@@ -40,6 +57,35 @@ pub fn greet(arg: &[u8]) -> anyhow::Result<()> {
 pub fn exit_with(arg: &[u8]) -> anyhow::Result<()> {
     let code: i32 = decode(arg)?;
     std::process::exit(code)
+}
+
+/// Spawn entry `sleep-ms`: sleep the number of milliseconds it was passed, then exit 0 (tests
+/// use it for a child that is still running).
+///
+/// # Errors
+/// If the argument is not a `u64`.
+pub fn sleep_ms(arg: &[u8]) -> anyhow::Result<()> {
+    let ms: u64 = decode(arg)?;
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    Ok(())
+}
+
+/// Spawn entry `parent-of`: exit 0 if [`parent_process`](crate::parent_process) is the
+/// process whose pid it was passed, alive, else fail saying what it found (a test checks a
+/// forkserver child's parent this way).
+///
+/// # Errors
+/// If the argument is not an `i32`, or the parent is another process or has ended.
+pub fn parent_of(arg: &[u8]) -> anyhow::Result<()> {
+    let expected: i32 = decode(arg)?;
+    let parent = crate::parent_process().context("no parent_process()")?;
+    ensure!(
+        parent.pid() == expected && parent.is_alive(),
+        "parent_process() is pid {} (alive: {}), not {expected}",
+        parent.pid(),
+        parent.is_alive()
+    );
+    Ok(())
 }
 
 /// How many descriptors this process has open (not counting the one used to count them).
@@ -54,9 +100,7 @@ pub fn open_fds() -> anyhow::Result<usize> {
 pub fn count_fds(arg: &[u8]) -> anyhow::Result<()> {
     let handoff: Handoff = decode(arg)?;
     let n = open_fds()?;
-    handoff
-        .cx()
-        .say(format!("spawn child: {n} descriptors open"));
+    cx_of(handoff).say(format!("{} child: {n} descriptors open", method()));
     std::process::exit(n.min(255) as i32)
 }
 
@@ -78,14 +122,49 @@ pub static ENTRIES: &[Entry] = &[
         name: "count-fds",
         run: count_fds,
     },
+    Entry {
+        name: "sleep-ms",
+        run: sleep_ms,
+    },
+    Entry {
+        name: "parent-of",
+        run: parent_of,
+    },
+    Entry {
+        name: "introduce",
+        run: super::introspection::introduce_entry,
+    },
 ];
 
 fn spawned(cx: &Cx, entry: &str, arg: &impl serde::Serialize) -> anyhow::Result<Process> {
-    let p = Process::spawn_entry(entry, arg)?;
+    let p = Process::spawn_entry(entry, arg)?.named("spawn-child");
     Ok(match cx.exe() {
         Some(exe) => p.exe(exe),
         None => p,
     })
+}
+
+fn forkserved(cx: &Cx, entry: &str, arg: &impl serde::Serialize) -> anyhow::Result<Process> {
+    let p = Process::forkserver_entry(entry, arg)?.named("forkserver-child");
+    Ok(match cx.exe() {
+        Some(exe) => p.exe(exe),
+        None => p,
+    })
+}
+
+/// Start `p`, join it, and say how long the start and join took.
+fn timed(cx: &Cx, mut p: Process, what: &str) -> anyhow::Result<i32> {
+    let t = Instant::now();
+    p.start()?;
+    let code = {
+        let _waiting = cx.span(Activity::Wait, format!("join {}", p.name()));
+        p.join()?
+    };
+    cx.say(format!(
+        "{what}: started and joined in {:.1} ms, exit code {code}",
+        t.elapsed().as_secs_f64() * 1e3
+    ));
+    Ok(code)
 }
 
 /// The lesson.
@@ -94,29 +173,49 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     let _ = MADE_BY_PARENT.set("a value the parent made at run time".to_owned());
     cx.say("the parent set MADE_BY_PARENT");
 
+    cx.explain(
+        "forkserver: the first forkserver start runs a server, this binary started afresh (fork +\n\
+         exec, as Python starts its forkserver: a fresh interpreter, not a fork of this one);\n\
+         the server forks each child. So the child inherits the server's clean state, not ours.",
+    );
+    let server = crate::ForkServer::shared(cx.exe())?;
+    let server_pid = server.ensure_running()?;
+    cx.say(format!(
+        "the fork server runs as pid {server_pid}: a child of this process, running this binary \
+         afresh"
+    ));
     let c = cx.clone();
-    let mut forked = Process::new(move || match MADE_BY_PARENT.get() {
+    let forked = Process::new(move || match MADE_BY_PARENT.get() {
         Some(v) => {
-            c.say(format!("fork child: MADE_BY_PARENT = {v:?} (inherited)"));
+            super::as_me(&c).say(format!("fork child: MADE_BY_PARENT = {v:?} (inherited)"));
             Ok(())
         }
         None => Err(anyhow::anyhow!("the fork child did not inherit the value")),
-    });
-    forked.start()?;
-    let fork_code = forked.join()?;
-    let mut spawn = spawned(cx, "show-inherited", &cx.handoff())?;
-    spawn.start()?;
-    let spawn_code = spawn.join()?;
+    })
+    .named("fork-child");
+    let fork_code = timed(cx, forked, "fork")?;
+    let spawn_code = timed(cx, spawned(cx, "show-inherited", &cx.handoff())?, "spawn")?;
+    let server_code = timed(
+        cx,
+        forkserved(cx, "show-inherited", &cx.handoff())?,
+        "forkserver",
+    )?;
     cx.say(format!(
-        "fork child inherited it (exit {fork_code}); spawn child did not (exit {spawn_code})"
+        "fork child inherited it (exit {fork_code}); spawn child did not (exit {spawn_code}); \
+         forkserver child did not (exit {server_code})"
     ));
     ensure!(
-        fork_code == 0 && spawn_code == 0,
+        fork_code == 0 && spawn_code == 0 && server_code == 0,
         "inheritance was not as described"
     );
 
-    cx.explain("so with spawn, pass what the child needs, as the seed says for Windows:");
+    cx.explain(
+        "so with spawn and forkserver, pass what the child needs, as the seed says for Windows:",
+    );
     let mut greeter = spawned(cx, "greet", &("luck", cx.handoff()))?;
+    greeter.start()?;
+    ensure!(greeter.join()? == 0, "the greeter failed");
+    let mut greeter = forkserved(cx, "greet", &("luck", cx.handoff()))?;
     greeter.start()?;
     ensure!(greeter.join()? == 0, "the greeter failed");
 
@@ -128,6 +227,7 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     let pipe = [r.as_raw_fd(), w.as_raw_fd()];
     let c = cx.clone();
     let mut forked = Process::new(move || -> anyhow::Result<()> {
+        let c = super::as_me(&c);
         let open = pipe
             .iter()
             .filter(|fd| Path::new(&format!("/proc/self/fd/{fd}")).exists())
@@ -138,7 +238,8 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         ));
         ensure!(open == 2, "the fork child lacks the parent's pipe");
         Ok(())
-    });
+    })
+    .named("fork-child");
     forked.start()?;
     ensure!(forked.join()? == 0, "the fork child did not see the pipe");
     let mut spawn = spawned(cx, "count-fds", &cx.handoff())?;
@@ -152,6 +253,17 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         (1..=3).contains(&n),
         "the spawn child inherited descriptors: {n} open"
     );
+    let mut served = forkserved(cx, "count-fds", &cx.handoff())?;
+    served.start()?;
+    let n = served.join()?;
+    cx.say(format!(
+        "the forkserver child had {n} descriptors open: stdin (/dev/null), stdout and stderr \
+         (ours, sent to the server with the request) and a pidfd of its parent (us)"
+    ));
+    ensure!(
+        n == 4,
+        "the forkserver child has {n} descriptors open, not 4"
+    );
     drop((r, w));
 
     match spawned(cx, "no-such-entry", &())?.start() {
@@ -159,10 +271,13 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         Err(e) => cx.say(format!("an unknown entry: start() -> Err: {e}")),
     }
     cx.explain(
-        "fork: fast, inherits everything, unsafe with threads running (a lock another thread\n\
-         held stays locked in the child). spawn: runs the binary again, inherits nothing, safe\n\
-         anywhere. forkserver: a server forked early (single-threaded) forks the children.\n\
-         Python 3.14 moved Linux's default from fork to forkserver for this reason.",
+        "what each inherits:\n\
+         - fork: memory (every value), every descriptor, only the forking thread. Fast; unsafe\n\
+         \x20 with threads running (a lock another thread held stays locked in the child).\n\
+         - spawn: nothing; the binary runs again with stdin, stdout, stderr. The slowest (exec).\n\
+         - forkserver: the server's clean state (it was fork + exec'd, as Python starts it),\n\
+         \x20 stdout, stderr, a pidfd of its parent. A fork's speed plus a round trip.\n\
+         Python 3.14 moved Linux's default from fork to forkserver for the fork row's danger.",
     );
     Ok(())
 }

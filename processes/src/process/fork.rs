@@ -13,6 +13,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::{ForkResult, Pid, fork, getpid, getppid};
 
 use super::Body;
+use super::registry::{self, Me};
 
 /// What a failed fork (or the fork inside a spawn) most likely ran into, for its message.
 pub(super) fn why(e: Errno) -> &'static str {
@@ -33,7 +34,9 @@ fn exit_now(code: i32) -> ! {
 }
 
 /// Fork a child that runs `body` (closing `close`, or all but `keep_only`, first); its pid.
+/// `me` is what the child will know of itself ([`current_process`](super::current_process)).
 pub(super) fn fork_child(
+    me: Me,
     name: &str,
     daemon: bool,
     close: &[RawFd],
@@ -54,19 +57,32 @@ pub(super) fn fork_child(
     // itself, so its prints re-enter them instead of waiting for a thread that is not there.
     let out = io::stdout().lock();
     let err = io::stderr().lock();
+    // The registry's lock too: the child changes its copy before anything else can want it.
+    let reg = registry::lock();
     let parent = getpid();
     // SAFETY: fork is unsafe because the child of a multi-threaded process may only do
-    // async-signal-safe work until it exits. The child below does: close/close_range and
-    // prctl/getppid (system calls), unlocks the two locks it inherited as their owner, runs the
-    // body (whose duty is documented on `Process` and the module), flushes, and _exits.
+    // async-signal-safe work until it exits. The child below does: it replaces its copy of the
+    // registry (a free and a move, under the registry lock it inherited as its owner; glibc's
+    // fork resets malloc's locks), close/close_range and prctl/getppid (system calls), unlocks
+    // the three locks it inherited as their owner, runs the body (whose duty is documented on
+    // `Process` and the module), flushes, and _exits.
     match unsafe { fork() } {
-        Err(e) => Err(e).with_context(|| format!("process {name}: fork failed{}", why(e))),
+        Err(e) => {
+            drop(reg);
+            Err(e).with_context(|| format!("process {name}: fork failed{}", why(e)))
+        }
         Ok(ForkResult::Parent { child }) => {
+            drop(reg);
             drop(err);
             drop(out);
+            drop(me);
             Ok(child)
         }
         Ok(ForkResult::Child) => {
+            // Held by this thread since before the fork; nothing else here can be waiting.
+            let mut reg = reg;
+            reg.become_child(me);
+            drop(reg);
             if let Some(keep) = &keep {
                 close_all_but(keep);
             }

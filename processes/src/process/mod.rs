@@ -1,5 +1,6 @@
-//! [`Process`]: Python's `multiprocessing.Process` for Rust on Linux, with the `fork` and
-//! `spawn` start methods.
+//! [`Process`]: Python's `multiprocessing.Process` for Rust on Linux, with the `fork`, `spawn`
+//! and `forkserver` start methods, and the module functions around it: [`current_process`],
+//! [`parent_process`], [`active_children`].
 //!
 //! # Fork safety: what binds you
 //!
@@ -37,23 +38,39 @@
 //!   of the parent whose copy in the child is never used or dropped, so nothing closes it twice.
 //! - `pidfd_open` + `OwnedFd::from_raw_fd`: the kernel returns a new descriptor that nothing
 //!   else owns; the `Process` owns it until the child is reaped.
-//! - `pre_exec` (in `spawn.rs`): between fork and exec only `close_range`, `prctl` and
-//!   `getppid`, no allocation.
+//! - `pre_exec` (in `spawn.rs`, `forkserver/mod.rs`): between fork and exec only
+//!   `close_range`, `prctl` and `getppid`, no allocation.
+//! - The registry (`registry.rs`) is locked across every fork this crate makes, so the child
+//!   inherits it held by its own thread and may change its copy. It borrows each running
+//!   child's pidfd by number: a `Process` removes its entry (under the lock) before it can
+//!   close that descriptor.
+//! - The fork server (`forkserver/`) forks in a single-threaded process; its child keeps 0-3
+//!   and its connection and `close_range`s the rest, and never returns into the server loop
+//!   (it `exit`s, also after a panic of the entry). Descriptors received by `SCM_RIGHTS` are
+//!   new and owned by whoever received them. A forkserver child is signalled through its pidfd
+//!   (`pidfd_send_signal`), since the server, not we, reaps it and its pid could be reused.
 //!
 //! Checked by: `tests/no_children_left.rs` (`waitpid(-1)` finds no child after every kind this
 //! crate makes), `tests/faults.rs` (a child killed at chosen moments, a handle dropped in
 //! every state, a thread printing in a child, a spawned child's descriptors) and
-//! `tests/rlimits.rs` (a refused start leaves no child and no descriptor), all from inside the
-//! multi-threaded test harness.
+//! `tests/rlimits.rs` (a refused start leaves no child and no descriptor),
+//! `tests/cpython_test_start.rs` (the fork server killed or interrupted while a child runs, a
+//! daemon child dying with it, the descriptors a forkserver child has) and
+//! `tests/cpython_test_process_api.rs` (a child sees its own children only, sentinels stay
+//! readable until `close`), all from inside the multi-threaded test harness.
 //!
 //! # Layout
 //!
 //! This module holds the [`Process`] type, its constructors and `start`; `wait.rs` the running
-//! child's side (reaping, `join`, signals, drop); `fork.rs` the fork child's side; `spawn.rs`
-//! the spawn start method (the [`Entry`] table and the spawned child's [`spawn_main`]).
+//! child's side (reaping, `join`, signals, `sentinel`, `close`, drop); `fork.rs` the fork
+//! child's side; `spawn.rs` the spawn start method (the [`Entry`] table and the spawned child's
+//! [`spawn_main`]); `forkserver/` the [`ForkServer`] (client in `mod.rs`, server in
+//! `server.rs`); `registry.rs` who is who ([`current_process`], [`parent_process`],
+//! [`active_children`]).
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -62,10 +79,17 @@ use nix::unistd::Pid;
 use serde::Serialize;
 
 mod fork;
+mod forkserver;
+mod registry;
 mod spawn;
 mod wait;
 
 use fork::fork_child;
+pub use forkserver::{FORKSERVER_ENTRY, ForkServer};
+pub use registry::{
+    ChildInfo, CurrentProcess, MAIN_NAME, ParentProcess, active_children, current_process,
+    parent_process,
+};
 use spawn::spawn_child;
 pub use spawn::{Entry, SPAWN_FLAG, decode, register, spawn_main};
 use wait::pidfd_open;
@@ -113,6 +137,10 @@ pub enum StartMethod {
     /// slower, inherits nothing, safe in a multi-threaded parent. Python's default on macOS
     /// and Windows.
     Spawn,
+    /// Ask a [`ForkServer`] (this binary run afresh, once, single-threaded) to fork a child
+    /// that calls a registered [`Entry`]: inherits nothing of the parent, as spawn, and starts
+    /// about as fast as fork. Python's default on Linux since 3.14.
+    Forkserver,
 }
 
 /// `Send`, so a `Process` can be handed to (and started or joined by) another thread.
@@ -125,17 +153,34 @@ enum Work {
         arg: Vec<u8>,
         exe: Option<PathBuf>,
     },
+    Forkserver {
+        entry: String,
+        arg: Vec<u8>,
+        exe: Option<PathBuf>,
+        server: Option<Arc<ForkServer>>,
+    },
 }
 
 enum State {
     New(Work),
     Running {
         pid: Pid,
+        /// A pidfd of the child: readable once it has ended; also how a forkserver child is
+        /// signalled without racing a reused pid.
         pidfd: Option<OwnedFd>,
+        /// A forkserver child's connection to the server, on which its exit code arrives;
+        /// `None` for fork and spawn, and once the server died.
+        conn: Option<OwnedFd>,
     },
-    Done(i32),
+    Done {
+        code: i32,
+        /// What [`Process::sentinel`] returns: kept until [`Process::close`] or drop.
+        sentinel: Option<OwnedFd>,
+    },
     /// `start` failed: nothing runs, nothing to reap.
     Failed,
+    /// [`Process::close`]d: only the exit code is left.
+    Closed(Option<i32>),
 }
 
 /// A child process. Replaces `multiprocessing.Process`.
@@ -206,6 +251,7 @@ impl Process {
             method: match work {
                 Work::Fork(_) => StartMethod::Fork,
                 Work::Spawn { .. } => StartMethod::Spawn,
+                Work::Forkserver { .. } => StartMethod::Forkserver,
             },
             close_in_child: Vec::new(),
             keep_only: None,
@@ -286,9 +332,11 @@ impl Process {
     /// must call [`spawn_main`] with the same entries, first thing in `main`: that is what
     /// reads the argument. A binary that neither reads its stdin nor exits keeps
     /// [`Process::start`] waiting once the argument is larger than a pipe holds (64 KiB), as
-    /// Python's spawn would. On a fork process this does nothing.
+    /// Python's spawn would. For a forkserver process: the binary the shared [`ForkServer`]
+    /// runs. On a fork process this does nothing.
     pub fn exe(mut self, path: impl Into<PathBuf>) -> Process {
-        if let State::New(Work::Spawn { exe, .. }) = &mut self.state {
+        if let State::New(Work::Spawn { exe, .. } | Work::Forkserver { exe, .. }) = &mut self.state
+        {
             *exe = Some(path.into());
         }
         self
@@ -322,7 +370,30 @@ impl Process {
     /// that killed it (-15 after [`Process::terminate`]). Python's `p.exitcode`.
     pub fn exitcode(&self) -> Option<i32> {
         match self.state {
-            State::Done(code) => Some(code),
+            State::Done { code, .. } => Some(code),
+            State::Closed(code) => code,
+            _ => None,
+        }
+    }
+
+    /// A descriptor that becomes readable when the child has ended, to wait on several
+    /// processes (and pipes, sockets) at once with `poll`. Replaces `p.sentinel`. For fork and
+    /// spawn it is a pidfd of the child; for forkserver, the connection on which the server
+    /// reports the exit code. It stays valid (and readable) after `join`, until
+    /// [`Process::close`] or drop. `None` before start, after a failed start or `close`, and
+    /// where no pidfd could be opened (a kernel before 5.3, the descriptor limit); Python
+    /// raises `ValueError` before start.
+    pub fn sentinel(&self) -> Option<BorrowedFd<'_>> {
+        match &self.state {
+            State::Running { conn: Some(fd), .. }
+            | State::Running {
+                conn: None,
+                pidfd: Some(fd),
+                ..
+            }
+            | State::Done {
+                sentinel: Some(fd), ..
+            } => Some(fd.as_fd()),
             _ => None,
         }
     }
@@ -342,27 +413,62 @@ impl Process {
                 "process {}: its start failed, and a Process is started once (make a new one)",
                 self.name
             ),
+            State::Closed(code) => {
+                self.state = State::Closed(code);
+                bail!("process {} is closed", self.name);
+            }
             other => {
                 self.state = other;
                 bail!("process {} was already started", self.name);
             }
         };
-        let pid = match work {
-            Work::Fork(body) => fork_child(
-                &self.name,
-                self.daemon,
-                &self.close_in_child,
-                self.keep_only.as_deref(),
-                body,
-            ),
-            Work::Spawn { entry, arg, exe } => {
-                spawn_child(&self.name, self.daemon, &entry, &arg, exe)
+        let (pid, pidfd, conn) = match work {
+            Work::Fork(body) => {
+                let me = registry::Me {
+                    name: self.name.clone(),
+                    daemon: self.daemon,
+                    method: StartMethod::Fork,
+                    parent_pid: nix::unistd::getpid().as_raw(),
+                    parent_name: registry::lock().my_name(),
+                    parent_pidfd: None,
+                };
+                let pid = fork_child(
+                    me,
+                    &self.name,
+                    self.daemon,
+                    &self.close_in_child,
+                    self.keep_only.as_deref(),
+                    body,
+                )?;
+                (pid, pidfd_open(pid), None)
             }
-        }?;
-        self.state = State::Running {
-            pid,
-            pidfd: pidfd_open(pid),
+            Work::Spawn { entry, arg, exe } => {
+                let pid = spawn_child(&self.name, self.daemon, &entry, &arg, exe)?;
+                (pid, pidfd_open(pid), None)
+            }
+            Work::Forkserver {
+                entry,
+                arg,
+                exe,
+                server,
+            } => {
+                spawn::check_entry(&self.name, &entry)?;
+                let server = match server {
+                    Some(s) => s,
+                    None => ForkServer::shared(exe.as_deref())?,
+                };
+                let started = server.start_child(&self.name, self.daemon, &entry, &arg)?;
+                (started.pid, started.pidfd, Some(started.conn))
+            }
         };
+        registry::lock().add_child(
+            pid.as_raw(),
+            &self.name,
+            self.daemon,
+            self.method,
+            registry::raw(&pidfd),
+        );
+        self.state = State::Running { pid, pidfd, conn };
         Ok(())
     }
 }

@@ -18,6 +18,9 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{Pid, getpid, getppid};
 use serde::de::DeserializeOwned;
 
+use super::StartMethod;
+use super::registry::Me;
+
 /// The argument that tells a binary it was started as a spawned child (see [`spawn_main`]):
 /// the lesson crate's one flag for re-running a chapter binary as a child
 /// ([`lesson::HELPER_FLAG`]), so a chapter's helpers and its spawn entries share one mechanism.
@@ -57,7 +60,8 @@ fn registered() -> &'static [Entry] {
 
 /// The first line of a binary's `main` when it offers spawn entries: registers `entries`, and,
 /// if this process was started as a spawned child (`SPAWN_FLAG NAME`), runs that entry with
-/// the argument read from stdin and exits (0, or 1 with the error on stderr). Otherwise it
+/// the argument read from stdin and exits (0, or 1 with the error on stderr); started as a fork
+/// server (`SPAWN_FLAG processes-forkserver`), it serves until its parent ends. Otherwise it
 /// returns and `main` goes on.
 pub fn spawn_main(entries: &'static [Entry]) {
     register(entries);
@@ -66,27 +70,109 @@ pub fn spawn_main(entries: &'static [Entry]) {
         return;
     }
     let name = args.next().unwrap_or_default();
+    if name == super::forkserver::FORKSERVER_ENTRY {
+        super::forkserver::serve(entries);
+    }
     // Not an entry: the chapter's helper of that name, if any, is `lesson::main`'s to run (and
     // an unknown name its to refuse, with exit status 2).
-    let code = match entries.iter().find(|e| e.name == name) {
-        None => return,
-        Some(entry) => {
-            let mut arg = Vec::new();
-            let outcome = io::stdin()
-                .read_to_end(&mut arg)
-                .context("reading the argument from the parent")
-                .and_then(|_| (entry.run)(&arg));
-            match outcome {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("spawned child {name} (pid {}): {e:#}", std::process::id());
-                    1
-                }
-            }
+    if !entries.iter().any(|e| e.name == name) {
+        return;
+    }
+    let mut input = Vec::new();
+    let code = match io::stdin()
+        .read_to_end(&mut input)
+        .context("reading the argument from the parent")
+        .and_then(|_| split_header(&input))
+    {
+        Err(e) => {
+            eprintln!("spawned child {name} (pid {}): {e:#}", std::process::id());
+            1
+        }
+        Ok((header, arg)) => {
+            let process = header.name.clone();
+            super::registry::lock().become_child(Me {
+                name: header.name,
+                daemon: header.daemon,
+                method: StartMethod::Spawn,
+                parent_pid: header.parent_pid,
+                parent_name: header.parent_name,
+                parent_pidfd: None,
+            });
+            run_entry(entries, &name, arg, &process)
         }
     };
     let _ = io::stdout().flush();
     std::process::exit(code);
+}
+
+/// What a spawned child learns of itself before its argument (Python's spawn sends the same
+/// facts with the pickled process object).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Header {
+    name: String,
+    daemon: bool,
+    parent_pid: i32,
+    parent_name: String,
+}
+
+fn split_header(input: &[u8]) -> anyhow::Result<(Header, &[u8])> {
+    let (len, rest) = input
+        .split_first_chunk::<4>()
+        .context("the argument is shorter than its header")?;
+    let len = u32::from_le_bytes(*len) as usize;
+    anyhow::ensure!(rest.len() >= len, "the argument's header is cut short");
+    let (header, arg) = rest.split_at(len);
+    Ok((
+        postcard::from_bytes(header).context("decoding the header")?,
+        arg,
+    ))
+}
+
+/// Run entry `name` (of process `process`) with `arg`: 0, or 1 with its error or panic on
+/// stderr. A spawned child and a forkserver child end this way.
+pub(super) fn run_entry(entries: &[Entry], name: &str, arg: &[u8], process: &str) -> i32 {
+    let Some(entry) = entries.iter().find(|e| e.name == name) else {
+        eprintln!(
+            "Process {process} (pid {}): no spawn entry named {name:?}",
+            std::process::id()
+        );
+        return 1;
+    };
+    match std::panic::catch_unwind(|| (entry.run)(arg)) {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => {
+            eprintln!(
+                "spawned child {name} (Process {process}, pid {}): {e:#}",
+                std::process::id()
+            );
+            1
+        }
+        Err(payload) => {
+            eprintln!(
+                "Process {process} (pid {}) panicked: {}",
+                std::process::id(),
+                lesson::panic_message(payload.as_ref())
+            );
+            1
+        }
+    }
+}
+
+/// Check that `entry` is registered here (the parent asks before starting anything).
+pub(super) fn check_entry(name: &str, entry: &str) -> anyhow::Result<()> {
+    let entries = registered();
+    if entries.iter().any(|e| e.name == entry) {
+        return Ok(());
+    }
+    let names: Vec<&str> = entries.iter().map(|e| e.name).collect();
+    bail!(
+        "process {name}: no spawn entry named {entry:?} (registered: {})",
+        if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join(", ")
+        }
+    );
 }
 
 /// Run this binary (or `exe`) again as a spawned child running `entry`, and send it `arg`.
@@ -97,18 +183,7 @@ pub(super) fn spawn_child(
     arg: &[u8],
     exe: Option<PathBuf>,
 ) -> anyhow::Result<Pid> {
-    let entries = registered();
-    if !entries.iter().any(|e| e.name == entry) {
-        let names: Vec<&str> = entries.iter().map(|e| e.name).collect();
-        bail!(
-            "process {name}: no spawn entry named {entry:?} (registered: {})",
-            if names.is_empty() {
-                "none".to_owned()
-            } else {
-                names.join(", ")
-            }
-        );
-    }
+    check_entry(name, entry)?;
     let exe = match exe {
         Some(exe) => exe,
         None => std::env::current_exe().context("finding this binary to spawn it")?,
@@ -155,8 +230,18 @@ pub(super) fn spawn_child(
     };
     let pid = Pid::from_raw(child.id() as i32);
     if let Some(mut stdin) = child.stdin.take() {
+        let header = postcard::to_allocvec(&Header {
+            name: name.to_owned(),
+            daemon,
+            parent_pid: parent.as_raw(),
+            parent_name: super::registry::lock().my_name(),
+        })
+        .context("encoding the spawned child's header")?;
+        let mut framed = (header.len() as u32).to_le_bytes().to_vec();
+        framed.extend_from_slice(&header);
+        framed.extend_from_slice(arg);
         // A child that died at once closes its end: that shows in its exit code, not here.
-        match stdin.write_all(arg) {
+        match stdin.write_all(&framed) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
             Err(e) => {

@@ -8,14 +8,16 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use lesson::Cx;
+use lesson::{Activity, Cx};
 
 /// Start the music (3 s) and game (5 s) threads; return once both have said "begin" (Python's
 /// `start()` likewise returns once the thread is running), so the demo does not depend on luck.
-fn start_music_and_game(cx: &Cx) -> anyhow::Result<(JoinHandle<()>, JoinHandle<()>)> {
+/// In helper `helper`, they speak as `helper/music` and `helper/game` on the timeline.
+fn start_music_and_game(cx: &Cx, helper: &str) -> anyhow::Result<(JoinHandle<()>, JoinHandle<()>)> {
     let (started_tx, started) = mpsc::channel();
     let spawn = |name: &str, what: &'static str, secs: f64| {
-        let (cx, started_tx) = (cx.clone(), started_tx.clone());
+        let cx = cx.as_speaker(format!("{helper}/{name}"));
+        let started_tx = started_tx.clone();
         std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
@@ -38,16 +40,19 @@ fn start_music_and_game(cx: &Cx) -> anyhow::Result<(JoinHandle<()>, JoinHandle<(
 
 /// Helper `main-returns`: start both threads, say ending, return from main.
 pub fn main_returns(cx: &Cx) -> anyhow::Result<()> {
-    let _handles = start_music_and_game(cx)?;
-    cx.say("ending.... main returns now");
+    let _handles = start_music_and_game(cx, "main-returns")?;
+    cx.as_speaker("main-returns/main")
+        .say("ending.... main returns now");
     Ok(())
 }
 
 /// Helper `python-default`: what Python does with non-daemon threads: after main's last line,
 /// wait for every thread.
 pub fn python_default(cx: &Cx) -> anyhow::Result<()> {
-    let (music, game) = start_music_and_game(cx)?;
+    let (music, game) = start_music_and_game(cx, "python-default")?;
+    let cx = cx.as_speaker("python-default/main");
     cx.say("ending.... main waits for its threads");
+    let _waiting = cx.span(Activity::Wait, "join every thread at exit");
     for t in [music, game] {
         t.join().map_err(|_| anyhow::anyhow!("a thread panicked"))?;
     }
@@ -57,8 +62,10 @@ pub fn python_default(cx: &Cx) -> anyhow::Result<()> {
 /// Helper `python-daemon`: the seed's `t2.setDaemon(True)`: wait for music only; the game is a
 /// daemon and dies with main.
 pub fn python_daemon(cx: &Cx) -> anyhow::Result<()> {
-    let (music, _game) = start_music_and_game(cx)?;
+    let (music, _game) = start_music_and_game(cx, "python-daemon")?;
+    let cx = cx.as_speaker("python-daemon/main");
     cx.say("ending.... main waits for music only");
+    let _waiting = cx.span(Activity::Wait, "join music");
     music
         .join()
         .map_err(|_| anyhow::anyhow!("music panicked"))?;
@@ -69,6 +76,7 @@ pub fn python_daemon(cx: &Cx) -> anyhow::Result<()> {
 pub fn child_lines(cx: &Cx, helper: &str) -> anyhow::Result<Vec<String>> {
     let mut cmd = cx.helper(helper)?;
     let limit = cx.scaled(60.0) + Duration::from_secs(30);
+    let _waiting = cx.span(Activity::Wait, format!("wait for the {helper} process"));
     let out = lesson::output_within(&mut cmd, limit)?;
     ensure!(
         out.status.success(),
@@ -112,13 +120,23 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     cx.explain("   Both threads died with the process: every Rust thread is a 'daemon'.");
 
     cx.explain("2) Python's default (daemon=False): the interpreter joins every thread at exit");
+    let t = std::time::Instant::now();
     let (music, game) = show(cx, "python-default")?;
+    let took = t.elapsed();
     cx.say(format!(
         "python default, emulated by joining all: music stopped? {}, game stopped? {}",
         yes(music),
         yes(game)
     ));
     ensure!(music && game, "a joined thread did not finish");
+    cx.say(format!(
+        "the seed says that without setDaemon the program hangs forever: it does not hang, it \
+         waits. The process ended on its own after {:.2} s, once the game's 5 s (x{} = {:.2} s) \
+         were over.",
+        took.as_secs_f64(),
+        cx.scale(),
+        cx.scaled(5.0).as_secs_f64()
+    ));
 
     cx.explain("3) the seed: t2.setDaemon(True), so Python waits for music only");
     let (music, game) = show(cx, "python-daemon")?;
@@ -133,6 +151,7 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         "4) In one process, std::thread::scope gives Python's default without a join loop:\n\
          every thread spawned in the scope is joined before the scope returns.",
     );
+    let waiting = std::cell::Cell::new(None);
     std::thread::scope(|s| -> anyhow::Result<()> {
         for (name, what, secs) in [("music", "listen music", 3.0), ("game", "to game", 5.0)] {
             std::thread::Builder::new()
@@ -144,8 +163,10 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
                 })?;
         }
         cx.say("ending.... (inside the scope)");
+        waiting.set(Some(cx.span(Activity::Wait, "the scope joins its threads")));
         Ok(())
     })?;
+    drop(waiting.take());
     cx.say("scope returned: both threads had stopped");
     Ok(())
 }

@@ -4,7 +4,7 @@
 use std::sync::mpsc;
 
 use anyhow::{Context, ensure};
-use lesson::Cx;
+use lesson::{Activity, Cx};
 
 use crate::{Thread, active_count, enumerate};
 
@@ -48,6 +48,7 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
                 nix::unistd::gettid()
             ));
             // Wait for one "go"; a closed channel also lets us out.
+            let _waiting = cx.span(Activity::Wait, "wait for the go");
             let _ = go_rx.lock().map(|rx| rx.recv());
             i * 10
         };
@@ -59,14 +60,19 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         workers.push(t);
     }
     cx.say(format!(
-        "enumerate() = [{}], active_count() = {}",
+        "enumerate() = [{}], active_count() = {} (Python's enumerate() always lists MainThread \
+         too: it would say {} here)",
         names(),
-        active_count()
+        active_count(),
+        active_count() + 1
     ));
     ensure!(active_count() == 3, "expected 3 live threads");
 
     let first = &workers[0];
-    let finished = first.join_timeout(cx.scaled(1.0));
+    let finished = {
+        let _waiting = cx.span(Activity::Wait, "join_timeout(1 s)");
+        first.join_timeout(cx.scaled(1.0))
+    };
     cx.say(format!(
         "{}.join_timeout(1 s) -> {finished}; is_alive() -> {}",
         first.name(),
@@ -78,13 +84,16 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         go_tx.send(()).context("a worker went away")?;
     }
     let mut values = Vec::new();
+    let waiting = cx.span(Activity::Wait, "join the workers");
     for t in workers {
         let name = t.name().to_owned();
         values.push(t.join()?);
         cx.say(format!("joined {name}"));
     }
+    drop(waiting);
     cx.say(format!(
-        "their return values: {values:?}; enumerate() = [{}], active_count() = {}",
+        "their return values: {values:?}; enumerate() = [{}], active_count() = {} (Python: \
+         [MainThread], 1: this registry lists only the threads started through Thread)",
         names(),
         active_count()
     ));

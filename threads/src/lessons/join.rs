@@ -1,7 +1,7 @@
 //! Lesson `join` (join和setDaemon): the music/game demo without and with `join`, and the seed's
 //! join loop that joins only the last thread.
 
-use lesson::Cx;
+use lesson::{Activity, Cx};
 
 use crate::Thread;
 
@@ -30,13 +30,19 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     cx.say("ending.... (without join)");
     cx.say(format!("t1.name() = {}", t1.name()));
     // Joined only so this part's output stays in this part; "ending" was already said.
-    t1.join()?;
-    t2.join()?;
+    {
+        let _waiting = cx.span(Activity::Wait, "join (after ending)");
+        t1.join()?;
+        t2.join()?;
+    }
 
     cx.explain("2) with join: main waits for both threads, then says ending");
     let (t1, t2) = start_both(cx)?;
-    t1.join()?;
-    t2.join()?;
+    {
+        let _waiting = cx.span(Activity::Wait, "t1.join(); t2.join()");
+        t1.join()?;
+        t2.join()?;
+    }
     cx.say("ending.... (with join)");
 
     cx.explain(
@@ -59,6 +65,7 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         })
         .collect::<Result<_, _>>()?;
     if let Some(last) = sleepers.last() {
+        let _waiting = cx.span(Activity::Wait, "join the last only");
         last.join_timeout(cx.scaled(60.0));
     }
     let alive: Vec<&str> = sleepers
@@ -70,8 +77,11 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         "joined only the last: still alive = [{}]",
         alive.join(", ")
     ));
-    for t in sleepers {
-        t.join()?;
+    {
+        let _waiting = cx.span(Activity::Wait, "join every thread");
+        for t in sleepers {
+            t.join()?;
+        }
     }
     cx.say("joined every thread (for t in threads: t.join()): none alive");
     Ok(())

@@ -3,9 +3,11 @@
 #![forbid(unsafe_code)]
 
 pub mod daemon;
+pub mod excepthook;
 pub mod gil;
 pub mod introspection;
 pub mod join;
+pub mod local;
 pub mod spawn;
 
 use lesson::{Chapter, Lesson};
@@ -40,6 +42,16 @@ pub static CHAPTER: Chapter = Chapter {
             name: "introspection",
             title: "names, is_alive, enumerate, active_count, join(timeout) (其他方法)",
             run: introspection::run,
+        },
+        Lesson {
+            name: "local",
+            title: "each thread its own value: threading.local against thread_local! (beyond the seed)",
+            run: local::run,
+        },
+        Lesson {
+            name: "excepthook",
+            title: "a thread's panic: threading.excepthook against std::panic::set_hook (beyond the seed)",
+            run: excepthook::run,
         },
     ],
     helpers: &[

@@ -1,7 +1,7 @@
 //! Lesson `spawn` (线程的基本调用, 第二种调用方式): start a thread from a function and its
 //! arguments, or from a type that knows how to run itself; concurrency versus parallelism.
 
-use lesson::Cx;
+use lesson::{Activity, Cx};
 
 use crate::{Run, Thread};
 
@@ -55,8 +55,11 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     );
     // Python would wait for these non-daemon threads at exit; here we join explicitly
     // (the `daemon` lesson shows what happens if you do not).
-    t1.join()?;
-    t2.join()?;
+    {
+        let _waiting = cx.span(Activity::Wait, "join Thread-1 and Thread-2");
+        t1.join()?;
+        t2.join()?;
+    }
 
     cx.explain("2) the subclass style: a type implementing Run, started with Thread::start");
     let a = Thread::builder().name("MyThread-1").start(MyThread {
@@ -68,7 +71,10 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         num: 2,
     })?;
     cx.say("ending......");
-    let returned = (a.join()?, b.join()?);
+    let returned = {
+        let _waiting = cx.span(Activity::Wait, "join MyThread-1 and MyThread-2");
+        (a.join()?, b.join()?)
+    };
     cx.say(format!(
         "joined: the threads returned {} and {}",
         returned.0, returned.1

@@ -1,0 +1,39 @@
+//! The excepthook lesson replaces the process's panic hook for a moment, so it runs in a test
+//! binary of its own, where no other test panics meanwhile.
+
+use lesson::{Cx, Kind};
+
+#[test]
+fn a_hook_sees_worker_panics_before_unwinding_and_the_previous_hook_is_put_back() {
+    // `cargo run -p threads -- excepthook`.
+    let cx = Cx::quiet(0.04);
+    threads::lessons::excepthook::run(&cx).unwrap();
+    let r = cx.records();
+    let pos = |who: &str, needle: &str| {
+        r.iter()
+            .position(|x| x.speaker == who && x.text.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} by {who} in {r:#?}"))
+    };
+    for w in ["worker-1", "worker-2"] {
+        // The hook ran in the panicking thread, before that thread's destructors.
+        assert!(pos(w, "my hook: thread") < pos(w, "destructors run"), "{w}");
+        assert!(r[pos(w, "my hook")].text.contains("excepthook.rs"));
+    }
+    assert!(
+        !r.iter()
+            .any(|x| x.speaker == "other" && x.text.starts_with("my hook"))
+    );
+    assert!(r.iter().all(|x| x.kind == Kind::Said));
+    pos(
+        std::thread::current().name().unwrap(),
+        "the mutex the workers held while panicking is poisoned: true",
+    );
+    // The hook was put back: a worker's panic now goes to the previous hook, not the lesson.
+    let before = cx.records().len();
+    let t = std::thread::Builder::new()
+        .name("worker-after".into())
+        .spawn(|| -> () { panic!("after the lesson") })
+        .unwrap();
+    assert!(t.join().is_err());
+    assert_eq!(cx.records().len(), before);
+}
