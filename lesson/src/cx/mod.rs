@@ -312,19 +312,22 @@ impl Cx {
             // In another process (forked or started afresh): print, and append to the sink.
             // Never the records' mutex: another parent thread may have held it at the fork,
             // which would block this process forever.
+            // Recorded before it is printed: a parent that reads this line on our stdout and
+            // kills us at once still finds it in the records.
             let at = self.inner.start.elapsed();
-            if self.inner.echo {
-                self.print(at, &speaker, &text);
-            }
+            let record = Record {
+                at,
+                speaker,
+                text,
+                kind: Kind::Said,
+                cpu,
+                pid,
+            };
             if let Some(sink) = &self.inner.sink {
-                sink.append(&Record {
-                    at,
-                    speaker,
-                    text,
-                    kind: Kind::Said,
-                    cpu,
-                    pid,
-                });
+                sink.append(&record);
+            }
+            if self.inner.echo {
+                self.print(at, &record.speaker, &record.text);
             }
             return;
         }

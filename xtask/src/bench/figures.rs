@@ -119,6 +119,17 @@ pub const FIGURES: &[Figure] = &[
         targets: &[Target::VsPython(10.0)],
     },
     Figure {
+        label: "Process start+join, forkserver",
+        chapter: "processes",
+        rust: sel("process_forkserver_start_join", &[]),
+        python: Some((
+            "process_start.py",
+            sel("process_forkserver_start_join", &[]),
+        )),
+        floor: None,
+        targets: &[],
+    },
+    Figure {
         label: "Connection round trip, one core",
         chapter: "ipc",
         rust: sel("pipe_round_trip", &[("pinned", "one core")]),
