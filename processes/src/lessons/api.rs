@@ -349,7 +349,7 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         "threads a child starts: Python's child joins its non-daemon threads before it exits;\n\
          a Process child leaves with _exit when its body returns, and its threads die with it",
     );
-    let code = child_leaves_its_thread(cx.scaled(60.0) + Duration::from_secs(10))?;
+    let code = child_leaves_its_thread(cx.long_wait())?;
     cx.say(format!(
         "a child that starts a never-ending thread and returns -> exitcode {}: the child did not \
          wait for its thread (Python's would wait forever)",
