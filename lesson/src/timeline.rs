@@ -150,7 +150,7 @@ fn tick_step(end: f64, target: f64) -> f64 {
 pub fn render_svg(records: &[Record], title: &str) -> String {
     let speakers = speakers(records);
     let end = end_of(records).as_secs_f64().max(1e-3);
-    let (label_w, plot_w, row_h, top) = (150.0, 760.0, 30.0, 56.0);
+    let (label_w, plot_w, row_h, top) = (150.0, 760.0, 30.0, 74.0);
     let height = top + speakers.len() as f64 * row_h + 70.0;
     let width = label_w + plot_w + 30.0;
     let x = |t: Duration| label_w + t.as_secs_f64() / end * plot_w;
@@ -159,17 +159,20 @@ pub fn render_svg(records: &[Record], title: &str) -> String {
         s,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">"
     );
+    // `chapter/lesson: what it shows`: the name in bold, what it shows on a line of its own.
+    let (name, about) = title.split_once(": ").unwrap_or((title, ""));
     let _ = writeln!(
         s,
-        "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"10\" y=\"22\" font-size=\"16\" font-weight=\"bold\">{}</text>",
-        xml(title)
+        "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"10\" y=\"22\" font-size=\"16\" font-weight=\"bold\">{}</text>\n<text x=\"10\" y=\"40\" font-size=\"12\">{}</text>",
+        xml(name),
+        xml(about)
     );
     // Legend.
     let mut lx = 10.0;
     for a in Activity::ALL {
         let _ = writeln!(
             s,
-            "<g class=\"legend\"><rect x=\"{lx}\" y=\"32\" width=\"14\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"41\">{}</text></g>",
+            "<g class=\"legend\"><rect x=\"{lx}\" y=\"50\" width=\"14\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"59\">{}</text></g>",
             color(a),
             lx + 18.0,
             a.name()
@@ -178,7 +181,7 @@ pub fn render_svg(records: &[Record], title: &str) -> String {
     }
     let _ = writeln!(
         s,
-        "<g class=\"legend\"><line x1=\"{lx}\" y1=\"31\" x2=\"{lx}\" y2=\"43\" stroke=\"black\" stroke-width=\"2\"/><text x=\"{}\" y=\"41\">a line said (above it: the CPU)</text></g>",
+        "<g class=\"legend\"><line x1=\"{lx}\" y1=\"49\" x2=\"{lx}\" y2=\"61\" stroke=\"black\" stroke-width=\"2\"/><text x=\"{}\" y=\"59\">a line said (above it: the CPU)</text></g>",
         lx + 6.0
     );
     // Rows.
