@@ -137,6 +137,11 @@ impl<T: Task> Driver<T> {
         }
     }
 
+    /// A number for the next worker of this pool.
+    fn number(&self) -> u32 {
+        self.shared.next_number.fetch_add(1, Ordering::Relaxed)
+    }
+
     fn stopping(&self) -> bool {
         self.shared.terminated.load(Ordering::SeqCst)
     }
@@ -288,7 +293,7 @@ impl<T: Task> Driver<T> {
             return None;
         }
         if let Some(p) = pids.get_mut(self.slot) {
-            *p = Some(w.pid());
+            *p = Some(w.member());
         }
         drop(pids);
         scratch.replies = FrameReader::new(DEFAULT_MAX_FRAME);
@@ -302,7 +307,7 @@ impl<T: Task> Driver<T> {
         if self.stopping() {
             return false;
         }
-        match fork_worker::<T>() {
+        match fork_worker::<T>(self.number(), self.shared.prefix) {
             Ok(w) => {
                 self.install(w, scratch);
                 if self.worker.is_some() {
@@ -320,7 +325,7 @@ impl<T: Task> Driver<T> {
     /// The worker has been given its `maxtasksperchild` tasks and finished them: a new one
     /// takes the slot (forked first, so the slot is never empty), and the old one leaves.
     fn recycle(&mut self, scratch: &mut Scratch) {
-        match fork_worker::<T>() {
+        match fork_worker::<T>(self.number(), self.shared.prefix) {
             Ok(new) => match self.install(new, scratch) {
                 // The old pid left `pids` when the new one took its place; closing the old
                 // socket lets the old worker leave, and dropping reaps it.

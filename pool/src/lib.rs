@@ -58,3 +58,4 @@ mod worker;
 
 pub use lessons::CHAPTER;
 pub use pool::{AsyncResult, Builder, Pool, PoolError, Task, TaskError};
+pub use worker::{current_worker_name, worker_cx};

@@ -49,7 +49,7 @@
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -61,7 +61,7 @@ use nix::unistd::Pid;
 use crate::driver::Driver;
 use crate::result::{ChunkResults, SharedSlot, Slot, as_finished, in_order, result_handler};
 use crate::shared::{Completion, Job, Part, Pending, PendingMap, Shared};
-use crate::worker::{Worker, fork_worker};
+use crate::worker::{PREFIXES, Worker, fork_worker};
 
 pub use crate::result::AsyncResult;
 pub use crate::shared::{PoolError, Task, TaskError};
@@ -71,6 +71,8 @@ pub use crate::shared::{PoolError, Task, TaskError};
 pub struct Builder {
     processes: Option<usize>,
     maxtasksperchild: Option<usize>,
+    /// Which of `worker::PREFIXES` the workers' names start with.
+    pub(crate) prefix: u8,
 }
 
 impl Builder {
@@ -111,7 +113,7 @@ impl Builder {
                 "maxtasksperchild must be at least 1 (or not set)".into(),
             ));
         }
-        Pool::start(n, self.maxtasksperchild)
+        Pool::start(n, self.maxtasksperchild, self.prefix)
     }
 }
 
@@ -152,13 +154,14 @@ impl<T: Task> Pool<T> {
         Builder::default()
     }
 
-    fn start(n: usize, maxtasks: Option<usize>) -> Result<Pool<T>, PoolError> {
+    fn start(n: usize, maxtasks: Option<usize>, prefix: u8) -> Result<Pool<T>, PoolError> {
         // Fork every first worker before any thread of the pool exists. On failure, those
         // already started are dropped: socket first, so each sees end-of-file and leaves,
         // then reaped.
         let mut workers: Vec<Worker> = Vec::with_capacity(n);
-        for _ in 0..n {
-            workers.push(fork_worker::<T>()?);
+        for number in 1..=n {
+            let number = u32::try_from(number).unwrap_or(u32::MAX);
+            workers.push(fork_worker::<T>(number, prefix)?);
         }
         let shared = Arc::new(Shared {
             pending: Mutex::new(PendingMap::default()),
@@ -170,8 +173,10 @@ impl<T: Task> Pool<T> {
             terminated: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
             live_workers: AtomicUsize::new(n),
-            pids: Mutex::new(workers.iter().map(|w| Some(w.pid())).collect()),
+            pids: Mutex::new(workers.iter().map(|w| Some(w.member())).collect()),
             size: n,
+            next_number: AtomicU32::new(u32::try_from(n + 1).unwrap_or(u32::MAX)),
+            prefix,
         });
         let (jobs_tx, jobs_rx) = channel::unbounded::<Job<T>>();
         let (done_tx, done_rx) = channel::unbounded::<Part<T::Output>>();
@@ -234,7 +239,20 @@ impl<T: Task> Pool<T> {
     /// The pids of the workers alive now (replacements included): our own children, not yet
     /// reaped. A slot whose worker died and could not be replaced has none.
     pub fn worker_pids(&self) -> Vec<i32> {
-        self.shared.pids().iter().flatten().copied().collect()
+        self.shared.pids().iter().flatten().map(|m| m.pid).collect()
+    }
+
+    /// The workers alive now, as (pid, name): `ForkPoolWorker-1` to `-N` at first, as Python
+    /// names them; a replacement takes the next number. A task finds its own worker's name
+    /// with [`current_worker_name`](crate::current_worker_name).
+    pub fn workers(&self) -> Vec<(i32, String)> {
+        let prefix = PREFIXES[usize::from(self.shared.prefix) % PREFIXES.len()];
+        self.shared
+            .pids()
+            .iter()
+            .flatten()
+            .map(|m| (m.pid, format!("{prefix}-{}", m.number)))
+            .collect()
     }
 
     /// How many workers are alive now (restored after a death).
@@ -469,8 +487,8 @@ impl<T: Task> Pool<T> {
             // Under the lock: a pid in it is our unreaped child (see `Shared::pids`), and no
             // worker forked after this sees the pool as running (drivers check under it).
             let pids = self.shared.pids();
-            for pid in pids.iter().flatten() {
-                let _ = kill(Pid::from_raw(*pid), Signal::SIGTERM);
+            for m in pids.iter().flatten() {
+                let _ = kill(Pid::from_raw(m.pid), Signal::SIGTERM);
             }
         }
         self.stop();

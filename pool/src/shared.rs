@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use serde::de::DeserializeOwned;
@@ -273,9 +273,21 @@ pub(crate) struct Shared<O> {
     /// The pid of each slot's worker while it is our child and not yet reaped, `None` between
     /// workers. A pid is taken out *before* its process is reaped, and signals are sent only
     /// while holding this lock, so a pid signalled is never one the system has reused.
-    pub(crate) pids: Mutex<Vec<Option<i32>>>,
+    pub(crate) pids: Mutex<Vec<Option<Member>>>,
     /// The number of worker slots.
     pub(crate) size: usize,
+    /// The next worker's number (its name is `{prefix}-{number}`).
+    pub(crate) next_number: AtomicU32,
+    /// Workers are named `{prefix}-{number}`, the prefix one of `worker::PREFIXES` (this is
+    /// its index): `ForkPoolWorker` for a pool, as Python names them.
+    pub(crate) prefix: u8,
+}
+
+/// A worker slot's process: our unreaped child, and its number (its name's suffix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Member {
+    pub(crate) pid: i32,
+    pub(crate) number: u32,
 }
 
 impl<O> Shared<O> {
@@ -292,7 +304,7 @@ impl<O> Shared<O> {
         }
     }
 
-    pub(crate) fn pids(&self) -> MutexGuard<'_, Vec<Option<i32>>> {
+    pub(crate) fn pids(&self) -> MutexGuard<'_, Vec<Option<Member>>> {
         self.pids.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -1,7 +1,11 @@
 //! Each lesson's claims on its narration records (one lesson at a time: they fork).
 
+use std::time::Duration;
+
 use lesson::testing::index;
-use lesson::{Cx, Record};
+use lesson::{Activity, Cx, Kind, Record};
+
+const LIMIT: Duration = Duration::from_secs(120);
 
 static FORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -21,6 +25,78 @@ fn pool_runs_every_callback_in_the_parent() {
         .collect();
     assert_eq!(callbacks.len(), pool::lessons::pool::DEFAULT_COUNT);
     assert!(callbacks.iter().all(|x| x.speaker == "pool-results"));
+}
+
+/// `cargo run -p pool -- pool --timeline`: each task's lines and its sleeping span belong to
+/// the worker that ran it, named as Python names it (`ForkPoolWorker-N`), from that worker's
+/// own pid; the parent's `pool.join()` is a waiting span of the parent.
+#[test]
+fn pool_workers_narrate_under_their_names_on_the_timeline() {
+    let _fork = FORK.lock().unwrap_or_else(|e| e.into_inner());
+    let cx = Cx::quiet(0.01);
+    let (seen, timeline) = lesson::within(LIMIT, "the pool lesson", move || {
+        let seen = pool::lessons::pool::run_pool(&cx, 5, 20).expect("the lesson's pool");
+        (seen, cx.timeline())
+    });
+    let names: Vec<String> = (1..=5).map(|n| format!("ForkPoolWorker-{n}")).collect();
+    let mut listed: Vec<String> = seen.workers.iter().map(|(_, n)| n.clone()).collect();
+    listed.sort();
+    assert_eq!(
+        listed, names,
+        "Pool(5) names its workers ForkPoolWorker-1 to -5"
+    );
+    let mut ran = std::collections::BTreeSet::new();
+    for i in 0..20 {
+        let said = timeline
+            .iter()
+            .find(|r| r.kind == Kind::Said && r.text.contains(&format!(", task {i} (")))
+            .unwrap_or_else(|| panic!("no line for task {i} in {timeline:#?}"));
+        let slept = timeline
+            .iter()
+            .find(|r| {
+                matches!(
+                    r.kind,
+                    Kind::Span {
+                        activity: Activity::Sleep,
+                        ..
+                    }
+                ) && r.text == format!("task {i}: sleep")
+            })
+            .unwrap_or_else(|| panic!("no sleeping span for task {i}"));
+        let (pid, name) = seen
+            .workers
+            .iter()
+            .find(|(_, n)| *n == said.speaker)
+            .unwrap_or_else(|| panic!("task {i} said by {:?}, not a worker", said.speaker));
+        assert_eq!(
+            said.pid as i32, *pid,
+            "{name}'s line comes from its own pid"
+        );
+        assert_eq!(
+            slept.speaker, *name,
+            "task {i} slept in the worker that ran it"
+        );
+        assert!(said.text.contains(&format!("pid {pid}")));
+        ran.insert(name.clone());
+    }
+    assert!(!ran.is_empty());
+    let join = timeline
+        .iter()
+        .find(|r| r.text == "pool.join()")
+        .expect("the parent's join is on the timeline");
+    assert!(matches!(
+        join.kind,
+        Kind::Span {
+            activity: Activity::Wait,
+            ..
+        }
+    ));
+    assert_eq!(join.pid, std::process::id());
+    assert!(
+        lesson::speakers(&timeline)
+            .iter()
+            .all(|s| !s.starts_with("pid "))
+    );
 }
 
 #[test]

@@ -288,3 +288,50 @@ fn join_returns_only_after_every_callback_has_run() {
     });
     assert_eq!(done, 10);
 }
+
+/// What `multiprocessing.current_process().name` says inside a pool worker.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct WhoAmI(bool);
+
+impl pool::Task for WhoAmI {
+    type Output = (i32, Option<String>);
+    fn run(self) -> anyhow::Result<(i32, Option<String>)> {
+        if self.0 {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGKILL);
+        }
+        Ok((std::process::id() as i32, pool::current_worker_name()))
+    }
+}
+
+#[test]
+fn workers_are_named_as_python_names_them_and_a_replacement_takes_the_next_number() {
+    let _fork = serial();
+    within(LONG, "names", || {
+        assert_eq!(pool::current_worker_name(), None, "the parent is no worker");
+        let mut p: Pool<WhoAmI> = Pool::new(2).unwrap();
+        let names = |p: &Pool<WhoAmI>| -> BTreeSet<String> {
+            p.workers().into_iter().map(|(_, n)| n).collect()
+        };
+        assert_eq!(
+            names(&p),
+            BTreeSet::from(["ForkPoolWorker-1".into(), "ForkPoolWorker-2".into()])
+        );
+        let (pid, name) = p.apply(WhoAmI(false)).unwrap();
+        let listed = p.workers();
+        assert!(
+            listed.contains(&(pid, name.clone().expect("a worker has a name"))),
+            "{name:?} of pid {pid} is listed: {listed:?}"
+        );
+        assert!(matches!(
+            p.apply(WhoAmI(true)),
+            Err(TaskError::WorkerDied { .. })
+        ));
+        support::eventually("the dead worker is replaced", || p.live_workers() == 2);
+        let now = names(&p);
+        assert!(now.contains("ForkPoolWorker-3"), "the replacement: {now:?}");
+        assert_eq!(now.len(), 2);
+        p.close();
+        p.join().unwrap();
+    });
+}

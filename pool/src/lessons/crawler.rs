@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, ensure};
-use lesson::Cx;
+use lesson::{Activity, Cx};
 
 use crate::Pool;
 use crate::lessons::tasks::Fetch;
@@ -155,7 +155,9 @@ pub fn crawl(cx: &Cx) -> anyhow::Result<(Vec<String>, Vec<String>)> {
         )?;
     }
     pool.close();
+    let waiting = cx.span(Activity::Wait, "p.join()");
     pool.join()?;
+    waiting.end();
     drop(err_tx);
     let lines = std::fs::read_to_string(&db)
         .unwrap_or_default()

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use anyhow::ensure;
-use lesson::Cx;
+use lesson::{Activity, Cx};
 
 use crate::lessons::tasks::{Hello, gauge};
 use crate::{Pool, TaskError};
@@ -22,6 +22,8 @@ pub struct Seen {
     pub callback_pids: Vec<u32>,
     /// The high-water mark of tasks running at once.
     pub most: u64,
+    /// The pool's workers as (pid, name), before it was closed.
+    pub workers: Vec<(i32, String)>,
 }
 
 /// Run `count` Hello tasks on Pool(`workers`) with a callback each.
@@ -54,15 +56,19 @@ pub fn run_pool(cx: &Cx, workers: usize, count: usize) -> anyhow::Result<Seen> {
             |e: &TaskError| eprintln!("a task failed: {e}"),
         )?;
     }
+    let workers = pool.workers();
     // close, then join: no new tasks, wait for the rest (Python: "the order is fixed").
     pool.close();
+    let waiting = cx.span(Activity::Wait, "pool.join()");
     pool.join()?;
+    waiting.end();
     let (results, callback_pids) =
         std::mem::take(&mut *seen.lock().unwrap_or_else(|e| e.into_inner()));
     Ok(Seen {
         results,
         callback_pids,
         most: g.map_or(0, |g| g.most()),
+        workers,
     })
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use ipc::AtomicValue;
-use lesson::Handoff;
+use lesson::{Activity, Handoff};
 use serde::{Deserialize, Serialize};
 
 use crate::Task;
@@ -56,7 +56,9 @@ impl Gauge {
     }
 }
 
-/// The seed's `foo(i)`: sleep, say so from the worker, return `"Hello i"`.
+/// The seed's `foo(i)`: sleep, then say so from the worker (its pid and `i`, as the seed
+/// prints them), return `"Hello i"`. On the timeline, the worker (`ForkPoolWorker-N`) sleeps
+/// for `task i`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Hello {
     /// The task number.
@@ -70,13 +72,19 @@ pub struct Hello {
 impl Task for Hello {
     type Output = String;
     fn run(self) -> anyhow::Result<String> {
-        let cx = self.talk.cx();
+        let cx = crate::worker_cx(&self.talk);
         let g = gauge();
         if let Some(g) = g {
             g.enter();
         }
-        cx.say(format!("worker: task {}", self.i));
-        cx.sleep(self.seconds);
+        let sleeping = cx.span(Activity::Sleep, format!("task {}: sleep", self.i));
+        std::thread::sleep(cx.scaled(self.seconds));
+        sleeping.end();
+        cx.say(format!(
+            "child: pid {}, task {} (slept, then printed, as the seed's foo)",
+            std::process::id(),
+            self.i
+        ));
         if let Some(g) = g {
             g.leave();
         }
@@ -173,8 +181,9 @@ fn split_url(url: &str) -> anyhow::Result<(&str, &str)> {
 impl Task for Fetch {
     type Output = Page;
     fn run(self) -> anyhow::Result<Page> {
-        let cx = self.talk.cx();
-        cx.say(format!("get {}", self.url));
+        let cx = crate::worker_cx(&self.talk);
+        cx.say(format!("<pid {}> get {}", std::process::id(), self.url));
+        let _get = cx.span(Activity::Work, format!("get {}", self.url));
         let (host, path) = split_url(&self.url)?;
         let mut s = TcpStream::connect(host).with_context(|| format!("connecting to {host}"))?;
         s.set_read_timeout(Some(Duration::from_secs(10)))?;
