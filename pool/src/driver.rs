@@ -20,7 +20,7 @@ use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
 use ipc::frame::{DEFAULT_MAX_FRAME, FrameReader, write_frame};
@@ -33,8 +33,11 @@ use crate::journal::Phase;
 use crate::shared::{Job, Part, PartIn, PoolError, Shared, Task, TaskError};
 use crate::worker::{Worker, fork_worker};
 
-/// Jobs taken from the queue for one batch, at most.
-const BATCH: usize = 64;
+/// A batch whose tasks took less than this each, from its sending to its last result, makes
+/// the driver *quick*: it may hand its worker several jobs at once next time (see
+/// `Builder::max_batch`). Tasks of a millisecond or more (a sleep, I/O) go one at a time, to
+/// whichever worker is free, in the order submitted, as Python's do.
+const QUICK: Duration = Duration::from_millis(1);
 /// How often an idle driver looks at its worker and at the pool's state.
 const TICK: Duration = Duration::from_millis(20);
 
@@ -63,6 +66,10 @@ pub(crate) struct Driver<T: Task> {
     pub(crate) done: Sender<Part<T::Output>>,
     /// Python's `maxtasksperchild`.
     pub(crate) maxtasks: Option<usize>,
+    /// The most jobs in one batch (`Builder::max_batch`).
+    pub(crate) max_batch: usize,
+    /// The last batch's tasks took under [`QUICK`] each: the next may carry several jobs.
+    pub(crate) quick: bool,
 }
 
 /// Send a part to the result handler (gone only once the pool has stopped).
@@ -197,14 +204,17 @@ impl<T: Task> Driver<T> {
         }
     }
 
-    /// `first` and a fair share of the queue (so slow tasks spread over every worker, and up
-    /// to [`BATCH`] small jobs travel together), within what the worker may still run.
+    /// `first`, and while the tasks are quick a fair share of the queue (so up to `max_batch`
+    /// small jobs travel together, and slow ones spread over every worker), within what the
+    /// worker may still run. Otherwise `first` alone: a worker takes its next job when it is
+    /// free, as Python's do.
     fn take(&self, first: Job<T>) -> Vec<Job<T>> {
         let given = self.worker.as_ref().map_or(0, |w| w.given);
         let budget = self
             .maxtasks
             .map_or(usize::MAX, |m| m.saturating_sub(given).max(1));
-        let share = (1 + self.jobs.len() / self.shared.size).min(BATCH);
+        let limit = if self.quick { self.max_batch } else { 1 };
+        let share = (1 + self.jobs.len() / self.shared.size).min(limit);
         let mut taken = Vec::new();
         let mut count = 0;
         let mut next = Some(first);
@@ -233,11 +243,14 @@ impl<T: Task> Driver<T> {
         let Some(w) = self.worker.as_mut() else {
             return;
         };
+        let sent = Instant::now();
         if write_frame(&w.stream, &scratch.batch.frame(), DEFAULT_MAX_FRAME).is_err() {
+            self.quick = false;
             self.lost(inflight, scratch);
             return;
         }
-        w.given += inflight.iter().map(|f| f.job.tasks.len()).sum::<usize>();
+        let tasks = inflight.iter().map(|f| f.job.tasks.len()).sum::<usize>();
+        w.given += tasks;
         let given = w.given;
         let stream = &w.stream;
         let mut cur = 0;
@@ -266,9 +279,12 @@ impl<T: Task> Driver<T> {
             deliver(&self.done, f.job.id, start, results);
         }
         if cur < inflight.len() {
+            self.quick = false;
             self.lost(inflight.split_off(cur), scratch);
             return;
         }
+        self.quick =
+            sent.elapsed() < QUICK.saturating_mul(u32::try_from(tasks).unwrap_or(u32::MAX));
         drop(inflight);
         if self.maxtasks.is_some_and(|m| given >= m) {
             self.recycle(scratch);

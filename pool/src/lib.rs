@@ -47,6 +47,7 @@
 #![forbid(unsafe_code)]
 
 mod batch;
+mod builder;
 mod driver;
 mod entry;
 mod journal;

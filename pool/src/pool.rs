@@ -58,64 +58,15 @@ use crossbeam::channel::{self, Sender};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+use crate::builder::Settings;
 use crate::driver::Driver;
 use crate::result::{ChunkResults, SharedSlot, Slot, as_finished, in_order, result_handler};
 use crate::shared::{Completion, Job, Part, Pending, PendingMap, Shared};
 use crate::worker::{PREFIXES, Worker, fork_worker};
 
+pub use crate::builder::{Builder, DEFAULT_MAX_BATCH};
 pub use crate::result::AsyncResult;
 pub use crate::shared::{PoolError, Task, TaskError};
-
-/// Options for a [`Pool`]: Python's `Pool(processes, maxtasksperchild=...)`.
-#[derive(Debug, Clone, Default)]
-pub struct Builder {
-    processes: Option<usize>,
-    maxtasksperchild: Option<usize>,
-    /// Which of `worker::PREFIXES` the workers' names start with.
-    pub(crate) prefix: u8,
-}
-
-impl Builder {
-    /// How many workers (default: `available_parallelism()`); 0 is refused by
-    /// [`Builder::build`].
-    pub fn processes(mut self, n: usize) -> Builder {
-        self.processes = Some(n);
-        self
-    }
-
-    /// Replace a worker after it has run this many tasks (Python's `maxtasksperchild`): a
-    /// worker is never given more. 0 is refused by [`Builder::build`]. Each task of a `map`
-    /// counts (Python counts a chunk as one).
-    pub fn maxtasksperchild(mut self, n: usize) -> Builder {
-        self.maxtasksperchild = Some(n);
-        self
-    }
-
-    /// Start the workers, then the pool's threads.
-    ///
-    /// # Errors
-    ///
-    /// [`PoolError::Invalid`] for `processes(0)` or `maxtasksperchild(0)` (Python raises
-    /// `ValueError`); [`PoolError::Start`] when a worker or a thread cannot be created (a
-    /// process or descriptor limit, say), after every worker already started has been
-    /// stopped and reaped.
-    pub fn build<T: Task>(self) -> Result<Pool<T>, PoolError> {
-        let n = self
-            .processes
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        if n == 0 {
-            return Err(PoolError::Invalid(
-                "the number of processes must be at least 1".into(),
-            ));
-        }
-        if self.maxtasksperchild == Some(0) {
-            return Err(PoolError::Invalid(
-                "maxtasksperchild must be at least 1 (or not set)".into(),
-            ));
-        }
-        Pool::start(n, self.maxtasksperchild, self.prefix)
-    }
-}
 
 /// A pool of worker processes. Replaces `multiprocessing.Pool`.
 ///
@@ -154,7 +105,13 @@ impl<T: Task> Pool<T> {
         Builder::default()
     }
 
-    fn start(n: usize, maxtasks: Option<usize>, prefix: u8) -> Result<Pool<T>, PoolError> {
+    pub(crate) fn start(settings: Settings) -> Result<Pool<T>, PoolError> {
+        let Settings {
+            processes: n,
+            maxtasks,
+            max_batch,
+            prefix,
+        } = settings;
         // Fork every first worker before any thread of the pool exists. On failure, those
         // already started are dropped: socket first, so each sees end-of-file and leaves,
         // then reaped.
@@ -204,6 +161,8 @@ impl<T: Task> Pool<T> {
                 requeue: jobs_tx.clone(),
                 done: done_tx.clone(),
                 maxtasks,
+                max_batch,
+                quick: false,
             };
             let spawned = std::thread::Builder::new()
                 .name(format!("pool-worker-{slot}"))

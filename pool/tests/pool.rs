@@ -335,3 +335,81 @@ fn workers_are_named_as_python_names_them_and_a_replacement_takes_the_next_numbe
         p.join().unwrap();
     });
 }
+
+/// Python's order, `pool -- pool` (issue 18): with `workers` workers, task `j` may start only
+/// once at least `j - (workers - 1)` tasks have finished (a worker takes its next task when
+/// it is free, from one queue in order), and the tasks started before any finished are
+/// exactly the first `workers` (they meet before any ends).
+fn assert_pythons_order(before: &[Option<u32>], workers: usize) {
+    for (j, b) in before.iter().enumerate() {
+        let b = b.unwrap_or_else(|| panic!("task {j} never started: {before:?}"));
+        assert!(
+            b as usize + workers > j,
+            "task {j} started when only {b} had finished: a worker was handed it before it was \
+             free (finished-before per task: {before:?})"
+        );
+    }
+    let first: Vec<usize> = (0..before.len())
+        .filter(|&j| before[j] == Some(0))
+        .collect();
+    assert_eq!(
+        first,
+        (0..workers).collect::<Vec<_>>(),
+        "the first wave (started before any task finished)"
+    );
+}
+
+fn waves(p: &Pool<Trouble>, count: u32, workers: u64, ms: u64) -> Vec<Option<u32>> {
+    let g = gauge().unwrap();
+    g.reset();
+    let handles: Vec<_> = (0..count)
+        .map(|i| p.apply_async(Trouble::Wave { i, n: workers, ms }).unwrap())
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        assert_eq!(h.get(), Ok(i as u32));
+    }
+    g.finished_before(count as usize)
+}
+
+#[test]
+fn tasks_start_one_per_free_worker_in_submission_order_as_in_python() {
+    let _fork = serial();
+    within(LONG, "Python's order", || {
+        // Tasks of 3 ms: longer than a batch's threshold, whatever the machine's load.
+        gauge().unwrap(); // before the workers are forked
+        let mut p: Pool<Trouble> = Pool::new(5).unwrap();
+        assert_pythons_order(&waves(&p, 20, 5, 3), 5);
+        p.close();
+        p.join().unwrap();
+    });
+}
+
+#[test]
+fn max_batch_1_keeps_pythons_order_even_for_tiny_tasks() {
+    let _fork = serial();
+    within(LONG, "max_batch(1)", || {
+        gauge().unwrap();
+        let mut p: Pool<Trouble> = pool::Builder::default()
+            .processes(4)
+            .max_batch(1)
+            .build()
+            .unwrap();
+        // Tasks that take no time: the default would batch them once it saw how short they
+        // are; max_batch(1) never does. (The first wave meets, so none ends before the fourth
+        // has started.)
+        for _ in 0..3 {
+            assert_pythons_order(&waves(&p, 40, 4, 0), 4);
+        }
+        p.close();
+        p.join().unwrap();
+        assert_eq!(
+            Pool::<Trouble>::builder()
+                .max_batch(0)
+                .build::<Trouble>()
+                .map(|_| ()),
+            Err(PoolError::Invalid(
+                "max_batch must be at least 1 (or not set)".into()
+            ))
+        );
+    });
+}

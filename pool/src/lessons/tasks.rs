@@ -7,17 +7,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use ipc::AtomicValue;
+use ipc::{Array, AtomicValue};
 use lesson::{Activity, Handoff};
 use serde::{Deserialize, Serialize};
 
 use crate::Task;
 
-/// How many tasks run at once, across the worker processes: counters in shared memory,
-/// made once per program and inherited by every worker forked after.
+/// How many tasks run at once, across the worker processes, and in what order they started:
+/// counters in shared memory, made once per program and inherited by every worker forked after.
 pub struct Gauge {
     running: AtomicValue<AtomicU64>,
     most: AtomicValue<AtomicU64>,
+    finished: AtomicValue<AtomicU64>,
+    /// Per task number (the first [`Gauge::TRACKED`]): 1 + how many tasks had finished when it
+    /// started; 0 if it has not started.
+    before: Array<u32>,
 }
 
 static GAUGE: OnceLock<Option<Gauge>> = OnceLock::new();
@@ -29,30 +33,61 @@ pub fn gauge() -> Option<&'static Gauge> {
             Some(Gauge {
                 running: AtomicValue::new(AtomicU64::new(0)).ok()?,
                 most: AtomicValue::new(AtomicU64::new(0)).ok()?,
+                finished: AtomicValue::new(AtomicU64::new(0)).ok()?,
+                before: Array::new(Gauge::TRACKED, 0).ok()?,
             })
         })
         .as_ref()
 }
 
 impl Gauge {
-    /// Zero both counters.
+    /// Tasks numbered below this have their start recorded ([`Gauge::finished_before`]).
+    pub const TRACKED: usize = 4096;
+
+    /// Zero every counter and forget every start.
     pub fn reset(&self) {
         self.running.store(0, Ordering::SeqCst);
         self.most.store(0, Ordering::SeqCst);
+        self.finished.store(0, Ordering::SeqCst);
+        if let Ok(mut b) = self.before.lock() {
+            b.fill(0);
+        }
     }
 
-    fn enter(&self) {
+    /// Task `i` starts: it runs, and the tasks finished by now are noted.
+    fn enter(&self, i: u32) {
+        // Read and note the tasks finished before this one counts as running: tasks that
+        // wait for it to run (`Trouble::Meet`) cannot finish in between.
+        let done = self.finished.load(Ordering::SeqCst);
+        if let (Ok(mut b), Some(slot)) = (self.before.lock(), usize::try_from(i).ok()) {
+            if let Some(v) = b.get_mut(slot) {
+                *v = u32::try_from(done + 1).unwrap_or(u32::MAX);
+            }
+        }
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.most.fetch_max(now, Ordering::SeqCst);
     }
 
     fn leave(&self) {
+        self.finished.fetch_add(1, Ordering::SeqCst);
         self.running.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// The most tasks that were running at once since the last reset.
     pub fn most(&self) -> u64 {
         self.most.load(Ordering::SeqCst)
+    }
+
+    /// For tasks `0..n`: how many tasks had finished when each started (`None`: it did not
+    /// start, or its number is not tracked).
+    pub fn finished_before(&self, n: usize) -> Vec<Option<u32>> {
+        let b = self.before.lock();
+        (0..n)
+            .map(|i| {
+                let v = b.as_ref().ok().and_then(|b| b.get(i).copied()).unwrap_or(0);
+                v.checked_sub(1)
+            })
+            .collect()
     }
 }
 
@@ -75,7 +110,7 @@ impl Task for Hello {
         let cx = crate::worker_cx(&self.talk);
         let g = gauge();
         if let Some(g) = g {
-            g.enter();
+            g.enter(self.i);
         }
         let sleeping = cx.span(Activity::Sleep, format!("task {}: sleep", self.i));
         std::thread::sleep(cx.scaled(self.seconds));
@@ -118,6 +153,16 @@ pub enum Trouble {
     /// Count as running in the [`gauge`], then wait (up to 10 s) until this many tasks run at
     /// once: with as many workers, that number is reached for certain.
     Meet(u32, u64),
+    /// Count as running in the [`gauge`]; if its number is below `n`, wait (up to 10 s) as
+    /// [`Trouble::Meet`] does; then sleep `ms` milliseconds.
+    Wave {
+        /// The task's number.
+        i: u32,
+        /// Tasks `0..n` meet.
+        n: u64,
+        /// How long it then sleeps.
+        ms: u64,
+    },
 }
 
 impl Task for Trouble {
@@ -139,15 +184,30 @@ impl Task for Trouble {
             }
             Trouble::Meet(i, n) => {
                 let g = gauge().context("no shared memory for the gauge")?;
-                g.enter();
-                let deadline = std::time::Instant::now() + Duration::from_secs(10);
-                while g.most() < n && std::time::Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_micros(200));
+                g.enter(i);
+                meet(g, n);
+                g.leave();
+                Ok(i)
+            }
+            Trouble::Wave { i, n, ms } => {
+                let g = gauge().context("no shared memory for the gauge")?;
+                g.enter(i);
+                if u64::from(i) < n {
+                    meet(g, n);
                 }
+                std::thread::sleep(Duration::from_millis(ms));
                 g.leave();
                 Ok(i)
             }
         }
+    }
+}
+
+/// Wait (up to 10 s) until `n` tasks have run at once.
+fn meet(g: &Gauge, n: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while g.most() < n && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_micros(200));
     }
 }
 
