@@ -60,7 +60,7 @@ use nix::unistd::Pid;
 
 use crate::builder::Settings;
 use crate::driver::Driver;
-use crate::result::{ChunkResults, SharedSlot, Slot, as_finished, in_order, result_handler};
+use crate::result::{ChunkResults, SharedSlot, Slot, as_finished, fill, in_order, result_handler};
 use crate::shared::{Completion, Job, Part, Pending, PendingMap, Shared};
 use crate::worker::{PREFIXES, Worker, fork_worker};
 
@@ -131,6 +131,7 @@ impl<T: Task> Pool<T> {
             stopped: AtomicBool::new(false),
             live_workers: AtomicUsize::new(n),
             pids: Mutex::new(workers.iter().map(|w| Some(w.member())).collect()),
+            callback_panics: Mutex::new((0, Vec::new())),
             size: n,
             next_number: AtomicU32::new(u32::try_from(n + 1).unwrap_or(u32::MAX)),
             prefix,
@@ -214,6 +215,22 @@ impl<T: Task> Pool<T> {
             .collect()
     }
 
+    /// The messages of the callbacks (and error callbacks) that panicked, in the order they
+    /// ran: the first 64 (see [`Pool::callback_panic_count`] for how many in all). Each was
+    /// caught on the result-handler thread, its result still reached its [`AsyncResult`], and
+    /// the pool went on. (Python's result-handler thread dies of an exception in a callback,
+    /// and `pool.join()` then waits forever.)
+    pub fn callback_panics(&self) -> Vec<String> {
+        let p = self.shared.callback_panics.lock();
+        p.map_or_else(|e| e.into_inner().1.clone(), |p| p.1.clone())
+    }
+
+    /// How many callbacks (and error callbacks) panicked.
+    pub fn callback_panic_count(&self) -> usize {
+        let p = self.shared.callback_panics.lock();
+        p.map_or_else(|e| e.into_inner().0, |p| p.0)
+    }
+
     /// How many workers are alive now (restored after a death).
     pub fn live_workers(&self) -> usize {
         self.shared.live_workers.load(Ordering::SeqCst)
@@ -290,14 +307,14 @@ impl<T: Task> Pool<T> {
             Box::new(move |mut results: Vec<Result<T::Output, TaskError>>| {
                 let result = results.pop().unwrap_or(Err(TaskError::Terminated));
                 // Callbacks run before the result is visible to get(), as in Python.
-                let _ = catch_unwind(AssertUnwindSafe(|| match &result {
+                let called = catch_unwind(AssertUnwindSafe(|| match &result {
                     Ok(v) => callback(v),
                     Err(e) => error_callback(e),
                 }));
-                let mut slot = filled.0.lock().unwrap_or_else(|e| e.into_inner());
-                slot.value = Some(result);
-                if slot.waiters > 0 {
-                    filled.1.notify_all();
+                fill(&filled, result);
+                if let Err(payload) = called {
+                    // The result handler counts it (see `Pool::callback_panics`).
+                    std::panic::resume_unwind(payload);
                 }
             }),
         )?;

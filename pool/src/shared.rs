@@ -281,7 +281,12 @@ pub(crate) struct Shared<O> {
     /// Workers are named `{prefix}-{number}`, the prefix one of `worker::PREFIXES` (this is
     /// its index): `ForkPoolWorker` for a pool, as Python names them.
     pub(crate) prefix: u8,
+    /// Callbacks that panicked: how many, and the first [`KEPT_PANICS`] messages.
+    pub(crate) callback_panics: Mutex<(usize, Vec<String>)>,
 }
+
+/// Messages of panicking callbacks a pool keeps, at most.
+pub(crate) const KEPT_PANICS: usize = 64;
 
 /// A worker slot's process: our unreaped child, and its number (its name's suffix).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,6 +306,18 @@ impl<O> Shared<O> {
         *n = n.saturating_sub(1);
         if *n == 0 {
             self.idle.notify_all();
+        }
+    }
+
+    /// A completion (a callback) panicked with `message`: count it, keep the message.
+    pub(crate) fn callback_panicked(&self, message: String) {
+        let mut p = self
+            .callback_panics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        p.0 += 1;
+        if p.1.len() < KEPT_PANICS {
+            p.1.push(message);
         }
     }
 

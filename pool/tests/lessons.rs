@@ -116,6 +116,17 @@ fn crawler_records_pages_and_the_error() {
         index(&r, &format!("{path}> size:[{size}]"));
     }
     index(&r, "error_callback: task failed: HTTP 500");
+    // The seed's crawler as written (issue 18): its 500 page gives None, the callback
+    // panics; Python's result thread dies there and join() hangs; here join returns.
+    let panicked = index(
+        &r,
+        "a callback panicked on pool-results, caught: called `Option::unwrap()` on a `None` value",
+    );
+    let joined = index(
+        &r,
+        "p.join() returned; 3 db lines; 1 callback panicked; the 500 page's get(): Ok(None)",
+    );
+    assert!(panicked < joined);
 }
 
 #[test]

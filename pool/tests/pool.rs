@@ -413,3 +413,60 @@ fn max_batch_1_keeps_pythons_order_even_for_tiny_tasks() {
         );
     });
 }
+
+/// `pool -- crawler`, the seed's crawler as written (issue 18): a 500 page gives `None`, its
+/// callback panics on the result thread. Python's result-handler thread dies there and
+/// `pool.join()` waits forever; here join returns (under a deadline), every other callback
+/// ran, the panic is counted with its message, and the task's result is still `Ok(None)`.
+#[test]
+fn the_seeds_crawler_as_written_does_not_hang_join() {
+    let _fork = serial();
+    let seen = within(LONG, "the seed's crawler as written", || {
+        crawler::crawl_as_written(&Cx::quiet(0.01)).unwrap()
+    });
+    assert_eq!(seen.lines.len(), crawler::PAGES.len(), "{seen:?}");
+    assert_eq!(seen.panics.len(), 1, "{seen:?}");
+    assert!(seen.panics[0].contains("on a `None` value"), "{seen:?}");
+    for (url, r) in &seen.results {
+        if url.ends_with("/broken") {
+            assert_eq!(r, &Ok(None));
+        } else {
+            assert!(matches!(r, Ok(Some(_))), "{url}: {r:?}");
+        }
+    }
+}
+
+#[test]
+fn callback_panics_are_counted_and_kept_and_results_still_arrive() {
+    let _fork = serial();
+    within(LONG, "callback panics", || {
+        let mut p: Pool<Square> = Pool::new(2).unwrap();
+        let handles: Vec<_> = (0..100u64)
+            .map(|i| {
+                p.apply_async_with(
+                    Square(i),
+                    move |v| assert!(*v % 400 != 0, "a square of a multiple of 20: {v}"),
+                    |_| {},
+                )
+                .unwrap()
+            })
+            .collect();
+        for (i, h) in handles.into_iter().enumerate() {
+            assert_eq!(
+                h.get(),
+                Ok((i * i) as u64),
+                "the result arrives all the same"
+            );
+        }
+        p.close();
+        p.join().unwrap();
+        assert_eq!(p.callback_panic_count(), 5);
+        let kept = p.callback_panics();
+        assert_eq!(kept.len(), 5);
+        assert!(
+            kept.iter()
+                .all(|m| m.starts_with("a square of a multiple of 20")),
+            "{kept:?}"
+        );
+    });
+}

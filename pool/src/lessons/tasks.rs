@@ -238,32 +238,62 @@ fn split_url(url: &str) -> anyhow::Result<(&str, &str)> {
     })
 }
 
+/// GET `url` (HTTP/1.0 over a plain TCP connection): the status and the body's size.
+fn http_get(url: &str) -> anyhow::Result<(String, usize)> {
+    let (host, path) = split_url(url)?;
+    let mut s = TcpStream::connect(host).with_context(|| format!("connecting to {host}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    // One write: the server answers after the blank line, and a request split over several
+    // writes must not leave bytes it never reads (closing would then reset).
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())?;
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply)?;
+    let split = reply
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no end of headers")?;
+    let head = String::from_utf8_lossy(&reply[..split]);
+    let status = head.split_whitespace().nth(1).unwrap_or("?").to_owned();
+    Ok((status, reply.len() - split - 4))
+}
+
 impl Task for Fetch {
     type Output = Page;
     fn run(self) -> anyhow::Result<Page> {
         let cx = crate::worker_cx(&self.talk);
         cx.say(format!("<pid {}> get {}", std::process::id(), self.url));
         let _get = cx.span(Activity::Work, format!("get {}", self.url));
-        let (host, path) = split_url(&self.url)?;
-        let mut s = TcpStream::connect(host).with_context(|| format!("connecting to {host}"))?;
-        s.set_read_timeout(Some(Duration::from_secs(10)))?;
-        // One write: the server answers after the blank line, and a request split over
-        // several writes must not leave bytes it never reads (closing would then reset).
-        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())?;
-        let mut reply = Vec::new();
-        s.read_to_end(&mut reply)?;
-        let split = reply
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .context("no end of headers")?;
-        let head = String::from_utf8_lossy(&reply[..split]);
-        let status = head.split_whitespace().nth(1).unwrap_or("?");
+        let (status, size) = http_get(&self.url)?;
         if status != "200" {
             bail!("HTTP {status} for {}", self.url);
         }
         Ok(Page {
             url: self.url,
-            size: reply.len() - split - 4,
+            size,
         })
+    }
+}
+
+/// The seed's `get_page` as written: a page whose status is not 200 gives `None` (Python's
+/// function falls off its end), not an error.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FetchAsSeed {
+    /// `http://127.0.0.1:PORT/path`
+    pub url: String,
+    /// Narration.
+    pub talk: Handoff,
+}
+
+impl Task for FetchAsSeed {
+    type Output = Option<Page>;
+    fn run(self) -> anyhow::Result<Option<Page>> {
+        let cx = crate::worker_cx(&self.talk);
+        cx.say(format!("<pid {}> get {}", std::process::id(), self.url));
+        let _get = cx.span(Activity::Work, format!("get {}", self.url));
+        let (status, size) = http_get(&self.url)?;
+        Ok((status == "200").then_some(Page {
+            url: self.url,
+            size,
+        }))
     }
 }
