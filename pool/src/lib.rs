@@ -52,6 +52,7 @@ mod driver;
 mod entry;
 mod journal;
 pub mod lessons;
+mod map;
 pub mod pool;
 mod result;
 mod shared;

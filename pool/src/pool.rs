@@ -60,7 +60,7 @@ use nix::unistd::Pid;
 
 use crate::builder::Settings;
 use crate::driver::Driver;
-use crate::result::{ChunkResults, SharedSlot, Slot, as_finished, fill, in_order, result_handler};
+use crate::result::{SharedSlot, Slot, fill, result_handler};
 use crate::shared::{Completion, Job, Part, Pending, PendingMap, Shared};
 use crate::worker::{PREFIXES, Worker, fork_worker};
 
@@ -191,6 +191,17 @@ impl<T: Task> Pool<T> {
         Ok(pool)
     }
 
+    /// Whether `close` or `terminate` was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::SeqCst)
+    }
+
+    /// Count a callback's panic (one that ran outside the result handler).
+    pub(crate) fn count_callback_panic(&self, payload: Box<dyn std::any::Any + Send>) {
+        self.shared
+            .callback_panicked(lesson::panic_message(&*payload));
+    }
+
     /// The number of worker slots (Python's `processes`).
     pub fn processes(&self) -> usize {
         self.size
@@ -236,7 +247,11 @@ impl<T: Task> Pool<T> {
         self.shared.live_workers.load(Ordering::SeqCst)
     }
 
-    fn submit(&self, tasks: Vec<T>, complete: Completion<T::Output>) -> Result<(), PoolError> {
+    pub(crate) fn submit(
+        &self,
+        tasks: Vec<T>,
+        complete: Completion<T::Output>,
+    ) -> Result<(), PoolError> {
         if self.shared.closed.load(Ordering::SeqCst) {
             return Err(PoolError::Closed);
         }
@@ -319,107 +334,6 @@ impl<T: Task> Pool<T> {
             }),
         )?;
         Ok(AsyncResult { slot })
-    }
-
-    /// Submit `tasks` in chunks of `chunksize`; each chunk's results arrive on the returned
-    /// channel as (chunk index, results). Also the size of each chunk.
-    fn chunks(
-        &self,
-        tasks: Vec<T>,
-        chunksize: usize,
-    ) -> Result<(Vec<usize>, ChunkResults<T::Output>), PoolError> {
-        let chunksize = chunksize.max(1);
-        let (tx, rx) = channel::unbounded();
-        let mut tasks = tasks.into_iter().peekable();
-        let mut sizes = Vec::new();
-        while tasks.peek().is_some() {
-            let chunk: Vec<T> = tasks.by_ref().take(chunksize).collect();
-            let tx = tx.clone();
-            let index = sizes.len();
-            sizes.push(chunk.len());
-            self.submit(
-                chunk,
-                Box::new(move |results| {
-                    let _ = tx.send((index, results));
-                }),
-            )?;
-        }
-        Ok((sizes, rx))
-    }
-
-    /// Python's default chunk size for `map`: about four chunks per worker.
-    pub fn default_chunksize(&self, len: usize) -> usize {
-        len.div_ceil(self.size * 4).max(1)
-    }
-
-    /// Run every task, wait for all of them, and return the results in order, or the first
-    /// error (in task order). Replaces `pool.map(func, iterable, chunksize)`, which also
-    /// waits for every task before it raises.
-    ///
-    /// # Errors
-    ///
-    /// The first task's error; [`TaskError::Terminated`] if the pool is closed.
-    pub fn map(&self, tasks: Vec<T>, chunksize: usize) -> Result<Vec<T::Output>, TaskError> {
-        let (sizes, rx) = self
-            .chunks(tasks, chunksize)
-            .map_err(|_| TaskError::Terminated)?;
-        let mut chunks = in_order(sizes, rx);
-        let mut out = Vec::with_capacity(chunks.total());
-        let mut first_error = None;
-        // Every chunk, even after an error: map returns once every task has run.
-        while let Some(results) = chunks.next_chunk() {
-            for r in results {
-                match (r, &first_error) {
-                    (Ok(v), None) => out.push(v),
-                    (Err(e), None) => first_error = Some(e),
-                    _ => {}
-                }
-            }
-        }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
-    }
-
-    /// A tuple task type is `starmap`: the task carries all its arguments. Replaces
-    /// `pool.starmap(func, [(a, b), ...])`; the same as [`Pool::map`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Pool::map`].
-    pub fn starmap(&self, tasks: Vec<T>, chunksize: usize) -> Result<Vec<T::Output>, TaskError> {
-        self.map(tasks, chunksize)
-    }
-
-    /// The results in order, one per task, as they become available (a reorder buffer holds
-    /// early chunks). Replaces `pool.imap(func, iterable, chunksize)`.
-    ///
-    /// # Errors
-    ///
-    /// [`PoolError::Closed`] after `close` or `terminate`.
-    pub fn imap(
-        &self,
-        tasks: Vec<T>,
-        chunksize: usize,
-    ) -> Result<impl Iterator<Item = Result<T::Output, TaskError>> + use<T>, PoolError> {
-        let (sizes, rx) = self.chunks(tasks, chunksize)?;
-        Ok(in_order(sizes, rx))
-    }
-
-    /// The results in the order their chunks finish, one per task. Replaces
-    /// `pool.imap_unordered(...)`.
-    ///
-    /// # Errors
-    ///
-    /// [`PoolError::Closed`] after `close` or `terminate`.
-    pub fn imap_unordered(
-        &self,
-        tasks: Vec<T>,
-        chunksize: usize,
-    ) -> Result<impl Iterator<Item = Result<T::Output, TaskError>> + use<T>, PoolError> {
-        let (sizes, rx) = self.chunks(tasks, chunksize)?;
-        Ok(as_finished(sizes, rx))
     }
 
     /// No more tasks; the workers finish what was submitted. Replaces `pool.close()`.
