@@ -219,6 +219,16 @@ impl<T: Task> Driver<T> {
         let mut count = 0;
         let mut next = Some(first);
         while let Some(mut job) = next.take() {
+            if let Some(gate) = job.gate.take()
+                && !gate()
+            {
+                // Cancelled while it waited in the queue: it is not sent.
+                self.fail(job, &TaskError::Cancelled);
+                if taken.len() < share {
+                    next = self.jobs.try_recv().ok();
+                }
+                continue;
+            }
             let room = budget - count;
             if job.tasks.len() > room {
                 let rest = job.tasks.split_off(room);
@@ -227,6 +237,7 @@ impl<T: Task> Driver<T> {
                     first: job.first + room,
                     tasks: rest,
                     strikes: 0,
+                    gate: None,
                 });
             }
             count += job.tasks.len();
@@ -376,6 +387,11 @@ impl<T: Task> Driver<T> {
         let _ = w.process.kill();
         self.unregister();
         let status = died(&mut w.process);
+        if !self.stopping()
+            && let Some(hook) = &self.shared.on_death
+        {
+            hook(&self.shared, &status);
+        }
         let why = if self.stopping() {
             TaskError::Terminated
         } else {
@@ -442,6 +458,7 @@ impl<T: Task> Driver<T> {
                 first: next,
                 tasks: rest,
                 strikes,
+                gate: None,
             });
         }
         for f in inflight {

@@ -50,6 +50,7 @@ mod batch;
 mod builder;
 mod driver;
 mod entry;
+pub mod futures;
 mod journal;
 pub mod lessons;
 mod map;

@@ -61,7 +61,7 @@ use nix::unistd::Pid;
 use crate::builder::Settings;
 use crate::driver::Driver;
 use crate::result::{SharedSlot, Slot, fill, result_handler};
-use crate::shared::{Completion, Job, Part, Pending, PendingMap, Shared};
+use crate::shared::{Completion, DeathHook, Gate, Job, Part, Pending, PendingMap, Shared};
 use crate::worker::{PREFIXES, Worker, fork_worker};
 
 pub use crate::builder::{Builder, DEFAULT_MAX_BATCH};
@@ -106,6 +106,14 @@ impl<T: Task> Pool<T> {
     }
 
     pub(crate) fn start(settings: Settings) -> Result<Pool<T>, PoolError> {
+        Pool::start_with(settings, None)
+    }
+
+    /// Start a pool whose drivers call `on_death` when a worker dies (see `DeathHook`).
+    pub(crate) fn start_with(
+        settings: Settings,
+        on_death: Option<DeathHook<T::Output>>,
+    ) -> Result<Pool<T>, PoolError> {
         let Settings {
             processes: n,
             maxtasks,
@@ -132,6 +140,7 @@ impl<T: Task> Pool<T> {
             live_workers: AtomicUsize::new(n),
             pids: Mutex::new(workers.iter().map(|w| Some(w.member())).collect()),
             callback_panics: Mutex::new((0, Vec::new())),
+            on_death,
             size: n,
             next_number: AtomicU32::new(u32::try_from(n + 1).unwrap_or(u32::MAX)),
             prefix,
@@ -252,6 +261,17 @@ impl<T: Task> Pool<T> {
         tasks: Vec<T>,
         complete: Completion<T::Output>,
     ) -> Result<(), PoolError> {
+        self.submit_gated(tasks, None, complete)
+    }
+
+    /// Submit a job of `tasks`, whose `complete` receives their results in order; `gate` (see
+    /// `Job::gate`) may keep it from being sent.
+    pub(crate) fn submit_gated(
+        &self,
+        tasks: Vec<T>,
+        gate: Option<Gate>,
+        complete: Completion<T::Output>,
+    ) -> Result<(), PoolError> {
         if self.shared.closed.load(Ordering::SeqCst) {
             return Err(PoolError::Closed);
         }
@@ -265,6 +285,7 @@ impl<T: Task> Pool<T> {
             first: 0,
             tasks,
             strikes: 0,
+            gate,
         };
         match self.jobs.as_ref().map(|j| j.send(job)) {
             Some(Ok(())) => Ok(()),
