@@ -9,6 +9,7 @@
 
 #![allow(dead_code)]
 
+pub mod calc;
 pub mod fixed;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
