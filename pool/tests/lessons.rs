@@ -140,3 +140,34 @@ fn map_orders_and_crash_recovers() {
     index(&r, "task 6: Err(worker");
     index(&r, "2 alive");
 }
+
+/// `cargo run -p pool -- futures`: as_completed gives each future as its call completes (the
+/// lesson opens the gates in FINISH_ORDER), said by the executor's named threads; a dead
+/// worker breaks a ProcessPoolExecutor (every call not done fails, submit refused), while on
+/// this crate's rule only the running call fails and the pool goes on.
+#[test]
+fn futures_as_completed_order_and_a_dead_worker_both_ways() {
+    let r = run(pool::lessons::futures::run);
+    let order: Vec<usize> = pool::lessons::futures::FINISH_ORDER
+        .iter()
+        .map(|i| index(&r, &format!("as_completed gives the future of call {i}")))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+    for i in 0..5 {
+        let said = &r[index(&r, &format!("call {i} returns"))];
+        assert!(said.speaker.starts_with("ThreadPoolExecutor-"), "{said:?}");
+    }
+    index(
+        &r,
+        "map(f, 0..5) gives its results in input order: [0, 10, 20, 30, 40]",
+    );
+    let broken = index(&r, "call 4: Err(BrokenProcessPool)");
+    index(
+        &r,
+        "BrokenProcessPool says: a child process terminated abruptly",
+    );
+    let refused = index(&r, "a submit after the death: Err(BrokenProcessPool)");
+    let died = index(&r, "call 3: Err(worker");
+    let ok = index(&r, "a submit after the death: Ok(6)");
+    assert!(broken < refused && refused < died && died < ok);
+}

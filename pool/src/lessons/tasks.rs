@@ -3,7 +3,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -19,6 +19,8 @@ pub struct Gauge {
     running: AtomicValue<AtomicU64>,
     most: AtomicValue<AtomicU64>,
     finished: AtomicValue<AtomicU64>,
+    /// Set: the tasks that wait for it ([`Trouble::Hold`]) go on.
+    released: AtomicValue<AtomicBool>,
     /// Per task number (the first [`Gauge::TRACKED`]): 1 + how many tasks had finished when it
     /// started; 0 if it has not started.
     before: Array<u32>,
@@ -34,6 +36,7 @@ pub fn gauge() -> Option<&'static Gauge> {
                 running: AtomicValue::new(AtomicU64::new(0)).ok()?,
                 most: AtomicValue::new(AtomicU64::new(0)).ok()?,
                 finished: AtomicValue::new(AtomicU64::new(0)).ok()?,
+                released: AtomicValue::new(AtomicBool::new(false)).ok()?,
                 before: Array::new(Gauge::TRACKED, 0).ok()?,
             })
         })
@@ -49,6 +52,7 @@ impl Gauge {
         self.running.store(0, Ordering::SeqCst);
         self.most.store(0, Ordering::SeqCst);
         self.finished.store(0, Ordering::SeqCst);
+        self.released.store(false, Ordering::SeqCst);
         if let Ok(mut b) = self.before.lock() {
             b.fill(0);
         }
@@ -71,6 +75,11 @@ impl Gauge {
     fn leave(&self) {
         self.finished.fetch_add(1, Ordering::SeqCst);
         self.running.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Let the tasks that wait for it ([`Trouble::Hold`]) go on.
+    pub fn release(&self) {
+        self.released.store(true, Ordering::SeqCst);
     }
 
     /// The most tasks that were running at once since the last reset.
@@ -153,6 +162,9 @@ pub enum Trouble {
     /// Count as running in the [`gauge`], then wait (up to 10 s) until this many tasks run at
     /// once: with as many workers, that number is reached for certain.
     Meet(u32, u64),
+    /// Wait (up to 10 s) until the [`gauge`] is released ([`Gauge::release`]), then return the
+    /// number.
+    Hold(u32),
     /// Count as running in the [`gauge`]; if its number is below `n`, wait (up to 10 s) as
     /// [`Trouble::Meet`] does; then sleep `ms` milliseconds.
     Wave {
@@ -187,6 +199,14 @@ impl Task for Trouble {
                 g.enter(i);
                 meet(g, n);
                 g.leave();
+                Ok(i)
+            }
+            Trouble::Hold(i) => {
+                let g = gauge().context("no shared memory for the gauge")?;
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while !g.released.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
                 Ok(i)
             }
             Trouble::Wave { i, n, ms } => {
