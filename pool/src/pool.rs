@@ -4,8 +4,10 @@
 //!
 //! Every worker is a forked [`Process`](processes::Process) with a socket pair of its own, so
 //! the parent always knows which worker holds which task. In the parent, one thread per worker
-//! (`driver`) takes jobs (an `apply_async`, or a chunk of a `map`) from a shared queue and sends
-//! a batch of them as one frame: one `write`, one cross-process wake-up for many small jobs.
+//! (`driver`) takes the next job (an `apply_async`, or a chunk of a `map`) from a shared queue
+//! when its worker is free: Python's order. While its worker's last tasks took under a
+//! millisecond each, it takes a batch of them instead and sends it as one frame: one `write`,
+//! one cross-process wake-up for many small jobs ([`Builder::max_batch`]).
 //! The worker sends each job's results back when the job is done, and the parent reads them
 //! ahead in bulk ([`ipc::frame::FrameReader`]). A single *result-handler* thread puts each
 //! job's results together and runs every callback, in the parent, as Python does.
