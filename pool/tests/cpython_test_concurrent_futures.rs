@@ -290,7 +290,7 @@ fn test_free_reference_yielded_future() {
     };
     let mut timed_out = false;
     let mut it = as_completed(futures.clone(), Some(Duration::ZERO));
-    while let Some(r) = it.next() {
+    for r in it.by_ref() {
         match r {
             Ok(f) => let_go(f, &mut futures),
             Err(_) => timed_out = true,
@@ -300,8 +300,7 @@ fn test_free_reference_yielded_future() {
     assert!(timed_out);
     assert_eq!(futures.len(), 8);
     futures[0].set_result(value()).unwrap();
-    let mut it = as_completed(futures.clone(), None);
-    while let Some(r) = it.next() {
+    for r in as_completed(futures.clone(), None) {
         let_go(r.unwrap(), &mut futures);
         if let Some(next) = futures.first() {
             next.set_result(value()).unwrap();

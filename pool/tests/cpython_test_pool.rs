@@ -177,6 +177,9 @@ impl Task for Int {
     }
 }
 
+/// CPython's `call_args` list: what each callback was called with.
+type CallArgs = Arc<Mutex<Vec<Result<Vec<i64>, TaskError>>>>;
+
 /// The callback gets the whole list, the error callback the error; both have run by the time
 /// `wait` returns.
 #[test]
@@ -184,8 +187,8 @@ fn test_map_async_callbacks() {
     let _fork = serial();
     within(LONG, "test_map_async_callbacks", || {
         let p: Pool<Int> = Pool::new(4).unwrap();
-        let call_args: Arc<Mutex<Vec<Result<Vec<i64>, TaskError>>>> = Arc::default();
-        let append = |c: &Arc<Mutex<Vec<Result<Vec<i64>, TaskError>>>>| {
+        let call_args: CallArgs = Arc::default();
+        let append = |c: &CallArgs| {
             let (ok, err) = (c.clone(), c.clone());
             (
                 move |v: &Vec<i64>| ok.lock().unwrap().push(Ok(v.clone())),

@@ -156,14 +156,14 @@ fn next(shared: &Shared) -> Option<Item> {
 }
 
 fn worker(shared: &Shared) {
-    if let Some(init) = &shared.initializer {
-        if let Err(e) = outcome(|| init()) {
-            eprintln!("exception in initializer: {e}");
-            shared.break_pool(format!(
-                "a thread initializer failed ({e}): the thread pool is not usable anymore"
-            ));
-            return;
-        }
+    if let Some(init) = &shared.initializer
+        && let Err(e) = outcome(|| init())
+    {
+        eprintln!("exception in initializer: {e}");
+        shared.break_pool(format!(
+            "a thread initializer failed ({e}): the thread pool is not usable anymore"
+        ));
+        return;
     }
     while let Some(item) = next(shared) {
         item.run(&shared.idle);

@@ -179,6 +179,10 @@ pub struct AsWritten {
 /// The seed's crawler as written: `get_page` returns `None` for the 500 page, and its callback
 /// reads the page regardless (`res['url']`; here `unwrap`), so it panics on the
 /// result-handler thread. `join` returns all the same.
+///
+/// # Errors
+///
+/// If the pool, the server or the temporary directory cannot be made.
 pub fn crawl_as_written(cx: &Cx) -> anyhow::Result<AsWritten> {
     let mut pool: Pool<FetchAsSeed> = Pool::new(3)?;
     let server = PageServer::start()?;

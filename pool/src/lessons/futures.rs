@@ -51,6 +51,11 @@ impl Gate {
 /// Part 1: five calls on a `ThreadPoolExecutor(5)`, each waiting at its own gate; the lesson
 /// opens the gates in [`FINISH_ORDER`] and takes the next future from `as_completed` after
 /// each. The calls in the order `as_completed` gave them.
+///
+/// # Errors
+///
+/// If the executor cannot start, or a call or `as_completed` does not come back within
+/// [`Cx::long_wait`].
 pub fn completion_order(cx: &Cx) -> anyhow::Result<Vec<usize>> {
     // Five threads for five calls: each call waits at its gate on a thread of its own.
     let ex = ThreadPoolExecutor::new(5)?;
@@ -109,6 +114,11 @@ pub struct Death {
 
 /// Part 2: on two workers, calls 0 and 1 finish; then call 2 holds one worker while call 3
 /// kills the other, and calls 4 and 5 wait in the queue. With `rule`, what became of each.
+///
+/// # Errors
+///
+/// If the executor cannot start, shared memory for the gauge cannot be made, or call 3 does
+/// not fail.
 pub fn worker_death(cx: &Cx, rule: WorkerDeath) -> anyhow::Result<Death> {
     let g = gauge().context("no shared memory for the gauge")?;
     g.reset();

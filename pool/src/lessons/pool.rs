@@ -50,6 +50,10 @@ impl Seen {
 }
 
 /// Run `count` Hello tasks on Pool(`workers`) with a callback each.
+///
+/// # Errors
+///
+/// If the pool cannot start, or refuses a task.
 pub fn run_pool(cx: &Cx, workers: usize, count: usize) -> anyhow::Result<Seen> {
     let g = gauge();
     if let Some(g) = g {

@@ -63,10 +63,10 @@ impl Gauge {
         // Read and note the tasks finished before this one counts as running: tasks that
         // wait for it to run (`Trouble::Meet`) cannot finish in between.
         let done = self.finished.load(Ordering::SeqCst);
-        if let (Ok(mut b), Some(slot)) = (self.before.lock(), usize::try_from(i).ok()) {
-            if let Some(v) = b.get_mut(slot) {
-                *v = u32::try_from(done + 1).unwrap_or(u32::MAX);
-            }
+        if let (Ok(mut b), Some(slot)) = (self.before.lock(), usize::try_from(i).ok())
+            && let Some(v) = b.get_mut(slot)
+        {
+            *v = u32::try_from(done + 1).unwrap_or(u32::MAX);
         }
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.most.fetch_max(now, Ordering::SeqCst);
