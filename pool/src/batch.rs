@@ -100,7 +100,7 @@ impl Batch {
                 first,
                 mut tasks,
                 strikes,
-                gate: _,
+                gated: _,
             } = job;
             // Strikes belong to the job's first task, and go wherever it goes.
             let strikes_at = |k: usize| if k == 0 { strikes } else { 0 };
@@ -109,7 +109,7 @@ impl Batch {
                 first: first + k,
                 tasks: tasks.split_off(k),
                 strikes: strikes_at(k),
-                gate: None,
+                gated: false,
             });
             if bad.is_empty() {
                 if !tasks.is_empty() {
@@ -168,7 +168,7 @@ impl Batch {
                 first,
                 tasks,
                 strikes,
-                gate: None,
+                gated: false,
             },
             delivered: 0,
         }

@@ -155,6 +155,10 @@ impl<T: Task> Driver<T> {
 
     /// Every task of `job` fails with `why`.
     fn fail(&self, job: Job<T>, why: &TaskError) {
+        if job.gated {
+            // Never asked: let go of it with the job.
+            drop(self.shared.take_gate(job.id));
+        }
         let (id, first, n) = (job.id, job.first, job.tasks.len());
         // The tasks go before their results: once a job's results are all in, the pool holds
         // none of its task values (CPython's test_release_task_refs).
@@ -219,8 +223,8 @@ impl<T: Task> Driver<T> {
         let mut count = 0;
         let mut next = Some(first);
         while let Some(mut job) = next.take() {
-            if let Some(gate) = job.gate.take()
-                && !gate()
+            if std::mem::take(&mut job.gated)
+                && self.shared.take_gate(job.id).is_some_and(|gate| !gate())
             {
                 // Cancelled while it waited in the queue: it is not sent.
                 self.fail(job, &TaskError::Cancelled);
@@ -237,7 +241,7 @@ impl<T: Task> Driver<T> {
                     first: job.first + room,
                     tasks: rest,
                     strikes: 0,
-                    gate: None,
+                    gated: false,
                 });
             }
             count += job.tasks.len();
@@ -458,7 +462,7 @@ impl<T: Task> Driver<T> {
                 first: next,
                 tasks: rest,
                 strikes,
-                gate: None,
+                gated: false,
             });
         }
         for f in inflight {

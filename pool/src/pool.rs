@@ -143,6 +143,7 @@ impl<T: Task> Pool<T> {
             pids: Mutex::new(workers.iter().map(|w| Some(w.member())).collect()),
             callback_panics: Mutex::new((0, Vec::new())),
             on_death,
+            gates: Mutex::default(),
             size: n,
             next_number: AtomicU32::new(u32::try_from(n + 1).unwrap_or(u32::MAX)),
             prefix,
@@ -267,7 +268,7 @@ impl<T: Task> Pool<T> {
     }
 
     /// Submit a job of `tasks`, whose `complete` receives their results in order; `gate` (see
-    /// `Job::gate`) may keep it from being sent.
+    /// `Job::gated`) may keep it from being sent.
     pub(crate) fn submit_gated(
         &self,
         tasks: Vec<T>,
@@ -287,11 +288,19 @@ impl<T: Task> Pool<T> {
             first: 0,
             tasks,
             strikes: 0,
-            gate,
+            gated: gate.is_some(),
         };
+        if let Some(gate) = gate {
+            self.shared
+                .gates
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, gate);
+        }
         match self.jobs.as_ref().map(|j| j.send(job)) {
             Some(Ok(())) => Ok(()),
             _ => {
+                drop(self.shared.take_gate(id));
                 self.shared.pending().remove(&id);
                 self.shared.finished_one();
                 Err(PoolError::Closed)

@@ -131,13 +131,15 @@ pub(crate) struct Job<T> {
     pub(crate) tasks: Vec<T>,
     /// How many workers died decoding `tasks[0]` (see `journal`).
     pub(crate) strikes: u8,
-    /// Asked once, when a driver first takes the job: `false` means it was cancelled and is
-    /// not sent (its tasks fail with [`TaskError::Cancelled`]). Only a `ProcessPoolExecutor`'s
-    /// jobs have one (its futures' `set_running_or_notify_cancel`).
-    pub(crate) gate: Option<Gate>,
+    /// The job has a gate in [`Shared::gates`], asked once, when a driver first takes the
+    /// job: `false` means it was cancelled and is not sent (its tasks fail with
+    /// [`TaskError::Cancelled`]). Only a `ProcessPoolExecutor`'s jobs have one (its futures'
+    /// `set_running_or_notify_cancel`). Kept beside the queue, not in the job: the job stays
+    /// small (it is moved through the queue and the batches for every `apply_async`).
+    pub(crate) gated: bool,
 }
 
-/// See [`Job::gate`].
+/// See [`Job::gated`].
 pub(crate) type Gate = Box<dyn FnOnce() -> bool + Send>;
 
 /// Called by a driver when its worker died while the pool was running (not terminated), with
@@ -301,6 +303,8 @@ pub(crate) struct Shared<O> {
     pub(crate) callback_panics: Mutex<(usize, Vec<String>)>,
     /// See [`DeathHook`].
     pub(crate) on_death: Option<DeathHook<O>>,
+    /// Gated jobs' gates, by job id (see [`Job::gated`]).
+    pub(crate) gates: Mutex<HashMap<u64, Gate, BuildHasherDefault<IdHasher>>>,
 }
 
 /// Messages of panicking callbacks a pool keeps, at most.
@@ -354,6 +358,14 @@ impl<O> Shared<O> {
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
+    }
+
+    /// Take job `id`'s gate out, if it has one still.
+    pub(crate) fn take_gate(&self, id: u64) -> Option<Gate> {
+        self.gates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id)
     }
 
     pub(crate) fn pids(&self) -> MutexGuard<'_, Vec<Option<Member>>> {
