@@ -197,7 +197,9 @@ impl Registry {
 /// `concurrent.futures.ProcessPoolExecutor` with the fork start method.
 ///
 /// Dropping it is `shutdown(true, false)`: the calls submitted run, then every worker is
-/// stopped and reaped.
+/// stopped and reaped. Done callbacks run on the pool's result thread (or, for a broken pool,
+/// on the thread that saw the worker die): a callback that waits for the executor to shut
+/// down would wait for itself.
 pub struct ProcessPoolExecutor<T: Task> {
     registry: Arc<Registry>,
     /// `None` once shut down and joined (or handed to the closing thread).
