@@ -100,6 +100,7 @@ impl Batch {
                 first,
                 mut tasks,
                 strikes,
+                gated: _,
             } = job;
             // Strikes belong to the job's first task, and go wherever it goes.
             let strikes_at = |k: usize| if k == 0 { strikes } else { 0 };
@@ -108,6 +109,7 @@ impl Batch {
                 first: first + k,
                 tasks: tasks.split_off(k),
                 strikes: strikes_at(k),
+                gated: false,
             });
             if bad.is_empty() {
                 if !tasks.is_empty() {
@@ -166,6 +168,7 @@ impl Batch {
                 first,
                 tasks,
                 strikes,
+                gated: false,
             },
             delivered: 0,
         }

@@ -20,7 +20,7 @@ use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam::channel::{Receiver, RecvTimeoutError, Sender};
 use ipc::frame::{DEFAULT_MAX_FRAME, FrameReader, write_frame};
@@ -33,8 +33,11 @@ use crate::journal::Phase;
 use crate::shared::{Job, Part, PartIn, PoolError, Shared, Task, TaskError};
 use crate::worker::{Worker, fork_worker};
 
-/// Jobs taken from the queue for one batch, at most.
-const BATCH: usize = 64;
+/// A batch whose tasks took less than this each, from its sending to its last result, makes
+/// the driver *quick*: it may hand its worker several jobs at once next time (see
+/// `Builder::max_batch`). Tasks of a millisecond or more (a sleep, I/O) go one at a time, to
+/// whichever worker is free, in the order submitted, as Python's do.
+const QUICK: Duration = Duration::from_millis(1);
 /// How often an idle driver looks at its worker and at the pool's state.
 const TICK: Duration = Duration::from_millis(20);
 
@@ -63,6 +66,10 @@ pub(crate) struct Driver<T: Task> {
     pub(crate) done: Sender<Part<T::Output>>,
     /// Python's `maxtasksperchild`.
     pub(crate) maxtasks: Option<usize>,
+    /// The most jobs in one batch (`Builder::max_batch`).
+    pub(crate) max_batch: usize,
+    /// The last batch's tasks took under [`QUICK`] each: the next may carry several jobs.
+    pub(crate) quick: bool,
 }
 
 /// Send a part to the result handler (gone only once the pool has stopped).
@@ -137,12 +144,21 @@ impl<T: Task> Driver<T> {
         }
     }
 
+    /// A number for the next worker of this pool.
+    fn number(&self) -> u32 {
+        self.shared.next_number.fetch_add(1, Ordering::Relaxed)
+    }
+
     fn stopping(&self) -> bool {
         self.shared.terminated.load(Ordering::SeqCst)
     }
 
     /// Every task of `job` fails with `why`.
     fn fail(&self, job: Job<T>, why: &TaskError) {
+        if job.gated {
+            // Never asked: let go of it with the job.
+            drop(self.shared.take_gate(job.id));
+        }
         let (id, first, n) = (job.id, job.first, job.tasks.len());
         // The tasks go before their results: once a job's results are all in, the pool holds
         // none of its task values (CPython's test_release_task_refs).
@@ -192,18 +208,31 @@ impl<T: Task> Driver<T> {
         }
     }
 
-    /// `first` and a fair share of the queue (so slow tasks spread over every worker, and up
-    /// to [`BATCH`] small jobs travel together), within what the worker may still run.
+    /// `first`, and while the tasks are quick a fair share of the queue (so up to `max_batch`
+    /// small jobs travel together, and slow ones spread over every worker), within what the
+    /// worker may still run. Otherwise `first` alone: a worker takes its next job when it is
+    /// free, as Python's do.
     fn take(&self, first: Job<T>) -> Vec<Job<T>> {
         let given = self.worker.as_ref().map_or(0, |w| w.given);
         let budget = self
             .maxtasks
             .map_or(usize::MAX, |m| m.saturating_sub(given).max(1));
-        let share = (1 + self.jobs.len() / self.shared.size).min(BATCH);
+        let limit = if self.quick { self.max_batch } else { 1 };
+        let share = (1 + self.jobs.len() / self.shared.size).min(limit);
         let mut taken = Vec::new();
         let mut count = 0;
         let mut next = Some(first);
         while let Some(mut job) = next.take() {
+            if std::mem::take(&mut job.gated)
+                && self.shared.take_gate(job.id).is_some_and(|gate| !gate())
+            {
+                // Cancelled while it waited in the queue: it is not sent.
+                self.fail(job, &TaskError::Cancelled);
+                if taken.len() < share {
+                    next = self.jobs.try_recv().ok();
+                }
+                continue;
+            }
             let room = budget - count;
             if job.tasks.len() > room {
                 let rest = job.tasks.split_off(room);
@@ -212,6 +241,7 @@ impl<T: Task> Driver<T> {
                     first: job.first + room,
                     tasks: rest,
                     strikes: 0,
+                    gated: false,
                 });
             }
             count += job.tasks.len();
@@ -228,11 +258,14 @@ impl<T: Task> Driver<T> {
         let Some(w) = self.worker.as_mut() else {
             return;
         };
+        let sent = Instant::now();
         if write_frame(&w.stream, &scratch.batch.frame(), DEFAULT_MAX_FRAME).is_err() {
+            self.quick = false;
             self.lost(inflight, scratch);
             return;
         }
-        w.given += inflight.iter().map(|f| f.job.tasks.len()).sum::<usize>();
+        let tasks = inflight.iter().map(|f| f.job.tasks.len()).sum::<usize>();
+        w.given += tasks;
         let given = w.given;
         let stream = &w.stream;
         let mut cur = 0;
@@ -261,9 +294,12 @@ impl<T: Task> Driver<T> {
             deliver(&self.done, f.job.id, start, results);
         }
         if cur < inflight.len() {
+            self.quick = false;
             self.lost(inflight.split_off(cur), scratch);
             return;
         }
+        self.quick =
+            sent.elapsed() < QUICK.saturating_mul(u32::try_from(tasks).unwrap_or(u32::MAX));
         drop(inflight);
         if self.maxtasks.is_some_and(|m| given >= m) {
             self.recycle(scratch);
@@ -288,7 +324,7 @@ impl<T: Task> Driver<T> {
             return None;
         }
         if let Some(p) = pids.get_mut(self.slot) {
-            *p = Some(w.pid());
+            *p = Some(w.member());
         }
         drop(pids);
         scratch.replies = FrameReader::new(DEFAULT_MAX_FRAME);
@@ -302,7 +338,7 @@ impl<T: Task> Driver<T> {
         if self.stopping() {
             return false;
         }
-        match fork_worker::<T>() {
+        match fork_worker::<T>(self.number(), self.shared.prefix) {
             Ok(w) => {
                 self.install(w, scratch);
                 if self.worker.is_some() {
@@ -320,7 +356,7 @@ impl<T: Task> Driver<T> {
     /// The worker has been given its `maxtasksperchild` tasks and finished them: a new one
     /// takes the slot (forked first, so the slot is never empty), and the old one leaves.
     fn recycle(&mut self, scratch: &mut Scratch) {
-        match fork_worker::<T>() {
+        match fork_worker::<T>(self.number(), self.shared.prefix) {
             Ok(new) => match self.install(new, scratch) {
                 // The old pid left `pids` when the new one took its place; closing the old
                 // socket lets the old worker leave, and dropping reaps it.
@@ -355,6 +391,11 @@ impl<T: Task> Driver<T> {
         let _ = w.process.kill();
         self.unregister();
         let status = died(&mut w.process);
+        if !self.stopping()
+            && let Some(hook) = &self.shared.on_death
+        {
+            hook(&self.shared, &status);
+        }
         let why = if self.stopping() {
             TaskError::Terminated
         } else {
@@ -421,6 +462,7 @@ impl<T: Task> Driver<T> {
                 first: next,
                 tasks: rest,
                 strikes,
+                gated: false,
             });
         }
         for f in inflight {

@@ -4,8 +4,10 @@
 //!
 //! Every worker is a forked [`Process`](processes::Process) with a socket pair of its own, so
 //! the parent always knows which worker holds which task. In the parent, one thread per worker
-//! (`driver`) takes jobs (an `apply_async`, or a chunk of a `map`) from a shared queue and sends
-//! a batch of them as one frame: one `write`, one cross-process wake-up for many small jobs.
+//! (`driver`) takes the next job (an `apply_async`, or a chunk of a `map`) from a shared queue
+//! when its worker is free: Python's order. While its worker's last tasks took under a
+//! millisecond each, it takes a batch of them instead and sends it as one frame: one `write`,
+//! one cross-process wake-up for many small jobs ([`Builder::max_batch`]).
 //! The worker sends each job's results back when the job is done, and the parent reads them
 //! ahead in bulk ([`ipc::frame::FrameReader`]). A single *result-handler* thread puts each
 //! job's results together and runs every callback, in the parent, as Python does.
@@ -49,7 +51,7 @@
 
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -58,62 +60,15 @@ use crossbeam::channel::{self, Sender};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+use crate::builder::Settings;
 use crate::driver::Driver;
-use crate::result::{ChunkResults, SharedSlot, Slot, as_finished, in_order, result_handler};
-use crate::shared::{Completion, Job, Part, Pending, PendingMap, Shared};
-use crate::worker::{Worker, fork_worker};
+use crate::result::{SharedSlot, Slot, fill, result_handler};
+use crate::shared::{Completion, DeathHook, Gate, Job, Part, Pending, PendingMap, Shared};
+use crate::worker::{PREFIXES, Worker, fork_worker};
 
+pub use crate::builder::{Builder, DEFAULT_MAX_BATCH};
 pub use crate::result::AsyncResult;
 pub use crate::shared::{PoolError, Task, TaskError};
-
-/// Options for a [`Pool`]: Python's `Pool(processes, maxtasksperchild=...)`.
-#[derive(Debug, Clone, Default)]
-pub struct Builder {
-    processes: Option<usize>,
-    maxtasksperchild: Option<usize>,
-}
-
-impl Builder {
-    /// How many workers (default: `available_parallelism()`); 0 is refused by
-    /// [`Builder::build`].
-    pub fn processes(mut self, n: usize) -> Builder {
-        self.processes = Some(n);
-        self
-    }
-
-    /// Replace a worker after it has run this many tasks (Python's `maxtasksperchild`): a
-    /// worker is never given more. 0 is refused by [`Builder::build`]. Each task of a `map`
-    /// counts (Python counts a chunk as one).
-    pub fn maxtasksperchild(mut self, n: usize) -> Builder {
-        self.maxtasksperchild = Some(n);
-        self
-    }
-
-    /// Start the workers, then the pool's threads.
-    ///
-    /// # Errors
-    ///
-    /// [`PoolError::Invalid`] for `processes(0)` or `maxtasksperchild(0)` (Python raises
-    /// `ValueError`); [`PoolError::Start`] when a worker or a thread cannot be created (a
-    /// process or descriptor limit, say), after every worker already started has been
-    /// stopped and reaped.
-    pub fn build<T: Task>(self) -> Result<Pool<T>, PoolError> {
-        let n = self
-            .processes
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        if n == 0 {
-            return Err(PoolError::Invalid(
-                "the number of processes must be at least 1".into(),
-            ));
-        }
-        if self.maxtasksperchild == Some(0) {
-            return Err(PoolError::Invalid(
-                "maxtasksperchild must be at least 1 (or not set)".into(),
-            ));
-        }
-        Pool::start(n, self.maxtasksperchild)
-    }
-}
 
 /// A pool of worker processes. Replaces `multiprocessing.Pool`.
 ///
@@ -152,13 +107,28 @@ impl<T: Task> Pool<T> {
         Builder::default()
     }
 
-    fn start(n: usize, maxtasks: Option<usize>) -> Result<Pool<T>, PoolError> {
+    pub(crate) fn start(settings: Settings) -> Result<Pool<T>, PoolError> {
+        Pool::start_with(settings, None)
+    }
+
+    /// Start a pool whose drivers call `on_death` when a worker dies (see `DeathHook`).
+    pub(crate) fn start_with(
+        settings: Settings,
+        on_death: Option<DeathHook<T::Output>>,
+    ) -> Result<Pool<T>, PoolError> {
+        let Settings {
+            processes: n,
+            maxtasks,
+            max_batch,
+            prefix,
+        } = settings;
         // Fork every first worker before any thread of the pool exists. On failure, those
         // already started are dropped: socket first, so each sees end-of-file and leaves,
         // then reaped.
         let mut workers: Vec<Worker> = Vec::with_capacity(n);
-        for _ in 0..n {
-            workers.push(fork_worker::<T>()?);
+        for number in 1..=n {
+            let number = u32::try_from(number).unwrap_or(u32::MAX);
+            workers.push(fork_worker::<T>(number, prefix)?);
         }
         let shared = Arc::new(Shared {
             pending: Mutex::new(PendingMap::default()),
@@ -170,8 +140,13 @@ impl<T: Task> Pool<T> {
             terminated: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
             live_workers: AtomicUsize::new(n),
-            pids: Mutex::new(workers.iter().map(|w| Some(w.pid())).collect()),
+            pids: Mutex::new(workers.iter().map(|w| Some(w.member())).collect()),
+            callback_panics: Mutex::new((0, Vec::new())),
+            on_death,
+            gates: Mutex::default(),
             size: n,
+            next_number: AtomicU32::new(u32::try_from(n + 1).unwrap_or(u32::MAX)),
+            prefix,
         });
         let (jobs_tx, jobs_rx) = channel::unbounded::<Job<T>>();
         let (done_tx, done_rx) = channel::unbounded::<Part<T::Output>>();
@@ -199,6 +174,8 @@ impl<T: Task> Pool<T> {
                 requeue: jobs_tx.clone(),
                 done: done_tx.clone(),
                 maxtasks,
+                max_batch,
+                quick: false,
             };
             let spawned = std::thread::Builder::new()
                 .name(format!("pool-worker-{slot}"))
@@ -226,6 +203,17 @@ impl<T: Task> Pool<T> {
         Ok(pool)
     }
 
+    /// Whether `close` or `terminate` was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::SeqCst)
+    }
+
+    /// Count a callback's panic (one that ran outside the result handler).
+    pub(crate) fn count_callback_panic(&self, payload: Box<dyn std::any::Any + Send>) {
+        self.shared
+            .callback_panicked(lesson::panic_message(&*payload));
+    }
+
     /// The number of worker slots (Python's `processes`).
     pub fn processes(&self) -> usize {
         self.size
@@ -234,7 +222,36 @@ impl<T: Task> Pool<T> {
     /// The pids of the workers alive now (replacements included): our own children, not yet
     /// reaped. A slot whose worker died and could not be replaced has none.
     pub fn worker_pids(&self) -> Vec<i32> {
-        self.shared.pids().iter().flatten().copied().collect()
+        self.shared.pids().iter().flatten().map(|m| m.pid).collect()
+    }
+
+    /// The workers alive now, as (pid, name): `ForkPoolWorker-1` to `-N` at first, as Python
+    /// names them; a replacement takes the next number. A task finds its own worker's name
+    /// with [`current_worker_name`](crate::current_worker_name).
+    pub fn workers(&self) -> Vec<(i32, String)> {
+        let prefix = PREFIXES[usize::from(self.shared.prefix) % PREFIXES.len()];
+        self.shared
+            .pids()
+            .iter()
+            .flatten()
+            .map(|m| (m.pid, format!("{prefix}-{}", m.number)))
+            .collect()
+    }
+
+    /// The messages of the callbacks (and error callbacks) that panicked, in the order they
+    /// ran: the first 64 (see [`Pool::callback_panic_count`] for how many in all). Each was
+    /// caught on the result-handler thread, its result still reached its [`AsyncResult`], and
+    /// the pool went on. (Python's result-handler thread dies of an exception in a callback,
+    /// and `pool.join()` then waits forever.)
+    pub fn callback_panics(&self) -> Vec<String> {
+        let p = self.shared.callback_panics.lock();
+        p.map_or_else(|e| e.into_inner().1.clone(), |p| p.1.clone())
+    }
+
+    /// How many callbacks (and error callbacks) panicked.
+    pub fn callback_panic_count(&self) -> usize {
+        let p = self.shared.callback_panics.lock();
+        p.map_or_else(|e| e.into_inner().0, |p| p.0)
     }
 
     /// How many workers are alive now (restored after a death).
@@ -242,7 +259,22 @@ impl<T: Task> Pool<T> {
         self.shared.live_workers.load(Ordering::SeqCst)
     }
 
-    fn submit(&self, tasks: Vec<T>, complete: Completion<T::Output>) -> Result<(), PoolError> {
+    pub(crate) fn submit(
+        &self,
+        tasks: Vec<T>,
+        complete: Completion<T::Output>,
+    ) -> Result<(), PoolError> {
+        self.submit_gated(tasks, None, complete)
+    }
+
+    /// Submit a job of `tasks`, whose `complete` receives their results in order; `gate` (see
+    /// `Job::gated`) may keep it from being sent.
+    pub(crate) fn submit_gated(
+        &self,
+        tasks: Vec<T>,
+        gate: Option<Gate>,
+        complete: Completion<T::Output>,
+    ) -> Result<(), PoolError> {
         if self.shared.closed.load(Ordering::SeqCst) {
             return Err(PoolError::Closed);
         }
@@ -256,10 +288,19 @@ impl<T: Task> Pool<T> {
             first: 0,
             tasks,
             strikes: 0,
+            gated: gate.is_some(),
         };
+        if let Some(gate) = gate {
+            self.shared
+                .gates
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, gate);
+        }
         match self.jobs.as_ref().map(|j| j.send(job)) {
             Some(Ok(())) => Ok(()),
             _ => {
+                drop(self.shared.take_gate(id));
                 self.shared.pending().remove(&id);
                 self.shared.finished_one();
                 Err(PoolError::Closed)
@@ -313,119 +354,18 @@ impl<T: Task> Pool<T> {
             Box::new(move |mut results: Vec<Result<T::Output, TaskError>>| {
                 let result = results.pop().unwrap_or(Err(TaskError::Terminated));
                 // Callbacks run before the result is visible to get(), as in Python.
-                let _ = catch_unwind(AssertUnwindSafe(|| match &result {
+                let called = catch_unwind(AssertUnwindSafe(|| match &result {
                     Ok(v) => callback(v),
                     Err(e) => error_callback(e),
                 }));
-                let mut slot = filled.0.lock().unwrap_or_else(|e| e.into_inner());
-                slot.value = Some(result);
-                if slot.waiters > 0 {
-                    filled.1.notify_all();
+                fill(&filled, result);
+                if let Err(payload) = called {
+                    // The result handler counts it (see `Pool::callback_panics`).
+                    std::panic::resume_unwind(payload);
                 }
             }),
         )?;
         Ok(AsyncResult { slot })
-    }
-
-    /// Submit `tasks` in chunks of `chunksize`; each chunk's results arrive on the returned
-    /// channel as (chunk index, results). Also the size of each chunk.
-    fn chunks(
-        &self,
-        tasks: Vec<T>,
-        chunksize: usize,
-    ) -> Result<(Vec<usize>, ChunkResults<T::Output>), PoolError> {
-        let chunksize = chunksize.max(1);
-        let (tx, rx) = channel::unbounded();
-        let mut tasks = tasks.into_iter().peekable();
-        let mut sizes = Vec::new();
-        while tasks.peek().is_some() {
-            let chunk: Vec<T> = tasks.by_ref().take(chunksize).collect();
-            let tx = tx.clone();
-            let index = sizes.len();
-            sizes.push(chunk.len());
-            self.submit(
-                chunk,
-                Box::new(move |results| {
-                    let _ = tx.send((index, results));
-                }),
-            )?;
-        }
-        Ok((sizes, rx))
-    }
-
-    /// Python's default chunk size for `map`: about four chunks per worker.
-    pub fn default_chunksize(&self, len: usize) -> usize {
-        len.div_ceil(self.size * 4).max(1)
-    }
-
-    /// Run every task, wait for all of them, and return the results in order, or the first
-    /// error (in task order). Replaces `pool.map(func, iterable, chunksize)`, which also
-    /// waits for every task before it raises.
-    ///
-    /// # Errors
-    ///
-    /// The first task's error; [`TaskError::Terminated`] if the pool is closed.
-    pub fn map(&self, tasks: Vec<T>, chunksize: usize) -> Result<Vec<T::Output>, TaskError> {
-        let (sizes, rx) = self
-            .chunks(tasks, chunksize)
-            .map_err(|_| TaskError::Terminated)?;
-        let mut chunks = in_order(sizes, rx);
-        let mut out = Vec::with_capacity(chunks.total());
-        let mut first_error = None;
-        // Every chunk, even after an error: map returns once every task has run.
-        while let Some(results) = chunks.next_chunk() {
-            for r in results {
-                match (r, &first_error) {
-                    (Ok(v), None) => out.push(v),
-                    (Err(e), None) => first_error = Some(e),
-                    _ => {}
-                }
-            }
-        }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
-    }
-
-    /// A tuple task type is `starmap`: the task carries all its arguments. Replaces
-    /// `pool.starmap(func, [(a, b), ...])`; the same as [`Pool::map`].
-    ///
-    /// # Errors
-    ///
-    /// As [`Pool::map`].
-    pub fn starmap(&self, tasks: Vec<T>, chunksize: usize) -> Result<Vec<T::Output>, TaskError> {
-        self.map(tasks, chunksize)
-    }
-
-    /// The results in order, one per task, as they become available (a reorder buffer holds
-    /// early chunks). Replaces `pool.imap(func, iterable, chunksize)`.
-    ///
-    /// # Errors
-    ///
-    /// [`PoolError::Closed`] after `close` or `terminate`.
-    pub fn imap(
-        &self,
-        tasks: Vec<T>,
-        chunksize: usize,
-    ) -> Result<impl Iterator<Item = Result<T::Output, TaskError>> + use<T>, PoolError> {
-        let (sizes, rx) = self.chunks(tasks, chunksize)?;
-        Ok(in_order(sizes, rx))
-    }
-
-    /// The results in the order their chunks finish, one per task. Replaces
-    /// `pool.imap_unordered(...)`.
-    ///
-    /// # Errors
-    ///
-    /// [`PoolError::Closed`] after `close` or `terminate`.
-    pub fn imap_unordered(
-        &self,
-        tasks: Vec<T>,
-        chunksize: usize,
-    ) -> Result<impl Iterator<Item = Result<T::Output, TaskError>> + use<T>, PoolError> {
-        let (sizes, rx) = self.chunks(tasks, chunksize)?;
-        Ok(as_finished(sizes, rx))
     }
 
     /// No more tasks; the workers finish what was submitted. Replaces `pool.close()`.
@@ -469,8 +409,8 @@ impl<T: Task> Pool<T> {
             // Under the lock: a pid in it is our unreaped child (see `Shared::pids`), and no
             // worker forked after this sees the pool as running (drivers check under it).
             let pids = self.shared.pids();
-            for pid in pids.iter().flatten() {
-                let _ = kill(Pid::from_raw(*pid), Signal::SIGTERM);
+            for m in pids.iter().flatten() {
+                let _ = kill(Pid::from_raw(m.pid), Signal::SIGTERM);
             }
         }
         self.stop();

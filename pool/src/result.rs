@@ -21,6 +21,15 @@ pub(crate) struct Slot<O> {
 
 pub(crate) type SharedSlot<O> = Arc<(Mutex<Slot<O>>, Condvar)>;
 
+/// Put `result` in `slot` and wake whoever waits for it.
+pub(crate) fn fill<O>(slot: &SharedSlot<O>, result: Result<O, TaskError>) {
+    let mut s = slot.0.lock().unwrap_or_else(|e| e.into_inner());
+    s.value = Some(result);
+    if s.waiters > 0 {
+        slot.1.notify_all();
+    }
+}
+
 /// The handle on one task's future result. Replaces `AsyncResult`.
 pub struct AsyncResult<O> {
     pub(crate) slot: SharedSlot<O>,
@@ -171,18 +180,30 @@ pub(crate) fn result_handler<O>(shared: &Shared<O>, done: &Receiver<Part<O>>) {
             }
         };
         if let Some((complete, results)) = ready {
-            let _ = catch_unwind(AssertUnwindSafe(|| complete(results)));
-            shared.finished_one();
+            run_completion(shared, complete, results);
         }
     }
     // Every worker thread is gone: whatever is still pending will never run.
     let left: Vec<Pending<O>> = shared.pending().drain().map(|(_, p)| p).collect();
     for p in left {
         let (complete, results) = p.results();
-        let _ = catch_unwind(AssertUnwindSafe(|| complete(results)));
-        shared.finished_one();
+        run_completion(shared, complete, results);
     }
     shared.idle.notify_all();
+}
+
+/// Run a job's completion: its callbacks, which may panic. A panic is caught, counted and kept
+/// (`Pool::callback_panics`), and the pool goes on: Python's result-handler thread dies of an
+/// exception in a callback, and `pool.join()` then waits forever.
+fn run_completion<O>(
+    shared: &Shared<O>,
+    complete: Completion<O>,
+    results: Vec<Result<O, TaskError>>,
+) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| complete(results))) {
+        shared.callback_panicked(lesson::panic_message(&*payload));
+    }
+    shared.finished_one();
 }
 
 /// Where a `map`'s chunks report: (chunk index, its results).

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use serde::de::DeserializeOwned;
@@ -65,6 +65,9 @@ pub enum TaskError {
     /// No worker could be started to run the task: every worker had died and a new one could
     /// not be forked (the cause, for example a process limit, is in the message).
     NoWorker(String),
+    /// The task was cancelled before it was sent to a worker (only a task of a
+    /// `ProcessPoolExecutor`'s cancelled `Future` is).
+    Cancelled,
 }
 
 impl fmt::Display for TaskError {
@@ -84,6 +87,7 @@ impl fmt::Display for TaskError {
             TaskError::TaskEncoding(m) => write!(f, "cannot send the task to a worker: {m}"),
             TaskError::ResultEncoding(m) => write!(f, "cannot send the result back: {m}"),
             TaskError::NoWorker(m) => write!(f, "no worker can be started: {m}"),
+            TaskError::Cancelled => f.write_str("the task was cancelled before it started"),
         }
     }
 }
@@ -127,7 +131,21 @@ pub(crate) struct Job<T> {
     pub(crate) tasks: Vec<T>,
     /// How many workers died decoding `tasks[0]` (see `journal`).
     pub(crate) strikes: u8,
+    /// The job has a gate in [`Shared::gates`], asked once, when a driver first takes the
+    /// job: `false` means it was cancelled and is not sent (its tasks fail with
+    /// [`TaskError::Cancelled`]). Only a `ProcessPoolExecutor`'s jobs have one (its futures'
+    /// `set_running_or_notify_cancel`). Kept beside the queue, not in the job: the job stays
+    /// small (it is moved through the queue and the batches for every `apply_async`).
+    pub(crate) gated: bool,
 }
+
+/// See [`Job::gated`].
+pub(crate) type Gate = Box<dyn FnOnce() -> bool + Send>;
+
+/// Called by a driver when its worker died while the pool was running (not terminated), with
+/// how it died, before anything of the worker's is delivered: a `ProcessPoolExecutor` breaks
+/// the pool there, as Python's does.
+pub(crate) type DeathHook<O> = Box<dyn Fn(&Shared<O>, &TaskError) + Send + Sync>;
 
 /// Results of a job's tasks `start..start + results.len()`, on their way to the result handler.
 pub(crate) struct Part<O> {
@@ -273,9 +291,30 @@ pub(crate) struct Shared<O> {
     /// The pid of each slot's worker while it is our child and not yet reaped, `None` between
     /// workers. A pid is taken out *before* its process is reaped, and signals are sent only
     /// while holding this lock, so a pid signalled is never one the system has reused.
-    pub(crate) pids: Mutex<Vec<Option<i32>>>,
+    pub(crate) pids: Mutex<Vec<Option<Member>>>,
     /// The number of worker slots.
     pub(crate) size: usize,
+    /// The next worker's number (its name is `{prefix}-{number}`).
+    pub(crate) next_number: AtomicU32,
+    /// Workers are named `{prefix}-{number}`, the prefix one of `worker::PREFIXES` (this is
+    /// its index): `ForkPoolWorker` for a pool, as Python names them.
+    pub(crate) prefix: u8,
+    /// Callbacks that panicked: how many, and the first [`KEPT_PANICS`] messages.
+    pub(crate) callback_panics: Mutex<(usize, Vec<String>)>,
+    /// See [`DeathHook`].
+    pub(crate) on_death: Option<DeathHook<O>>,
+    /// Gated jobs' gates, by job id (see [`Job::gated`]).
+    pub(crate) gates: Mutex<HashMap<u64, Gate, BuildHasherDefault<IdHasher>>>,
+}
+
+/// Messages of panicking callbacks a pool keeps, at most.
+pub(crate) const KEPT_PANICS: usize = 64;
+
+/// A worker slot's process: our unreaped child, and its number (its name's suffix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Member {
+    pub(crate) pid: i32,
+    pub(crate) number: u32,
 }
 
 impl<O> Shared<O> {
@@ -292,7 +331,44 @@ impl<O> Shared<O> {
         }
     }
 
-    pub(crate) fn pids(&self) -> MutexGuard<'_, Vec<Option<i32>>> {
+    /// A completion (a callback) panicked with `message`: count it, keep the message.
+    pub(crate) fn callback_panicked(&self, message: String) {
+        let mut p = self
+            .callback_panics
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        p.0 += 1;
+        if p.1.len() < KEPT_PANICS {
+            p.1.push(message);
+        }
+    }
+
+    /// Stop at once, from any thread (a driver's included): no more submissions, every worker
+    /// SIGKILLed; the drivers then fail what is left with [`TaskError::Terminated`] and reap
+    /// their workers. (`Pool::terminate` also waits for the threads; this does not.)
+    pub(crate) fn abort(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        // Under the lock, as `terminate`: a pid listed is our unreaped child, and no worker
+        // forked after this is installed.
+        let pids = self.pids();
+        self.terminated.store(true, Ordering::SeqCst);
+        for m in pids.iter().flatten() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(m.pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+
+    /// Take job `id`'s gate out, if it has one still.
+    pub(crate) fn take_gate(&self, id: u64) -> Option<Gate> {
+        self.gates
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id)
+    }
+
+    pub(crate) fn pids(&self) -> MutexGuard<'_, Vec<Option<Member>>> {
         self.pids.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -5,6 +5,7 @@
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 use ipc::FrameError;
 use ipc::frame::{DEFAULT_MAX_FRAME, read_bytes_into, write_frame};
@@ -13,7 +14,39 @@ use serde_bytes::Bytes;
 
 use crate::entry::{EntryError, MAX_ENTRY, push_entry, take_entry};
 use crate::journal::{Journal, Writer};
-use crate::shared::{BatchIn, PartOut, PoolError, Task, TaskError};
+use crate::shared::{BatchIn, Member, PartOut, PoolError, Task, TaskError};
+
+/// This process's worker number, if it is a pool worker (0: it is not). Set once, in the forked
+/// child, before its loop: atomics only, so reading it is safe in any process, forked or not.
+static NUMBER: AtomicU32 = AtomicU32::new(0);
+/// Which of [`PREFIXES`] this worker's name starts with.
+static PREFIX: AtomicU8 = AtomicU8::new(0);
+
+/// Workers' names start with one of these: a `Pool`'s are `ForkPoolWorker-N` and a
+/// `ProcessPoolExecutor`'s `ForkProcess-N`, as Python names them under the fork start method.
+pub(crate) const PREFIXES: [&str; 2] = ["ForkPoolWorker", "ForkProcess"];
+
+/// The name of the pool worker running the calling code, as Python names them:
+/// `ForkPoolWorker-3` (Python's `multiprocessing.current_process().name` in a `Pool` worker);
+/// `None` outside a pool worker. A pool numbers its own workers from 1, and a replacement
+/// takes the next number (Python numbers every process of the program: a second pool's first
+/// worker there is `ForkPoolWorker-6`).
+pub fn current_worker_name() -> Option<String> {
+    let number = NUMBER.load(Ordering::Acquire);
+    (number != 0).then(|| {
+        let prefix = PREFIXES[usize::from(PREFIX.load(Ordering::Acquire)) % PREFIXES.len()];
+        format!("{prefix}-{number}")
+    })
+}
+
+/// A narration context for a task running in a pool worker: `handoff`'s, speaking as the
+/// worker (`ForkPoolWorker-3`) on the lesson's timeline; outside a worker, `handoff`'s own.
+pub fn worker_cx(handoff: &lesson::Handoff) -> lesson::Cx {
+    match current_worker_name() {
+        Some(name) => handoff.clone().named(name).cx(),
+        None => handoff.cx(),
+    }
+}
 
 /// A live worker, as its driver thread holds it. Fields drop in order: the socket closes
 /// first, so a worker still waiting for work sees end-of-file and leaves, and only then is
@@ -24,16 +57,27 @@ pub(crate) struct Worker {
     pub(crate) process: Process,
     /// Tasks handed to it so far (for `maxtasksperchild`).
     pub(crate) given: usize,
+    /// Its number: its name is `{prefix}-{number}`.
+    pub(crate) number: u32,
 }
 
 impl Worker {
     pub(crate) fn pid(&self) -> i32 {
         self.process.pid().unwrap_or_default()
     }
+
+    /// Its pid and number, as `Shared::pids` lists it.
+    pub(crate) fn member(&self) -> Member {
+        Member {
+            pid: self.pid(),
+            number: self.number,
+        }
+    }
 }
 
-/// Fork one worker with a socket pair and a journal of its own.
-pub(crate) fn fork_worker<T: Task>() -> Result<Worker, PoolError> {
+/// Fork one worker with a socket pair and a journal of its own, named
+/// `{PREFIXES[prefix]}-{number}`.
+pub(crate) fn fork_worker<T: Task>(number: u32, prefix: u8) -> Result<Worker, PoolError> {
     let (parent_end, child_end) =
         UnixStream::pair().map_err(|e| PoolError::Start(format!("socketpair: {e}")))?;
     let journal =
@@ -43,9 +87,18 @@ pub(crate) fn fork_worker<T: Task>() -> Result<Worker, PoolError> {
     // The worker keeps only its own end: otherwise a worker forked later would hold copies of
     // the other workers' ends, and they would never see end-of-file when told to stop. (The
     // parent's copy of `child_end` goes when the closure is dropped, right after the fork.)
-    let mut process = Process::new(move || worker_main::<T>(&child_end, &theirs))
-        .named("pool-worker")
-        .keep_only_fds(&[keep]);
+    let name = format!(
+        "{}-{number}",
+        PREFIXES[usize::from(prefix) % PREFIXES.len()]
+    );
+    let mut process = Process::new(move || {
+        // In the child, which is single-threaded here: plain atomic stores.
+        PREFIX.store(prefix, Ordering::Release);
+        NUMBER.store(number, Ordering::Release);
+        worker_main::<T>(&child_end, &theirs)
+    })
+    .named(name)
+    .keep_only_fds(&[keep]);
     process
         .start()
         .map_err(|e| PoolError::Start(format!("{e:#}")))?;
@@ -54,6 +107,7 @@ pub(crate) fn fork_worker<T: Task>() -> Result<Worker, PoolError> {
         journal,
         process,
         given: 0,
+        number,
     })
 }
 

@@ -12,14 +12,14 @@ fn unknown_lessons_exit_2_and_list_matches_the_chapter() {
 }
 
 #[test]
-fn workers_speak_as_pids_and_callbacks_as_the_result_thread() {
+fn workers_speak_as_fork_pool_workers_and_callbacks_as_the_result_thread() {
     let out = run(&["pool", "--scale", "0.01", "--count", "10"]);
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         stdout
             .lines()
-            .filter(|l| l.contains(" pid ") && l.contains("worker: task"))
+            .filter(|l| l.contains(" ForkPoolWorker-") && l.contains("child: pid "))
             .count(),
         10
     );

@@ -17,9 +17,7 @@ use std::time::Duration;
 use lesson::within;
 use pool::{Pool, PoolError, Task, TaskError};
 use serde::{Deserialize, Serialize};
-use support::{
-    LONG, Work, assert_no_children, eventually, exited, helper_is, probe, run_helper, serial, sq,
-};
+use support::{LONG, Work, assert_no_children, probe, serial, sq};
 
 /// CPython's `sqr(x)` and `sqr(x=3)`: the arguments travel as named fields.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -144,27 +142,76 @@ fn test_starmap() {
     });
 }
 
-/// Divergence: no `starmap_async`; `imap` is the non-blocking form (its iterator is the
-/// handle).
 #[test]
 fn test_starmap_async() {
     let _fork = serial();
     within(LONG, "test_starmap_async", || {
         let p: Pool<Mul> = Pool::new(4).unwrap();
         let tuples: Vec<Mul> = (0..100).map(|i| Mul(i, 99 - i)).collect();
-        let got: Result<Vec<u64>, TaskError> = p.imap(tuples, 1).unwrap().collect();
+        let chunk = p.default_chunksize(tuples.len());
+        let got = p.starmap_async(tuples, chunk).unwrap().get();
         assert_eq!(got, Ok((0..100).map(|i| i * (99 - i)).collect()));
     });
 }
 
-/// Divergence: no `map_async`; `imap` is the non-blocking form.
 #[test]
 fn test_map_async() {
     let _fork = serial();
     within(LONG, "test_map_async", || {
         let p: Pool<Sqr> = Pool::new(4).unwrap();
-        let got: Result<Vec<u64>, TaskError> = p.imap(sqrs(10), 1).unwrap().collect();
-        assert_eq!(got, Ok(squares(10)));
+        let chunk = p.default_chunksize(10);
+        assert_eq!(p.map_async(sqrs(10), chunk).unwrap().get(), Ok(squares(10)));
+    });
+}
+
+/// CPython's `int(x)`: a string parsed to a number, or `ValueError`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Int(String);
+
+impl Task for Int {
+    type Output = i64;
+    fn run(self) -> anyhow::Result<i64> {
+        self.0.parse().map_err(|e| {
+            anyhow::anyhow!("ValueError: invalid literal for int(): {:?}: {e}", self.0)
+        })
+    }
+}
+
+/// CPython's `call_args` list: what each callback was called with.
+type CallArgs = Arc<Mutex<Vec<Result<Vec<i64>, TaskError>>>>;
+
+/// The callback gets the whole list, the error callback the error; both have run by the time
+/// `wait` returns.
+#[test]
+fn test_map_async_callbacks() {
+    let _fork = serial();
+    within(LONG, "test_map_async_callbacks", || {
+        let p: Pool<Int> = Pool::new(4).unwrap();
+        let call_args: CallArgs = Arc::default();
+        let append = |c: &CallArgs| {
+            let (ok, err) = (c.clone(), c.clone());
+            (
+                move |v: &Vec<i64>| ok.lock().unwrap().push(Ok(v.clone())),
+                move |e: &TaskError| err.lock().unwrap().push(Err(e.clone())),
+            )
+        };
+        let (cb, ecb) = append(&call_args);
+        p.map_async_with(vec![Int("1".into())], 1, cb, ecb)
+            .unwrap()
+            .wait();
+        assert_eq!(call_args.lock().unwrap().len(), 1);
+        assert_eq!(call_args.lock().unwrap()[0], Ok(vec![1]));
+        let (cb, ecb) = append(&call_args);
+        p.map_async_with(vec![Int("a".into())], 1, cb, ecb)
+            .unwrap()
+            .wait();
+        let args = call_args.lock().unwrap();
+        assert_eq!(args.len(), 2);
+        assert!(
+            matches!(&args[1], Err(TaskError::Failed(m)) if m.starts_with("ValueError")),
+            "{:?}",
+            args[1]
+        );
     });
 }
 
@@ -181,11 +228,14 @@ fn test_map_unplicklable() {
     });
 }
 
+/// CPython: `map_async([], chunksize=1).get(timeout)` must not hang.
 #[test]
 fn test_map_chunksize() {
     let _fork = serial();
     within(LONG, "test_map_chunksize", || {
         let p: Pool<Sqr> = Pool::new(4).unwrap();
+        let got = p.map_async(Vec::new(), 1).unwrap().get_timeout(LONG);
+        assert_eq!(got.ok(), Some(Ok(Vec::new())));
         assert_eq!(p.map(Vec::new(), 1), Ok(Vec::new()));
     });
 }
@@ -423,219 +473,4 @@ fn test_async_error_callback() {
         p.close();
         p.join().unwrap();
     });
-}
-
-/// A result that cannot be encoded is `ResultEncoding` (MaybeEncodingError), to `get` and to
-/// the error callback, twenty times; and no worker is lost to it (CPython checks the pool still
-/// works; here the workers' pids do not change either).
-#[test]
-fn test_unpickleable_result() {
-    let _fork = serial();
-    within(LONG, "test_unpickleable_result", || {
-        let mut p: Pool<Work> = Pool::new(2).unwrap();
-        let pids = p.worker_pids();
-        for i in 0..20 {
-            let scratchpad: Arc<Mutex<Option<TaskError>>> = Arc::default();
-            let pad = scratchpad.clone();
-            let res = p
-                .apply_async_with(
-                    Work::BadResult(i),
-                    |_| {},
-                    move |e| *pad.lock().unwrap() = Some(e.clone()),
-                )
-                .unwrap();
-            let got = res.get();
-            assert!(
-                matches!(&got, Err(TaskError::ResultEncoding(m)) if !m.is_empty()),
-                "{got:?}"
-            );
-            assert_eq!(scratchpad.lock().unwrap().as_ref(), got.as_ref().err());
-        }
-        assert_eq!(p.worker_pids(), pids);
-        p.close();
-        p.join().unwrap();
-    });
-}
-
-#[test]
-fn test_pool_worker_lifetime() {
-    let _fork = serial();
-    within(LONG, "test_pool_worker_lifetime", || {
-        let mut p: Pool<Sqr> = Pool::<Sqr>::builder()
-            .processes(3)
-            .maxtasksperchild(10)
-            .build()
-            .unwrap();
-        let orig = p.worker_pids();
-        assert_eq!(orig.len(), 3);
-        let results: Vec<_> = (0..100)
-            .map(|x| p.apply_async(Sqr { x }).unwrap())
-            .collect();
-        for (j, res) in results.into_iter().enumerate() {
-            assert_eq!(res.get(), Ok((j * j) as u64));
-        }
-        eventually("all three workers alive", || {
-            p.live_workers() == 3 && p.worker_pids().len() == 3
-        });
-        let mut before = orig.clone();
-        let mut after = p.worker_pids();
-        before.sort_unstable();
-        after.sort_unstable();
-        assert_ne!(before, after);
-        p.close();
-        p.join().unwrap();
-    });
-}
-
-#[test]
-fn test_pool_worker_lifetime_early_close() {
-    let _fork = serial();
-    within(LONG, "test_pool_worker_lifetime_early_close", || {
-        let mut p: Pool<Work> = Pool::<Work>::builder()
-            .processes(3)
-            .maxtasksperchild(1)
-            .build()
-            .unwrap();
-        let results: Vec<_> = (0..6)
-            .map(|i| p.apply_async(Work::Nap(i, 30_000)).unwrap())
-            .collect();
-        p.close();
-        p.join().unwrap();
-        for (j, res) in results.into_iter().enumerate() {
-            assert_eq!(res.get(), Ok(sq(j as u32)));
-        }
-    });
-}
-
-/// 0 is the ValueError; -1, 0.5 and "12" do not compile (`usize`).
-#[test]
-fn test_pool_maxtasksperchild_invalid() {
-    assert!(matches!(
-        Pool::<Sqr>::builder()
-            .processes(3)
-            .maxtasksperchild(0)
-            .build::<Sqr>(),
-        Err(PoolError::Invalid(_))
-    ));
-}
-
-/// CPython: a pool left in a global at interpreter exit must not hang it. Here: a process
-/// that exits without closing its pool (leaked) ends, and its workers, seeing end-of-file,
-/// leave too.
-#[test]
-fn test_worker_finalization_via_atexit_handler_of_multiprocessing() {
-    let _fork = serial();
-    let out = run_helper("helper_leaked_pool", Duration::from_secs(60), |_| {});
-    assert!(out.status.success(), "the helper failed (see its output)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let pids: Vec<i32> = stdout
-        .lines()
-        .find_map(|l| l.split("worker pids: ").nth(1))
-        .expect("the helper names its workers")
-        .split(',')
-        .map(|p| p.trim().parse().unwrap())
-        .collect();
-    assert_eq!(pids.len(), 1);
-    eventually("the leaked pool's workers left", || {
-        pids.iter().all(|&pid| exited(pid))
-    });
-}
-
-#[test]
-#[ignore = "run in a child process by test_worker_finalization_via_atexit_handler_of_multiprocessing"]
-fn helper_leaked_pool() {
-    if !helper_is("helper_leaked_pool") {
-        return;
-    }
-    let p: Pool<Sqr> = Pool::new(1).unwrap();
-    assert_eq!(p.map(sqrs(10), 1), Ok(squares(10)));
-    let pids: Vec<String> = p.worker_pids().iter().map(i32::to_string).collect();
-    println!("worker pids: {}", pids.join(","));
-    std::mem::forget(p);
-    std::process::exit(0);
-}
-
-/// CPython fails the 4th process start (a mocked Process) and checks no started one is left
-/// alive. Here the descriptor limit (lowered in a child process) leaves room for three
-/// workers: `Pool::new(5)` fails with the cause, and no child and no descriptor is left.
-#[test]
-fn test_release_unused_processes() {
-    let _fork = serial();
-    let out = run_helper("helper_fourth_fails", Duration::from_secs(60), |_| {});
-    assert!(out.status.success(), "the helper failed (see its output)");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("failed at the 4th"));
-}
-
-/// Open descriptors, not counting the one that lists them.
-fn open_fds() -> Vec<u64> {
-    let mut fds: Vec<u64> = std::fs::read_dir("/proc/self/fd")
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    fds.sort_unstable();
-    // The last one listed was the listing's own, closed by now.
-    let listing = fds
-        .iter()
-        .copied()
-        .find(|fd| !std::path::Path::new(&format!("/proc/self/fd/{fd}")).exists());
-    fds.retain(|fd| Some(*fd) != listing);
-    fds
-}
-
-/// The descriptor limit that leaves exactly `free` descriptor numbers free (new descriptors
-/// take the lowest free number, and the limit bounds the number, not the count).
-fn limit_with_free(free: u64) -> u64 {
-    let open = open_fds();
-    let mut left = free;
-    let mut fd = 0;
-    loop {
-        if !open.contains(&fd) {
-            if left == 0 {
-                return fd;
-            }
-            left -= 1;
-        }
-        fd += 1;
-    }
-}
-
-#[test]
-#[ignore = "run in a child process by test_release_unused_processes"]
-fn helper_fourth_fails() {
-    use nix::sys::resource::{Resource, getrlimit, setrlimit};
-    if !helper_is("helper_fourth_fails") {
-        return;
-    }
-    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
-    let base = open_fds();
-    // Each worker keeps two descriptors in the parent (its socket end, its pidfd) and needs
-    // a socket pair (two at once) to start: with 7 free, three fit and the fourth does not.
-    setrlimit(Resource::RLIMIT_NOFILE, limit_with_free(7), hard).unwrap();
-    let made = Pool::<Sqr>::new(5);
-    setrlimit(Resource::RLIMIT_NOFILE, soft, hard).unwrap();
-    match made {
-        Err(PoolError::Start(why)) => assert!(why.contains("Too many open files"), "{why}"),
-        Err(e) => panic!("{e}"),
-        Ok(_) => panic!("five workers started under the limit"),
-    }
-    assert_no_children();
-    assert_eq!(open_fds(), base);
-    // And with room for four, but not five: the same.
-    setrlimit(Resource::RLIMIT_NOFILE, limit_with_free(9), hard).unwrap();
-    let made = Pool::<Sqr>::new(5);
-    setrlimit(Resource::RLIMIT_NOFILE, soft, hard).unwrap();
-    assert!(matches!(made, Err(PoolError::Start(_))));
-    assert_no_children();
-    assert_eq!(open_fds(), base);
-    // With room for five, it starts: the count above is right.
-    setrlimit(Resource::RLIMIT_NOFILE, limit_with_free(10), hard).unwrap();
-    let made = Pool::<Sqr>::new(5);
-    setrlimit(Resource::RLIMIT_NOFILE, soft, hard).unwrap();
-    let mut p = made.expect("five workers fit in 10 free descriptors");
-    p.close();
-    p.join().unwrap();
-    assert_no_children();
-    println!("failed at the 4th and the 5th, nothing left");
 }

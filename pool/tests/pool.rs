@@ -288,3 +288,185 @@ fn join_returns_only_after_every_callback_has_run() {
     });
     assert_eq!(done, 10);
 }
+
+/// What `multiprocessing.current_process().name` says inside a pool worker.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct WhoAmI(bool);
+
+impl pool::Task for WhoAmI {
+    type Output = (i32, Option<String>);
+    fn run(self) -> anyhow::Result<(i32, Option<String>)> {
+        if self.0 {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGKILL);
+        }
+        Ok((std::process::id() as i32, pool::current_worker_name()))
+    }
+}
+
+#[test]
+fn workers_are_named_as_python_names_them_and_a_replacement_takes_the_next_number() {
+    let _fork = serial();
+    within(LONG, "names", || {
+        assert_eq!(pool::current_worker_name(), None, "the parent is no worker");
+        let mut p: Pool<WhoAmI> = Pool::new(2).unwrap();
+        let names = |p: &Pool<WhoAmI>| -> BTreeSet<String> {
+            p.workers().into_iter().map(|(_, n)| n).collect()
+        };
+        assert_eq!(
+            names(&p),
+            BTreeSet::from(["ForkPoolWorker-1".into(), "ForkPoolWorker-2".into()])
+        );
+        let (pid, name) = p.apply(WhoAmI(false)).unwrap();
+        let listed = p.workers();
+        assert!(
+            listed.contains(&(pid, name.clone().expect("a worker has a name"))),
+            "{name:?} of pid {pid} is listed: {listed:?}"
+        );
+        assert!(matches!(
+            p.apply(WhoAmI(true)),
+            Err(TaskError::WorkerDied { .. })
+        ));
+        support::eventually("the dead worker is replaced", || p.live_workers() == 2);
+        let now = names(&p);
+        assert!(now.contains("ForkPoolWorker-3"), "the replacement: {now:?}");
+        assert_eq!(now.len(), 2);
+        p.close();
+        p.join().unwrap();
+    });
+}
+
+/// Python's order, `pool -- pool` (issue 18): with `workers` workers, task `j` may start only
+/// once at least `j - (workers - 1)` tasks have finished (a worker takes its next task when
+/// it is free, from one queue in order), and the tasks started before any finished are
+/// exactly the first `workers` (they meet before any ends).
+fn assert_pythons_order(before: &[Option<u32>], workers: usize) {
+    for (j, b) in before.iter().enumerate() {
+        let b = b.unwrap_or_else(|| panic!("task {j} never started: {before:?}"));
+        assert!(
+            b as usize + workers > j,
+            "task {j} started when only {b} had finished: a worker was handed it before it was \
+             free (finished-before per task: {before:?})"
+        );
+    }
+    let first: Vec<usize> = (0..before.len())
+        .filter(|&j| before[j] == Some(0))
+        .collect();
+    assert_eq!(
+        first,
+        (0..workers).collect::<Vec<_>>(),
+        "the first wave (started before any task finished)"
+    );
+}
+
+fn waves(p: &Pool<Trouble>, count: u32, workers: u64, ms: u64) -> Vec<Option<u32>> {
+    let g = gauge().unwrap();
+    g.reset();
+    let handles: Vec<_> = (0..count)
+        .map(|i| p.apply_async(Trouble::Wave { i, n: workers, ms }).unwrap())
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        assert_eq!(h.get(), Ok(i as u32));
+    }
+    g.finished_before(count as usize)
+}
+
+#[test]
+fn tasks_start_one_per_free_worker_in_submission_order_as_in_python() {
+    let _fork = serial();
+    within(LONG, "Python's order", || {
+        // Tasks of 3 ms: longer than a batch's threshold, whatever the machine's load.
+        gauge().unwrap(); // before the workers are forked
+        let mut p: Pool<Trouble> = Pool::new(5).unwrap();
+        assert_pythons_order(&waves(&p, 20, 5, 3), 5);
+        p.close();
+        p.join().unwrap();
+    });
+}
+
+#[test]
+fn max_batch_1_keeps_pythons_order_even_for_tiny_tasks() {
+    let _fork = serial();
+    within(LONG, "max_batch(1)", || {
+        gauge().unwrap();
+        let mut p: Pool<Trouble> = pool::Builder::default()
+            .processes(4)
+            .max_batch(1)
+            .build()
+            .unwrap();
+        // Tasks that take no time: the default would batch them once it saw how short they
+        // are; max_batch(1) never does. (The first wave meets, so none ends before the fourth
+        // has started.)
+        for _ in 0..3 {
+            assert_pythons_order(&waves(&p, 40, 4, 0), 4);
+        }
+        p.close();
+        p.join().unwrap();
+        assert_eq!(
+            Pool::<Trouble>::builder()
+                .max_batch(0)
+                .build::<Trouble>()
+                .map(|_| ()),
+            Err(PoolError::Invalid(
+                "max_batch must be at least 1 (or not set)".into()
+            ))
+        );
+    });
+}
+
+/// `pool -- crawler`, the seed's crawler as written (issue 18): a 500 page gives `None`, its
+/// callback panics on the result thread. Python's result-handler thread dies there and
+/// `pool.join()` waits forever; here join returns (under a deadline), every other callback
+/// ran, the panic is counted with its message, and the task's result is still `Ok(None)`.
+#[test]
+fn the_seeds_crawler_as_written_does_not_hang_join() {
+    let _fork = serial();
+    let seen = within(LONG, "the seed's crawler as written", || {
+        crawler::crawl_as_written(&Cx::quiet(0.01)).unwrap()
+    });
+    assert_eq!(seen.lines.len(), crawler::PAGES.len(), "{seen:?}");
+    assert_eq!(seen.panics.len(), 1, "{seen:?}");
+    assert!(seen.panics[0].contains("on a `None` value"), "{seen:?}");
+    for (url, r) in &seen.results {
+        if url.ends_with("/broken") {
+            assert_eq!(r, &Ok(None));
+        } else {
+            assert!(matches!(r, Ok(Some(_))), "{url}: {r:?}");
+        }
+    }
+}
+
+#[test]
+fn callback_panics_are_counted_and_kept_and_results_still_arrive() {
+    let _fork = serial();
+    within(LONG, "callback panics", || {
+        let mut p: Pool<Square> = Pool::new(2).unwrap();
+        let handles: Vec<_> = (0..100u64)
+            .map(|i| {
+                p.apply_async_with(
+                    Square(i),
+                    move |v| assert!(*v % 400 != 0, "a square of a multiple of 20: {v}"),
+                    |_| {},
+                )
+                .unwrap()
+            })
+            .collect();
+        for (i, h) in handles.into_iter().enumerate() {
+            assert_eq!(
+                h.get(),
+                Ok((i * i) as u64),
+                "the result arrives all the same"
+            );
+        }
+        p.close();
+        p.join().unwrap();
+        assert_eq!(p.callback_panic_count(), 5);
+        let kept = p.callback_panics();
+        assert_eq!(kept.len(), 5);
+        assert!(
+            kept.iter()
+                .all(|m| m.starts_with("a square of a multiple of 20")),
+            "{kept:?}"
+        );
+    });
+}

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use anyhow::ensure;
-use lesson::Cx;
+use lesson::{Activity, Cx};
 
 use crate::Pool;
 use crate::lessons::tasks::{Hello, gauge};
@@ -21,11 +21,13 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     let t = Instant::now();
     let talk = cx.handoff();
     for i in 0..COUNT {
+        let waiting = cx.span(Activity::Wait, format!("apply(foo, ({i},))"));
         let r = pool.apply(Hello {
             i,
             seconds: 1.0,
             talk: talk.clone(),
         })?;
+        waiting.end();
         cx.say(format!("apply -> {r}"));
     }
     let most = gauge().map_or(0, |g| g.most());
@@ -35,7 +37,9 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     ));
     ensure!(most <= 1, "apply ran tasks in parallel?!");
     pool.close();
+    let waiting = cx.span(Activity::Wait, "pool.join()");
     pool.join()?;
+    waiting.end();
     cx.explain(
         "apply() is apply_async(...).get(): a loop of apply is serial. Use apply_async or map.",
     );

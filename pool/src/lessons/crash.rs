@@ -3,7 +3,7 @@
 //! worker's task fails with WorkerDied, a new worker takes its place, the rest finish.
 
 use anyhow::{bail, ensure};
-use lesson::Cx;
+use lesson::{Activity, Cx};
 
 use crate::lessons::tasks::Trouble;
 use crate::{Pool, TaskError};
@@ -22,7 +22,7 @@ pub struct Aftermath {
 }
 
 /// Ten tasks on Pool(2): number 3 panics, number 6 kills its worker.
-pub fn trouble(_cx: &Cx) -> anyhow::Result<Aftermath> {
+pub fn trouble(cx: &Cx) -> anyhow::Result<Aftermath> {
     let mut pool: Pool<Trouble> = Pool::new(2)?;
     let before = pool.worker_pids();
     let handles = (0..10u32)
@@ -34,7 +34,9 @@ pub fn trouble(_cx: &Cx) -> anyhow::Result<Aftermath> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let waiting = cx.span(Activity::Wait, "[r.get() for r in results]");
     let results = handles.into_iter().map(|h| h.get()).collect();
+    waiting.end();
     let after = pool.worker_pids();
     let live = pool.live_workers();
     pool.close();

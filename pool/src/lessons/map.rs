@@ -1,7 +1,7 @@
 //! Lesson `map` (beyond the seed): `map`, `imap` and `imap_unordered` on the same work.
 
 use anyhow::ensure;
-use lesson::Cx;
+use lesson::{Activity, Cx};
 
 use crate::Pool;
 use crate::lessons::tasks::Trouble;
@@ -15,7 +15,9 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
             .map(|i| Trouble::Slow(i, u64::from(n - i) * 3))
             .collect()
     };
+    let waiting = cx.span(Activity::Wait, "pool.map(...)");
     let mapped = pool.map(work(8), 1)?;
+    waiting.end();
     cx.say(format!("map: {mapped:?} (all at once, in order)"));
     let ordered: Vec<u32> = pool.imap(work(8), 1)?.collect::<Result<_, _>>()?;
     cx.say(format!(

@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod crash;
 pub mod crawler;
+pub mod futures;
 pub mod map;
 pub mod pool;
 pub mod tasks;
@@ -41,6 +42,11 @@ pub static CHAPTER: Chapter = Chapter {
             name: "crash",
             title: "a panicking task and a killed worker: the pool goes on (beyond the seed)",
             run: crash::run,
+        },
+        Lesson {
+            name: "futures",
+            title: "concurrent.futures: submit, as_completed, map, and a dead worker (beyond the seed)",
+            run: futures::run,
         },
     ],
     helpers: &[],

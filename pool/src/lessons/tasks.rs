@@ -3,21 +3,27 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use ipc::AtomicValue;
-use lesson::Handoff;
+use ipc::{Array, AtomicValue};
+use lesson::{Activity, Handoff};
 use serde::{Deserialize, Serialize};
 
 use crate::Task;
 
-/// How many tasks run at once, across the worker processes: counters in shared memory,
-/// made once per program and inherited by every worker forked after.
+/// How many tasks run at once, across the worker processes, and in what order they started:
+/// counters in shared memory, made once per program and inherited by every worker forked after.
 pub struct Gauge {
     running: AtomicValue<AtomicU64>,
     most: AtomicValue<AtomicU64>,
+    finished: AtomicValue<AtomicU64>,
+    /// Set: the tasks that wait for it ([`Trouble::Hold`]) go on.
+    released: AtomicValue<AtomicBool>,
+    /// Per task number (the first [`Gauge::TRACKED`]): 1 + how many tasks had finished when it
+    /// started; 0 if it has not started.
+    before: Array<u32>,
 }
 
 static GAUGE: OnceLock<Option<Gauge>> = OnceLock::new();
@@ -29,34 +35,74 @@ pub fn gauge() -> Option<&'static Gauge> {
             Some(Gauge {
                 running: AtomicValue::new(AtomicU64::new(0)).ok()?,
                 most: AtomicValue::new(AtomicU64::new(0)).ok()?,
+                finished: AtomicValue::new(AtomicU64::new(0)).ok()?,
+                released: AtomicValue::new(AtomicBool::new(false)).ok()?,
+                before: Array::new(Gauge::TRACKED, 0).ok()?,
             })
         })
         .as_ref()
 }
 
 impl Gauge {
-    /// Zero both counters.
+    /// Tasks numbered below this have their start recorded ([`Gauge::finished_before`]).
+    pub const TRACKED: usize = 4096;
+
+    /// Zero every counter and forget every start.
     pub fn reset(&self) {
         self.running.store(0, Ordering::SeqCst);
         self.most.store(0, Ordering::SeqCst);
+        self.finished.store(0, Ordering::SeqCst);
+        self.released.store(false, Ordering::SeqCst);
+        if let Ok(mut b) = self.before.lock() {
+            b.fill(0);
+        }
     }
 
-    fn enter(&self) {
+    /// Task `i` starts: it runs, and the tasks finished by now are noted.
+    fn enter(&self, i: u32) {
+        // Read and note the tasks finished before this one counts as running: tasks that
+        // wait for it to run (`Trouble::Meet`) cannot finish in between.
+        let done = self.finished.load(Ordering::SeqCst);
+        if let (Ok(mut b), Some(slot)) = (self.before.lock(), usize::try_from(i).ok())
+            && let Some(v) = b.get_mut(slot)
+        {
+            *v = u32::try_from(done + 1).unwrap_or(u32::MAX);
+        }
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         self.most.fetch_max(now, Ordering::SeqCst);
     }
 
     fn leave(&self) {
+        self.finished.fetch_add(1, Ordering::SeqCst);
         self.running.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Let the tasks that wait for it ([`Trouble::Hold`]) go on.
+    pub fn release(&self) {
+        self.released.store(true, Ordering::SeqCst);
     }
 
     /// The most tasks that were running at once since the last reset.
     pub fn most(&self) -> u64 {
         self.most.load(Ordering::SeqCst)
     }
+
+    /// For tasks `0..n`: how many tasks had finished when each started (`None`: it did not
+    /// start, or its number is not tracked).
+    pub fn finished_before(&self, n: usize) -> Vec<Option<u32>> {
+        let b = self.before.lock();
+        (0..n)
+            .map(|i| {
+                let v = b.as_ref().ok().and_then(|b| b.get(i).copied()).unwrap_or(0);
+                v.checked_sub(1)
+            })
+            .collect()
+    }
 }
 
-/// The seed's `foo(i)`: sleep, say so from the worker, return `"Hello i"`.
+/// The seed's `foo(i)`: sleep, then say so from the worker (its pid and `i`, as the seed
+/// prints them), return `"Hello i"`. On the timeline, the worker (`ForkPoolWorker-N`) sleeps
+/// for `task i`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Hello {
     /// The task number.
@@ -70,13 +116,19 @@ pub struct Hello {
 impl Task for Hello {
     type Output = String;
     fn run(self) -> anyhow::Result<String> {
-        let cx = self.talk.cx();
+        let cx = crate::worker_cx(&self.talk);
         let g = gauge();
         if let Some(g) = g {
-            g.enter();
+            g.enter(self.i);
         }
-        cx.say(format!("worker: task {}", self.i));
-        cx.sleep(self.seconds);
+        let sleeping = cx.span(Activity::Sleep, format!("task {}: sleep", self.i));
+        std::thread::sleep(cx.scaled(self.seconds));
+        sleeping.end();
+        cx.say(format!(
+            "child: pid {}, task {} (slept, then printed, as the seed's foo)",
+            std::process::id(),
+            self.i
+        ));
         if let Some(g) = g {
             g.leave();
         }
@@ -110,6 +162,19 @@ pub enum Trouble {
     /// Count as running in the [`gauge`], then wait (up to 10 s) until this many tasks run at
     /// once: with as many workers, that number is reached for certain.
     Meet(u32, u64),
+    /// Wait (up to 10 s) until the [`gauge`] is released ([`Gauge::release`]), then return the
+    /// number.
+    Hold(u32),
+    /// Count as running in the [`gauge`]; if its number is below `n`, wait (up to 10 s) as
+    /// [`Trouble::Meet`] does; then sleep `ms` milliseconds.
+    Wave {
+        /// The task's number.
+        i: u32,
+        /// Tasks `0..n` meet.
+        n: u64,
+        /// How long it then sleeps.
+        ms: u64,
+    },
 }
 
 impl Task for Trouble {
@@ -131,15 +196,38 @@ impl Task for Trouble {
             }
             Trouble::Meet(i, n) => {
                 let g = gauge().context("no shared memory for the gauge")?;
-                g.enter();
+                g.enter(i);
+                meet(g, n);
+                g.leave();
+                Ok(i)
+            }
+            Trouble::Hold(i) => {
+                let g = gauge().context("no shared memory for the gauge")?;
                 let deadline = std::time::Instant::now() + Duration::from_secs(10);
-                while g.most() < n && std::time::Instant::now() < deadline {
+                while !g.released.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
                     std::thread::sleep(Duration::from_micros(200));
                 }
+                Ok(i)
+            }
+            Trouble::Wave { i, n, ms } => {
+                let g = gauge().context("no shared memory for the gauge")?;
+                g.enter(i);
+                if u64::from(i) < n {
+                    meet(g, n);
+                }
+                std::thread::sleep(Duration::from_millis(ms));
                 g.leave();
                 Ok(i)
             }
         }
+    }
+}
+
+/// Wait (up to 10 s) until `n` tasks have run at once.
+fn meet(g: &Gauge, n: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while g.most() < n && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_micros(200));
     }
 }
 
@@ -170,31 +258,62 @@ fn split_url(url: &str) -> anyhow::Result<(&str, &str)> {
     })
 }
 
+/// GET `url` (HTTP/1.0 over a plain TCP connection): the status and the body's size.
+fn http_get(url: &str) -> anyhow::Result<(String, usize)> {
+    let (host, path) = split_url(url)?;
+    let mut s = TcpStream::connect(host).with_context(|| format!("connecting to {host}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    // One write: the server answers after the blank line, and a request split over several
+    // writes must not leave bytes it never reads (closing would then reset).
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())?;
+    let mut reply = Vec::new();
+    s.read_to_end(&mut reply)?;
+    let split = reply
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .context("no end of headers")?;
+    let head = String::from_utf8_lossy(&reply[..split]);
+    let status = head.split_whitespace().nth(1).unwrap_or("?").to_owned();
+    Ok((status, reply.len() - split - 4))
+}
+
 impl Task for Fetch {
     type Output = Page;
     fn run(self) -> anyhow::Result<Page> {
-        let cx = self.talk.cx();
-        cx.say(format!("get {}", self.url));
-        let (host, path) = split_url(&self.url)?;
-        let mut s = TcpStream::connect(host).with_context(|| format!("connecting to {host}"))?;
-        s.set_read_timeout(Some(Duration::from_secs(10)))?;
-        // One write: the server answers after the blank line, and a request split over
-        // several writes must not leave bytes it never reads (closing would then reset).
-        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())?;
-        let mut reply = Vec::new();
-        s.read_to_end(&mut reply)?;
-        let split = reply
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .context("no end of headers")?;
-        let head = String::from_utf8_lossy(&reply[..split]);
-        let status = head.split_whitespace().nth(1).unwrap_or("?");
+        let cx = crate::worker_cx(&self.talk);
+        cx.say(format!("<pid {}> get {}", std::process::id(), self.url));
+        let _get = cx.span(Activity::Work, format!("get {}", self.url));
+        let (status, size) = http_get(&self.url)?;
         if status != "200" {
             bail!("HTTP {status} for {}", self.url);
         }
         Ok(Page {
             url: self.url,
-            size: reply.len() - split - 4,
+            size,
         })
+    }
+}
+
+/// The seed's `get_page` as written: a page whose status is not 200 gives `None` (Python's
+/// function falls off its end), not an error.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FetchAsSeed {
+    /// `http://127.0.0.1:PORT/path`
+    pub url: String,
+    /// Narration.
+    pub talk: Handoff,
+}
+
+impl Task for FetchAsSeed {
+    type Output = Option<Page>;
+    fn run(self) -> anyhow::Result<Option<Page>> {
+        let cx = crate::worker_cx(&self.talk);
+        cx.say(format!("<pid {}> get {}", std::process::id(), self.url));
+        let _get = cx.span(Activity::Work, format!("get {}", self.url));
+        let (status, size) = http_get(&self.url)?;
+        Ok((status == "200").then_some(Page {
+            url: self.url,
+            size,
+        }))
     }
 }

@@ -9,6 +9,9 @@
 
 #![allow(dead_code)]
 
+pub mod calc;
+pub mod fixed;
+
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -93,7 +96,7 @@ impl Probe {
 
     /// Say "ready" from this worker and wait until the gate opens (at most a minute, so a
     /// failed test leaves no worker behind for long).
-    fn hold(&self) {
+    pub fn hold(&self) {
         self.ready
             .store(i64::from(std::process::id()), Ordering::SeqCst);
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -209,6 +209,23 @@ pub const FIGURES: &[Figure] = &[
         targets: &[],
     },
     Figure {
+        label: "ThreadPoolExecutor submit + result round trip",
+        chapter: "pool",
+        rust: sel("futures_submit_result_round_trip", &[]),
+        python: Some(("futures.py", sel("futures_submit_result_round_trip", &[]))),
+        // A thread ping-pong over crossbeam channels, nothing else.
+        floor: Some(sel("futures_round_trip_raw", &[])),
+        targets: &[Target::VsPython(10.0)],
+    },
+    Figure {
+        label: "ThreadPoolExecutor: 10 000 submits, as_completed",
+        chapter: "pool",
+        rust: sel("futures_as_completed", &[]),
+        python: Some(("futures.py", sel("futures_as_completed", &[]))),
+        floor: None,
+        targets: &[Target::VsPython(10.0)],
+    },
+    Figure {
         label: "greenlet switch",
         chapter: "coroutines",
         rust: sel("greenlet_switch", &[]),
