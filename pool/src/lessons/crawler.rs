@@ -3,98 +3,21 @@
 //! lesson starts on 127.0.0.1 (no internet needed), and the db file lives in a temporary
 //! directory that is removed afterwards.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, ensure};
-use lesson::{Activity, Cx};
+use lesson::{Activity, Cx, PageServer};
 
 use crate::lessons::tasks::{Fetch, FetchAsSeed, Page};
 use crate::{Pool, TaskError};
 
-/// The pages the server offers, with their sizes; `/broken` answers 500.
+/// The pages the server (`lesson::PageServer`) offers, with their sizes; `/broken`, like any
+/// other path, answers 500.
 pub const PAGES: [(&str, usize); 3] = [("/small", 512), ("/medium", 4096), ("/large", 65536)];
-
-/// A tiny HTTP/1.0 server on 127.0.0.1, one thread, stopped and joined on drop.
-pub struct PageServer {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-fn answer(mut s: TcpStream) {
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    // Read the whole request head (up to the blank line) before answering: closing a socket
-    // with unread bytes in it sends a reset, which can destroy the reply on its way.
-    let mut reader = BufReader::new(&s);
-    let mut line = String::new();
-    if reader.read_line(&mut line).is_err() {
-        return;
-    }
-    let mut header = String::new();
-    while reader.read_line(&mut header).is_ok_and(|n| n > 0) && header != "\r\n" {
-        header.clear();
-    }
-    let path = line.split_whitespace().nth(1).unwrap_or("/");
-    let reply = match PAGES.iter().find(|(p, _)| *p == path) {
-        Some((_, size)) => {
-            let mut r = format!("HTTP/1.0 200 OK\r\nContent-Length: {size}\r\n\r\n").into_bytes();
-            r.extend(std::iter::repeat_n(b'x', *size));
-            r
-        }
-        None => b"HTTP/1.0 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n".to_vec(),
-    };
-    let _ = s.write_all(&reply);
-}
-
-impl PageServer {
-    /// Bind 127.0.0.1:0 and serve until dropped.
-    pub fn start() -> anyhow::Result<PageServer> {
-        let listener = TcpListener::bind("127.0.0.1:0").context("binding 127.0.0.1:0")?;
-        let addr = listener.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("page-server".into())
-            .spawn(move || {
-                for conn in listener.incoming() {
-                    if flag.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    if let Ok(s) = conn {
-                        answer(s);
-                    }
-                }
-            })?;
-        Ok(PageServer {
-            addr,
-            stop,
-            thread: Some(thread),
-        })
-    }
-
-    /// `http://127.0.0.1:PORT/path`
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-}
-
-impl Drop for PageServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        // Wake the accept loop so it sees the flag.
-        let _ = TcpStream::connect(self.addr);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 /// A directory removed (with its contents) on drop.
 struct TempDir(PathBuf);
@@ -126,7 +49,7 @@ impl Drop for TempDir {
 /// that reached the error callback.
 pub fn crawl(cx: &Cx) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let mut pool: Pool<Fetch> = Pool::new(3)?; // workers first, then the server's thread
-    let server = PageServer::start()?;
+    let server = PageServer::start(&PAGES, Duration::ZERO)?;
     let dir = TempDir::new()?;
     let db = dir.0.join("db.txt");
     let (err_tx, err_rx) = mpsc::channel();
@@ -185,7 +108,7 @@ pub struct AsWritten {
 /// If the pool, the server or the temporary directory cannot be made.
 pub fn crawl_as_written(cx: &Cx) -> anyhow::Result<AsWritten> {
     let mut pool: Pool<FetchAsSeed> = Pool::new(3)?;
-    let server = PageServer::start()?;
+    let server = PageServer::start(&PAGES, Duration::ZERO)?;
     let dir = TempDir::new()?;
     let db = dir.0.join("db.txt");
     let talk = cx.handoff();
