@@ -450,7 +450,7 @@ impl Greenlet {
     /// Always inlined, with the suspension inside it: see `switch_to`.
     #[inline(always)]
     pub fn switch(&self, value: Val) -> Result<Val, GreenletError> {
-        switch_to(self.inner.as_ref(), Ok(value))
+        switch_to(&self.inner, Ok(value))
     }
 
     /// Raise `error` in this greenlet where it is suspended (its pending `switch` returns it);
@@ -459,7 +459,7 @@ impl Greenlet {
     /// # Errors
     /// As [`Greenlet::switch`]; an unstarted or dead greenlet passes `error` on to its parent.
     pub fn throw(&self, error: &str) -> Result<Val, GreenletError> {
-        switch_to(self.inner.as_ref(), Err(GreenletError::thrown(error)))
+        switch_to(&self.inner, Err(GreenletError::thrown(error)))
     }
 
     /// Raise `GreenletExit` in this greenlet where it is suspended. Replaces `g.throw()` (and
@@ -469,6 +469,6 @@ impl Greenlet {
     /// # Errors
     /// As [`Greenlet::switch`].
     pub fn throw_exit(&self) -> Result<Val, GreenletError> {
-        switch_to(self.inner.as_ref(), Err(GreenletError::exit()))
+        switch_to(&self.inner, Err(GreenletError::exit()))
     }
 }
