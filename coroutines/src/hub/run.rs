@@ -7,6 +7,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::io;
 use std::os::fd::RawFd;
+use std::rc::Rc;
 use std::time::Instant;
 
 use corosensei::stack::DefaultStack;
@@ -23,6 +24,8 @@ use crate::overflow::TaskStack;
 pub(super) enum Wake {
     Ready,
     TimedOut,
+    /// The task was killed: its wait raises [`TaskExit`](super::TaskExit) (state rule 6).
+    Killed,
 }
 
 /// What a task waits for.
@@ -35,6 +38,8 @@ pub(super) enum Wait {
     Yield,
     /// Until any task finishes (a `joinall` inside a task re-checks, and waits again).
     Finish,
+    /// Until [`unpark`] names it (a queue's or a pool's waiter).
+    Parked,
 }
 
 /// A task's suspension: what it waits for, and the deadline of the `timeout` around it.
@@ -63,6 +68,10 @@ pub(super) struct Slot {
     pub(super) greenlet: usize,
     /// Its stack's guard page, for the overflow message.
     pub(super) guard: usize,
+    /// It waits in `Wait::Parked`: [`unpark`] may wake it.
+    pub(super) parked: bool,
+    /// A kill was asked for while it ran: its next wait raises `TaskExit` (state rule 6).
+    pub(super) kill: bool,
 }
 
 /// A timer: when, a sequence number (ties), which task, for which wait, and how it wakes it.
@@ -72,7 +81,9 @@ pub(super) struct Hub {
     pub(super) epoll: Epoll,
     pub(super) tasks: HashMap<u64, Slot>,
     pub(super) fds: HashMap<RawFd, FdWaiters>,
-    ready: VecDeque<(u64, Wake)>,
+    /// Tasks to resume, with the generation of the wait they were woken from: an entry whose
+    /// task has moved on since (killed, or woken otherwise) is skipped.
+    ready: VecDeque<(u64, u64, Wake)>,
     timers: BinaryHeap<Timer>,
     seq: u64,
     pub(super) next: u64,
@@ -85,6 +96,8 @@ pub(super) struct Hub {
     /// The `timeout` deadlines of code that is not a task's own (the root, or a greenlet),
     /// by `greenlet::current_key`.
     pub(super) outside: HashMap<usize, super::Deadline>,
+    /// Told when a task runs, waits and ends (see `hub::set_tracer`).
+    pub(super) tracer: Option<Rc<dyn Fn(super::Trace)>>,
 }
 
 thread_local! {
@@ -112,6 +125,7 @@ pub(super) fn with_hub<R>(f: impl FnOnce(&mut Hub) -> R) -> io::Result<R> {
                 io_waiting: 0,
                 finish_waiters: Vec::new(),
                 outside: HashMap::new(),
+                tracer: None,
             });
         }
         match h.as_mut() {
@@ -135,9 +149,11 @@ pub(super) fn add(id: u64, co: TaskCo, guard: usize) -> io::Result<()> {
                 deadline: None,
                 greenlet: 0,
                 guard,
+                parked: false,
+                kill: false,
             },
         );
-        h.ready.push_back((id, Wake::Ready));
+        h.ready.push_back((id, 0, Wake::Ready));
     })
 }
 
@@ -168,20 +184,28 @@ impl Drop for Running {
     }
 }
 
-/// Run task `id` until it waits or finishes.
-pub(super) fn resume(id: u64, wake: Wake) {
+/// Run task `id` until it waits or finishes, if it still waits in the wait numbered
+/// `generation` (`None`: whatever it waits for).
+pub(super) fn resume(id: u64, generation: Option<u64>, wake: Wake) {
     let key = current_key();
     let taken = with_hub(|h| {
         let s = h.tasks.get_mut(&id)?;
+        if generation.is_some_and(|g| g != s.generation) {
+            return None; // woken for a wait it has left since
+        }
         let co = s.co.take()?;
         s.greenlet = key;
         let guard = s.guard;
-        Some((co, guard, h.current.replace(id)))
+        let tracer = h.tracer.clone();
+        Some((co, guard, h.current.replace(id), tracer))
     });
     // Not there (finished), or running already (a wait nested inside it reached here).
-    let Ok(Some((mut co, guard, before))) = taken else {
+    let Ok(Some((mut co, guard, before, tracer))) = taken else {
         return;
     };
+    if let Some(t) = &tracer {
+        t(super::Trace::Runs(id));
+    }
     let outcome = {
         // From here on the guard puts `current` back, however the resume ends.
         let _running = Running::enter(before, guard);
@@ -197,6 +221,9 @@ pub(super) fn resume(id: u64, wake: Wake) {
                     wake_up(h, waiter, generation, Wake::Ready);
                 }
             });
+            if let Some(t) = &tracer {
+                t(super::Trace::Ends(id));
+            }
         }
         CoroutineResult::Yield(request) => {
             let _ = with_hub(|h| {
@@ -205,18 +232,60 @@ pub(super) fn resume(id: u64, wake: Wake) {
                     register(h, id, request);
                 }
             });
+            if let Some(t) = &tracer {
+                t(super::Trace::Waits(id, request.wait.into()));
+            }
         }
     }
 }
 
-/// Wake task `id` if it still waits in the wait numbered `generation`.
-fn wake_up(h: &mut Hub, id: u64, generation: u64, wake: Wake) {
+/// Kill task `id` (state rule 6): if it is suspended, its wait is cancelled and it is resumed
+/// at once with `Wake::Killed`, so its wait raises `TaskExit` (an unstarted task drops its
+/// function instead); if it is running (this is called from code it runs, or from code on top
+/// of it), its next wait raises it. Whether the task was suspended (and so has been resumed).
+pub(super) fn kill(id: u64) -> io::Result<bool> {
+    let suspended = with_hub(|h| {
+        let Some(s) = h.tasks.get_mut(&id) else {
+            return false; // finished
+        };
+        if s.co.is_none() {
+            s.kill = true; // running: at its next wait
+            return false;
+        }
+        s.kill = false;
+        cancel_wait(h, id);
+        true
+    })?;
+    if suspended {
+        resume(id, None, Wake::Killed);
+    }
+    Ok(suspended)
+}
+
+/// Wake task `id` if it waits in `Wait::Parked`. Whether it did.
+pub(super) fn unpark(id: u64) -> bool {
+    with_hub(|h| {
+        let Some(s) = h.tasks.get(&id) else {
+            return false;
+        };
+        if !s.parked {
+            return false;
+        }
+        let generation = s.generation;
+        wake_up(h, id, generation, Wake::Ready);
+        true
+    })
+    .unwrap_or(false)
+}
+
+/// Forget what task `id` waits for: its socket, its park; timers and `ready` entries of that
+/// wait become stale (the generation moves on).
+fn cancel_wait(h: &mut Hub, id: u64) {
     let Some(s) = h.tasks.get_mut(&id) else {
         return;
     };
-    if s.generation != generation {
-        return;
-    }
+    s.parked = false;
+    s.generation += 1;
     if let Some((fd, write)) = s.fd.take() {
         if let Some(w) = h.fds.get_mut(&fd) {
             if write {
@@ -227,8 +296,18 @@ fn wake_up(h: &mut Hub, id: u64, generation: u64, wake: Wake) {
         }
         h.io_waiting -= 1;
     }
-    s.generation += 1;
-    h.ready.push_back((id, wake));
+}
+
+/// Wake task `id` if it still waits in the wait numbered `generation`.
+fn wake_up(h: &mut Hub, id: u64, generation: u64, wake: Wake) {
+    let Some(s) = h.tasks.get(&id) else {
+        return;
+    };
+    if s.generation != generation {
+        return;
+    }
+    cancel_wait(h, id);
+    h.ready.push_back((id, generation + 1, wake));
 }
 
 /// Note what suspended task `id` waits for.
@@ -244,7 +323,15 @@ fn register(h: &mut Hub, id: u64, request: Request) {
     };
     let deadline = request.deadline;
     match request.wait {
-        Wait::Yield => h.ready.push_back((id, Wake::Ready)),
+        Wait::Yield => h.ready.push_back((id, generation, Wake::Ready)),
+        Wait::Parked => {
+            if let Some(s) = h.tasks.get_mut(&id) {
+                s.parked = true;
+            }
+            if let Some(d) = deadline {
+                timer(h, d, Wake::TimedOut);
+            }
+        }
         Wait::Until(t) => match deadline {
             Some(d) if d < t => timer(h, d, Wake::TimedOut),
             _ => timer(h, t, Wake::Ready),
@@ -288,7 +375,7 @@ fn register(h: &mut Hub, id: u64, request: Request) {
                     }
                 }
                 // Not pollable (a regular file): it is always ready.
-                _ => h.ready.push_back((id, Wake::Ready)),
+                _ => h.ready.push_back((id, generation, Wake::Ready)),
             }
         }
     }
@@ -304,8 +391,8 @@ pub(super) fn run_until(stop: &dyn Fn() -> bool, until: Option<Instant>) {
             return;
         }
         let next = with_hub(|h| h.ready.pop_front()).ok().flatten();
-        if let Some((id, wake)) = next {
-            resume(id, wake);
+        if let Some((id, generation, wake)) = next {
+            resume(id, Some(generation), wake);
             continue;
         }
         // Nothing ready: how long may we sleep?
@@ -346,10 +433,10 @@ pub(super) fn run_ready_once() {
     poll(&mut events, EpollTimeout::ZERO);
     let n = with_hub(|h| h.ready.len()).unwrap_or(0);
     for _ in 0..n {
-        let Ok(Some((id, wake))) = with_hub(|h| h.ready.pop_front()) else {
+        let Ok(Some((id, generation, wake))) = with_hub(|h| h.ready.pop_front()) else {
             return;
         };
-        resume(id, wake);
+        resume(id, Some(generation), wake);
     }
 }
 
