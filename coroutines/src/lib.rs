@@ -47,6 +47,7 @@ pub mod hub;
 pub mod lessons;
 pub mod multiplex;
 mod overflow;
+pub mod selectors;
 pub mod val;
 
 pub use generator::{Generator, Yielder};
