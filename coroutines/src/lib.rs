@@ -41,6 +41,7 @@
 //! echo servers and the trigger count). Lessons: [`lessons`], one module per lesson, named as
 //! on the command line, with [`CHAPTER`].
 
+pub mod events;
 pub mod generator;
 pub mod greenlet;
 pub mod hub;

@@ -11,6 +11,20 @@ use lesson::Cx;
 
 use crate::{Greenlet, val};
 
+/// The command that measures a switch in a release build, against raw corosensei.
+pub const BENCH: &str = "cargo bench -p coroutines -- switch";
+
+/// What build measured the figures: a debug build (unoptimised, as `cargo run` makes) is many
+/// times slower than a release build at a switch, and says so.
+pub fn build() -> &'static str {
+    if cfg!(debug_assertions) {
+        "measured in a debug build (unoptimised: a switch there costs many times what it does \
+         in a release build)"
+    } else {
+        "measured in a release build"
+    }
+}
+
 /// Switches for the measurements.
 pub const ROUNDS: u32 = 20_000;
 
@@ -81,9 +95,13 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     let sw = switch_ns(ROUNDS)?;
     let th = thread_handoff_ns(ROUNDS / 10);
     cx.say(format!(
-        "a greenlet switch: {sw:.0} ns; a thread hand-off: {th:.0} ns ({:.0}x)",
-        th / sw.max(1e-9)
+        "a greenlet switch: {sw:.0} ns; a thread hand-off: {th:.0} ns ({:.0}x), {}",
+        th / sw.max(1e-9),
+        build()
     ));
+    if cfg!(debug_assertions) {
+        cx.say(format!("for the real switch cost: {BENCH}"));
+    }
     let n = shared_counter(1000)?;
     cx.say(format!(
         "two greenlets added 1000 each to a Cell, no lock: {n}"
