@@ -11,6 +11,7 @@ use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, sock
 
 use super::run::with_hub;
 use super::wait_io;
+use crate::selectors::Selector;
 
 /// A socket registered in the hub's epoll, and who waits on it.
 ///
@@ -48,13 +49,13 @@ impl Default for FdWaiters {
 /// Whether a read on `fd` may find something: `false` only when the hub knows the last read
 /// drained it and no event came since. A socket the hub does not know: `true`.
 pub(super) fn may_read(fd: RawFd) -> bool {
-    with_hub(|h| h.fds.get(&fd).is_none_or(|w| w.readable)).unwrap_or(true)
+    with_hub(|h| h.sel.get_map().get(&fd).is_none_or(|k| k.data.readable)).unwrap_or(true)
 }
 
 /// Note that a read drained `fd` (it returned less than it asked for).
 pub(super) fn drained(fd: RawFd) {
     let _ = with_hub(|h| {
-        if let Some(w) = h.fds.get_mut(&fd)
+        if let Some(w) = h.sel.get_key_mut(fd).map(|k| &mut k.data)
             && !w.closed
         {
             w.readable = false;
@@ -66,13 +67,7 @@ pub(super) fn drained(fd: RawFd) {
 /// socket may get the same number). Called by the sockets' `drop`; harmless if the socket
 /// never waited, or if the hub is gone (at thread exit).
 pub(super) fn release_fd(fd: RawFd) {
-    let _ = with_hub(|hub| {
-        if hub.fds.remove(&fd).is_some() {
-            // SAFETY: called while the socket owning `fd` is still open.
-            let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-            let _ = hub.epoll.delete(bfd);
-        }
-    });
+    let _ = with_hub(|hub| hub.sel.unregister(fd));
 }
 
 /// A TCP connection whose reads and writes wait cooperatively. Replaces gevent's patched

@@ -12,12 +12,12 @@ use std::time::Instant;
 
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
-use nix::errno::Errno;
-use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use std::time::Duration;
 
 use super::net::FdWaiters;
 use crate::greenlet::{Pinned, current_key};
 use crate::overflow::TaskStack;
+use crate::selectors::{EpollSelector, Events, Selector};
 
 /// How a wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -78,9 +78,12 @@ pub(super) struct Slot {
 type Timer = Reverse<(Instant, u64, u64, u64, Wake)>;
 
 pub(super) struct Hub {
-    pub(super) epoll: Epoll,
+    /// The sockets waited on, each registered once (edge-triggered, read and write) with who
+    /// waits on it: the `selectors` module's epoll selector (see `net.rs` for why).
+    pub(super) sel: EpollSelector<FdWaiters>,
+    /// What the last wait found (kept to reuse its allocation).
+    found: Vec<(RawFd, Events)>,
     pub(super) tasks: HashMap<u64, Slot>,
-    pub(super) fds: HashMap<RawFd, FdWaiters>,
     /// Tasks to resume, with the generation of the wait they were woken from: an entry whose
     /// task has moved on since (killed, or woken otherwise) is skipped.
     ready: VecDeque<(u64, u64, Wake)>,
@@ -114,9 +117,9 @@ pub(super) fn with_hub<R>(f: impl FnOnce(&mut Hub) -> R) -> io::Result<R> {
             .map_err(|_| io::Error::other("the hub is busy"))?;
         if h.is_none() {
             *h = Some(Hub {
-                epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(io::Error::from)?,
+                sel: EpollSelector::edge_triggered()?,
+                found: Vec::new(),
                 tasks: HashMap::new(),
-                fds: HashMap::new(),
                 ready: VecDeque::new(),
                 timers: BinaryHeap::new(),
                 seq: 0,
@@ -287,7 +290,7 @@ fn cancel_wait(h: &mut Hub, id: u64) {
     s.parked = false;
     s.generation += 1;
     if let Some((fd, write)) = s.fd.take() {
-        if let Some(w) = h.fds.get_mut(&fd) {
+        if let Some(w) = h.sel.get_key_mut(fd).map(|k| &mut k.data) {
             if write {
                 w.writer = None;
             } else {
@@ -344,21 +347,14 @@ fn register(h: &mut Hub, id: u64, request: Request) {
         }
         Wait::Readable(fd) | Wait::Writable(fd) => {
             let write = matches!(request.wait, Wait::Writable(_));
-            let registered = h.fds.contains_key(&fd) || {
-                let flags = EpollFlags::EPOLLIN
-                    | EpollFlags::EPOLLOUT
-                    | EpollFlags::EPOLLRDHUP
-                    | EpollFlags::EPOLLET;
+            let registered = h.sel.get_map().contains_key(&fd) || {
                 // SAFETY: the waiting task owns the socket; it stays registered until the
                 // socket's drop calls `release_fd`.
                 let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-                let added = h.epoll.add(bfd, EpollEvent::new(flags, fd as u64));
-                if added.is_ok() {
-                    h.fds.insert(fd, FdWaiters::default());
-                }
-                added.is_ok()
+                let both = Events::READ | Events::WRITE;
+                h.sel.register(bfd, both, FdWaiters::default()).is_ok()
             };
-            match h.fds.get_mut(&fd) {
+            match h.sel.get_key_mut(fd).map(|k| &mut k.data) {
                 Some(waiters) if registered => {
                     let me = Some((id, generation));
                     if write {
@@ -385,7 +381,6 @@ fn register(h: &mut Hub, id: u64, request: Request) {
 /// the next timer (or `until`) is due. Returns when `stop()` holds, when `until` has passed,
 /// or when nothing could ever run again (no task ready, no timer, no socket waited on).
 pub(super) fn run_until(stop: &dyn Fn() -> bool, until: Option<Instant>) {
-    let mut events = vec![EpollEvent::empty(); 64];
     loop {
         if stop() || until.is_some_and(|u| Instant::now() >= u) {
             return;
@@ -409,18 +404,8 @@ pub(super) fn run_until(stop: &dyn Fn() -> bool, until: Option<Instant>) {
         if due.is_none() && waiting == 0 {
             return; // nothing can wake anyone: done, or deadlocked
         }
-        let timeout = match due {
-            None => EpollTimeout::NONE,
-            Some(t) => {
-                let ms = t
-                    .saturating_duration_since(Instant::now())
-                    .as_micros()
-                    .div_ceil(1000)
-                    .min(i32::MAX as u128) as i32;
-                EpollTimeout::try_from(ms).unwrap_or(EpollTimeout::NONE)
-            }
-        };
-        if !poll(&mut events, timeout) {
+        let timeout = due.map(|t| t.saturating_duration_since(Instant::now()));
+        if !poll(timeout) {
             return;
         }
     }
@@ -429,8 +414,7 @@ pub(super) fn run_until(stop: &dyn Fn() -> bool, until: Option<Instant>) {
 /// Run the tasks that are ready now (after a look at the sockets and timers that take no
 /// waiting), each once: what `gevent.sleep(0)` does from outside a task.
 pub(super) fn run_ready_once() {
-    let mut events = vec![EpollEvent::empty(); 64];
-    poll(&mut events, EpollTimeout::ZERO);
+    poll(Some(Duration::ZERO));
     let n = with_hub(|h| h.ready.len()).unwrap_or(0);
     for _ in 0..n {
         let Ok(Some((id, generation, wake))) = with_hub(|h| h.ready.pop_front()) else {
@@ -440,30 +424,31 @@ pub(super) fn run_ready_once() {
     }
 }
 
-/// Wait in epoll for at most `timeout`, then make ready the tasks whose socket or timer is
-/// due. `false` if the hub cannot wait (it is gone, or epoll failed).
-fn poll(events: &mut [EpollEvent], timeout: EpollTimeout) -> bool {
-    let n = match with_hub(|h| h.epoll.wait(events, timeout)) {
-        Ok(Ok(n)) => n,
-        Ok(Err(Errno::EINTR)) => 0,
-        _ => return false,
+/// Wait in epoll for at most `timeout` (`None`: until an event), then make ready the tasks
+/// whose socket or timer is due. `false` if the hub cannot wait (it is gone, or epoll failed).
+fn poll(timeout: Option<Duration>) -> bool {
+    // The hub is borrowed for the wait: no task runs meanwhile, and nothing else can be using
+    // it (a signal handler does not touch it).
+    let Ok(Ok(mut found)) = with_hub(|h| {
+        let mut found = std::mem::take(&mut h.found);
+        h.sel.select_into(timeout, &mut found).map(|()| found)
+    }) else {
+        return false;
     };
-    with_hub(|h| {
-        let trouble = EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP | EpollFlags::EPOLLRDHUP;
-        for ev in &events[..n] {
-            let Some(w) = h.fds.get_mut(&(ev.data() as RawFd)) else {
+    let done = with_hub(|h| {
+        for &(fd, events) in &found {
+            let Some(w) = h.sel.get_key_mut(fd).map(|k| &mut k.data) else {
                 continue;
             };
-            let flags = ev.events();
             let mut woken = [None, None];
-            if flags.intersects(trouble) {
+            if events.contains(Events::HUP) {
                 w.closed = true;
             }
-            if flags.intersects(EpollFlags::EPOLLIN | trouble) {
+            if events.contains(Events::READ) {
                 w.readable = true;
                 woken[0] = w.reader.take();
             }
-            if flags.intersects(EpollFlags::EPOLLOUT | trouble) {
+            if events.contains(Events::WRITE) {
                 woken[1] = w.writer.take();
             }
             for (id, generation) in woken.into_iter().flatten() {
@@ -478,6 +463,8 @@ fn poll(events: &mut [EpollEvent], timeout: EpollTimeout) -> bool {
             h.timers.pop();
             wake_up(h, id, generation, wake);
         }
-    })
-    .is_ok()
+        found.clear();
+        h.found = found;
+    });
+    done.is_ok()
 }
