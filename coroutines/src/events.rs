@@ -1,7 +1,7 @@
 //! [`EventLoop`]: event-driven programming (the seed's 驱动事件) in its plainest form, a loop
 //! that waits for events and runs the callback registered for each, one at a time: asyncio's
 //! `loop.call_soon`, `call_later`, `add_reader` and `run_forever`, on a
-//! [`DefaultSelector`](crate::selectors::DefaultSelector).
+//! [`DefaultSelector`].
 //!
 //! It is what the next lessons build on: the selector is select / poll / epoll; the hub is
 //! this loop with each callback written as a task that waits in the middle of its code.

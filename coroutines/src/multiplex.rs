@@ -188,10 +188,8 @@ pub fn serve_raw_epoll(listener: TcpListener, clients: usize) -> anyhow::Result<
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
                 Err(_) => true,
             };
-            if close {
-                if let Some(c) = open.remove(&fd) {
-                    let _ = epoll.delete(c.as_fd());
-                }
+            if close && let Some(c) = open.remove(&fd) {
+                let _ = epoll.delete(c.as_fd());
             }
         }
     }
@@ -296,13 +294,14 @@ pub fn walk_with(
         // long it waited; 10 ms only makes it a real wait.
         let n = epoll.wait(&mut events, EpollTimeout::from(10u16))?;
         let mut reads = Vec::new();
-        while n > 0 {
+        // After an empty wait, no read; after a wake-up, one or (draining) until WouldBlock.
+        while n > 0 && reads.last() != Some(&ReadResult::WouldBlock) {
             let mut one = [0u8; 1];
             match nix::unistd::read(&r, &mut one) {
                 Ok(1) => reads.push(ReadResult::Byte(one[0])),
                 Ok(_) | Err(nix::errno::Errno::EAGAIN) => {
                     reads.push(ReadResult::WouldBlock);
-                    break;
+                    continue;
                 }
                 Err(e) => return Err(e).context("read"),
             }

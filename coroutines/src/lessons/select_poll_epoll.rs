@@ -1,5 +1,5 @@
 //! Lesson `select-poll-epoll` (IO多路复用): one echo server, written once against the
-//! [`Selector`](crate::selectors::Selector) trait (Python's `selectors`), run on select, poll
+//! `Selector` trait (Python's `selectors`), run on select, poll
 //! and epoll, serving many clients from one thread.
 
 use std::net::TcpListener;
