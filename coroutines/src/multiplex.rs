@@ -38,6 +38,9 @@ pub struct Served {
 
 /// `select` can only watch fds below FD_SETSIZE (1024); nix's `FdSet::insert` panics past it.
 /// This returns an error instead.
+///
+/// # Errors
+/// If `fd` is 1024 or above.
 pub fn check_select_fd(fd: BorrowedFd<'_>) -> anyhow::Result<()> {
     if fd.as_raw_fd() >= libc::FD_SETSIZE as i32 {
         bail!(
@@ -198,6 +201,9 @@ pub fn serve_raw_epoll(listener: TcpListener, clients: usize) -> anyhow::Result<
 
 /// Connect `n` clients to `addr` at once, each sending its own line and reading it back.
 /// How many got exactly their bytes back.
+///
+/// # Errors
+/// If a client cannot connect, write or read (within 30 s).
 pub fn run_clients(addr: SocketAddr, n: usize) -> anyhow::Result<usize> {
     let mut conns = Vec::new();
     for i in 0..n {

@@ -44,6 +44,9 @@ fn keyboard(cx: &Cx) -> anyhow::Result<(UnixStream, std::thread::JoinHandle<()>)
 
 /// The polling way: look at the line every 10 ms (the seed's `time.sleep(0.01)`, scaled),
 /// until it closes. (the keys, in order; how many looks it took; how many found nothing).
+///
+/// # Errors
+/// If the socket pair or the keyboard's thread cannot be made, or a read fails.
 pub fn poll_keys(cx: &Cx) -> anyhow::Result<(Vec<u8>, usize, usize)> {
     let (mut rx, t) = keyboard(cx)?;
     let (mut keys, mut looks, mut empty) = (Vec::new(), 0, 0);
@@ -79,6 +82,10 @@ pub struct Dispatched {
 
 /// The event-driven way: a reader callback for the line, and a timer at the seed's 1.25 s;
 /// the loop runs until nothing is left to wait for.
+///
+/// # Errors
+/// If the socket pair, the keyboard's thread or the loop cannot be made, or the loop's wait
+/// fails.
 pub fn dispatch_keys(cx: &Cx) -> anyhow::Result<Dispatched> {
     let (rx, t) = keyboard(cx)?;
     let out = Rc::new(RefCell::new(Dispatched::default()));
@@ -124,6 +131,9 @@ pub fn dispatch_keys(cx: &Cx) -> anyhow::Result<Dispatched> {
 
 /// One callback that blocks (sleeps the seed's 1 s in the loop's thread): a timer due at the
 /// seed's 0.2 s runs only after it. How late the timer ran.
+///
+/// # Errors
+/// If the loop cannot be made or its wait fails.
 pub fn blocked_timer(cx: &Cx) -> anyhow::Result<Duration> {
     let mut ev = EventLoop::new()?;
     let me = cx.as_speaker("event loop");

@@ -14,6 +14,9 @@ use crate::{Greenlet, GreenletError, val};
 /// the order they were printed. Each greenlet narrates under its own name (`g1`, `g2`), and
 /// each stretch it runs is a working span on the timeline, ended at its switch: the hand-overs
 /// main -> g2 -> g1 -> g2 -> g1 -> g2 -> main.
+///
+/// # Errors
+/// If a greenlet cannot be made (no stack) or a switch fails.
 pub fn seed(cx: &Cx) -> anyhow::Result<Vec<i32>> {
     let printed = Rc::new(RefCell::new(Vec::new()));
     let say = |cx: Cx| {

@@ -15,6 +15,9 @@ use crate::selectors::{Events, SelectSelector, Selector};
 pub const CLIENTS: usize = 100;
 
 /// Serve `clients` echo clients with `backend`; (clients that got their bytes back, stats).
+///
+/// # Errors
+/// If the listener, the server's thread or the server fails, or a client cannot connect.
 pub fn echo(backend: Backend, clients: usize) -> anyhow::Result<(usize, Served)> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;

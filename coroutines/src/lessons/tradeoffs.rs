@@ -29,6 +29,9 @@ pub fn build() -> &'static str {
 pub const ROUNDS: u32 = 20_000;
 
 /// Nanoseconds per greenlet switch (a ping-pong round trip counts as two).
+///
+/// # Errors
+/// If the greenlet cannot be made or a switch fails.
 pub fn switch_ns(rounds: u32) -> anyhow::Result<f64> {
     let g = Greenlet::new(|_| {
         loop {
@@ -68,6 +71,9 @@ pub fn thread_handoff_ns(rounds: u32) -> f64 {
 }
 
 /// Two greenlets increment one `Cell` in turn, with no lock; the final count.
+///
+/// # Errors
+/// If a greenlet cannot be made or a switch fails.
 pub fn shared_counter(rounds: u32) -> anyhow::Result<u32> {
     let count = Rc::new(Cell::new(0u32));
     let make = |count: Rc<Cell<u32>>| {
