@@ -270,3 +270,40 @@ fn the_tracer_sees_every_hand_over_in_order() {
         );
     });
 }
+
+/// A sleep from outside any task lets the tasks that are ready run, however short it is:
+/// `gevent.sleep(d)` always runs the ready greenlets. Before the fix, a sleep whose deadline
+/// had passed by the time the hub looked (a short sleep on a loaded machine, or under
+/// valgrind) returned without running them, and tests that spawn, sleep 1 ms and look were
+/// flaky (gevent_channel's `test_get_nowait_unlock_channel` failed under memcheck so).
+#[test]
+fn a_sleep_outside_any_task_runs_the_ready_tasks_even_past_its_deadline() {
+    bounded("sleep runs the ready tasks", || {
+        let ran = Rc::new(Cell::new(0));
+        let r = ran.clone();
+        let t = hub::spawn(move || r.set(r.get() + 1)).unwrap();
+        hub::sleep_until(std::time::Instant::now()).unwrap();
+        assert_eq!(ran.get(), 1, "the ready task did not run");
+        assert!(t.done());
+        // And a task that yields for ever does not keep the sleep from ending.
+        let spinner = hub::spawn(|| while hub::yield_now().is_ok() {}).unwrap();
+        hub::sleep(Duration::from_millis(5)).unwrap();
+        spinner.kill().unwrap();
+        assert!(spinner.killed());
+    });
+}
+
+/// A task that yields for ever does not starve the others' timers or sockets: the hub looks at
+/// them (without waiting) between turns while some task is always ready, as gevent's loop
+/// polls between its callbacks. Before the fix the sleeper's timer was never looked at, and
+/// the join never ended.
+#[test]
+fn a_task_that_always_yields_does_not_starve_a_sleeping_one() {
+    within(Duration::from_secs(20), "no starvation", || {
+        let spinner = hub::spawn(|| while hub::yield_now().is_ok() {}).unwrap();
+        let sleeper = hub::spawn(|| hub::sleep(Duration::from_millis(5)).is_ok()).unwrap();
+        hub::joinall(&[&sleeper]).unwrap();
+        assert_eq!(sleeper.take(), Some(true));
+        spinner.kill().unwrap();
+    });
+}

@@ -382,12 +382,30 @@ fn register(h: &mut Hub, id: u64, request: Request) {
 /// or when nothing could ever run again (no task ready, no timer, no socket waited on).
 pub(super) fn run_until(stop: &dyn Fn() -> bool, until: Option<Instant>) {
     loop {
+        // The tasks ready now run first, even when `until` has passed already: a wait lets
+        // the ready tasks run, however short it is (as `gevent.sleep(d)` does). Only those
+        // ready now: a task that yields again runs at the next turn, after `until` is checked,
+        // so it cannot keep the wait from ending.
+        let batch = with_hub(|h| h.ready.len()).unwrap_or(0);
+        for _ in 0..batch {
+            if stop() {
+                return;
+            }
+            let Ok(Some((id, generation, wake))) = with_hub(|h| h.ready.pop_front()) else {
+                break;
+            };
+            resume(id, Some(generation), wake);
+        }
         if stop() || until.is_some_and(|u| Instant::now() >= u) {
             return;
         }
-        let next = with_hub(|h| h.ready.pop_front()).ok().flatten();
-        if let Some((id, generation, wake)) = next {
-            resume(id, Some(generation), wake);
+        if batch > 0 {
+            // Some task is ready again (it yielded): look at the sockets and timers without
+            // waiting before its next turn, so that a task that always yields starves no
+            // other. When none is, the wait below looks at them anyway.
+            if with_hub(|h| !h.ready.is_empty()).unwrap_or(false) && !poll(Some(Duration::ZERO)) {
+                return;
+            }
             continue;
         }
         // Nothing ready: how long may we sleep?
