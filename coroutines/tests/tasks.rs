@@ -307,3 +307,39 @@ fn a_task_that_always_yields_does_not_starve_a_sleeping_one() {
         spinner.kill().unwrap();
     });
 }
+
+/// Kills a task when dropped.
+struct KillsWhenDropped(hub::Spawned<()>);
+
+impl Drop for KillsWhenDropped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+    }
+}
+
+/// A killed task whose destructor kills another: the second unwinds on its own stack while
+/// the first is unwinding (two unwinds at once, each caught at its task's top), and both end
+/// killed, with no abort. In a child process, in case it aborts.
+#[test]
+fn a_killed_tasks_destructor_can_kill_another_task() {
+    isolated("a_killed_tasks_destructor_can_kill_another_task", || {
+        let drops = Rc::new(Cell::new(0));
+        let d = drops.clone();
+        let second = hub::spawn(move || {
+            let _c = Counted(d);
+            let _ = hub::sleep(FOREVER);
+        })
+        .unwrap();
+        let guard = KillsWhenDropped(second.clone());
+        let first = hub::spawn(move || {
+            let _g = guard;
+            let _ = hub::sleep(FOREVER);
+        })
+        .unwrap();
+        hub::yield_now().unwrap(); // both sleep
+        first.kill().unwrap();
+        assert!(first.killed() && second.killed());
+        assert_eq!(drops.get(), 1);
+        assert!(!std::thread::panicking());
+    });
+}
