@@ -14,8 +14,9 @@
 #   during the return unwinds; a greenlet killed while returning from its GreenletExit, which
 #   switches from a destructor and is then unwound, leaks its 32-byte error so).
 # - Left out: tests/cli.rs (it runs the chapter binary, which the other tests cover through the
-#   library) and tests/map_limit.rs (it maps 65 530 stacks to reach the kernel's limit: slow
-#   under valgrind, and about the kernel, not memory safety).
+#   library), tests/map_limit.rs (it maps 65 530 stacks to reach the kernel's limit: slow
+#   under valgrind, and about the kernel, not memory safety) and tests/not_send.rs (it runs
+#   rustc on a snippet: the compiler's memory, not ours).
 #
 # Usage: coroutines/memcheck.sh [extra valgrind options]
 set -euo pipefail
@@ -33,7 +34,7 @@ mapfile -t binaries < <(
         grep -o '"executable":"[^"]*"' |
         sed 's/^"executable":"//; s/"$//' |
         grep '/deps/' |
-        grep -v -e '/cli-' -e '/map_limit-'
+        grep -v -e '/cli-' -e '/map_limit-' -e '/not_send-'
 )
 if [ "${#binaries[@]}" -eq 0 ]; then
     echo "memcheck: no test binaries found" >&2

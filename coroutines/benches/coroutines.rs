@@ -22,7 +22,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::rc::Rc;
 use std::time::Instant;
 
-use coroutines::multiplex::{Backend, serve};
+use coroutines::multiplex::serve_raw_epoll;
 use coroutines::{Greenlet, getcurrent, hub, val};
 use lesson::bench::{Param, line, measure, measure_pair, report_per_op, run_selected};
 
@@ -163,7 +163,7 @@ fn echo_figures() {
         let t = std::thread::spawn(move || {
             tx.send(Server::Thread(nix::unistd::gettid().as_raw()))
                 .expect("send");
-            serve(Backend::Epoll, l, CONNS)
+            serve_raw_epoll(l, CONNS)
         });
         raw_runs.push(drive(addr, rx.recv().expect("tid")));
         let _ = t.join();

@@ -2,8 +2,9 @@
 //!
 //! The seed's sections 协程 (greenlet, gevent), Yield(协程), 协程的优势, 驱动事件 and IO多路复用,
 //! retold with corosensei's stackful coroutines: [`Greenlet`] (greenlet's `switch`), a
-//! [`Generator`] (`yield` / `send`), a gevent-style [`hub`], and [`multiplex`] (three echo
-//! servers, level and edge triggers).
+//! [`Generator`] (`yield` / `send`), a gevent-style [`hub`] (tasks, sockets, a [`hub::Queue`]
+//! and a [`hub::Pool`]), an [`events::EventLoop`], Python's [`selectors`], and [`multiplex`]
+//! (the echo servers, level and edge triggers).
 //!
 //! # Python -> Rust
 //!
@@ -16,37 +17,46 @@
 //! | `GreenletExit` when a greenlet is collected | dropping the last owning handle raises [`GreenletErrorKind::Exit`] in it; its parent gets [`GreenletExit`] |
 //! | "cannot switch to a different thread" | `Greenlet` is not `Send`: it does not compile |
 //! | a generator with `yield` and `send()` | [`Generator::send`] / [`Yielder::suspend`] |
-//! | `gevent.spawn`, `gevent.joinall`, `gevent.sleep`, `sleep(0)` | [`hub::spawn`], [`hub::joinall`], [`hub::sleep`], [`hub::yield_now`] |
-//! | `g.value`, `g.exception`, `joinall(raise_error=True)` | [`hub::Spawned::take`], [`hub::Spawned::exception`], [`hub::joinall_raise_error`] |
+//! | `gevent.spawn`, `spawn_later`, `joinall`, `sleep`, `sleep(0)` | [`hub::spawn`], [`hub::spawn_later`], [`hub::joinall`], [`hub::sleep`], [`hub::yield_now`] |
+//! | `g.value`, `g.get()`, `g.exception`, `joinall(raise_error=True)` | [`hub::Spawned::value`], [`hub::Spawned::get`], [`hub::Spawned::exception`], [`hub::joinall_raise_error`] |
+//! | `g.kill()` (`GreenletExit`), `g.link(f)` | [`hub::Spawned::kill`] ([`hub::TaskExit`]), [`hub::Spawned::link`] |
 //! | `gevent.Timeout`, `gevent.with_timeout` | [`hub::timeout`] |
+//! | `gevent.queue.Queue`, `Channel` | [`hub::Queue`] ([`hub::Queue::channel`]) |
+//! | `gevent.pool.Pool` | [`hub::Pool`]: `spawn`, `map`, `imap_unordered` |
 //! | monkey-patched `socket` | [`hub::TcpStream`], [`hub::TcpListener`] (explicit) |
-//! | `select.select`, `select.poll`, `select.epoll` | [`multiplex::Backend`]: nix's `select`, `poll`, `Epoll` |
-//! | `EPOLLET` | [`multiplex::wakeups`]: level against edge |
+//! | `selectors.DefaultSelector` (`SelectSelector`, `PollSelector`, `EpollSelector`) | [`selectors::DefaultSelector`], the [`selectors::Selector`] trait |
+//! | `select.select`, `select.poll`, `select.epoll` | the three selectors; [`multiplex::Backend`] picks one |
+//! | asyncio's `call_soon`, `call_later`, `add_reader`, `run_forever` | [`events::EventLoop`] |
+//! | `EPOLLET` | [`multiplex::walk`]: level against edge, wait by wait |
 //!
 //! # Lessons, in the seed's order
 //!
-//! 1. [`greenlet`](lessons::greenlet): 56, 12, 65, 24; switch values, parents, dead, throw.
-//! 2. [`gevent`](lessons::gevent): a crawler, one after another, then spawn + joinall.
+//! 1. [`greenlet`](lessons::greenlet): 56, 12, 65, 24; switch values, parents, dead, throw; `!Send`.
+//! 2. [`gevent`](lessons::gevent): the crawler as the seed wrote it (serial), then patched.
 //! 3. [`yield`](lessons::yield): a producer and a consumer generator.
 //! 4. [`tradeoffs`](lessons::tradeoffs): switch cost against a thread hand-off; no lock; one core.
-//! 5. [`select-poll-epoll`](lessons::select_poll_epoll): the same echo server on the three calls.
-//! 6. [`triggers`](lessons::triggers): level against edge triggering.
+//! 5. [`events`](lessons::events): polling against an event loop's callbacks (驱动事件).
+//! 6. [`select-poll-epoll`](lessons::select_poll_epoll): one echo server on the three selectors.
+//! 7. [`triggers`](lessons::triggers): level against edge triggering, wait by wait.
 //!
 //! Run them with `cargo run -p coroutines` (all) or `cargo run -p coroutines -- greenlet`.
 //!
 //! # Layout
 //!
 //! Primitives: [`greenlet`] ([`Greenlet`]), [`val`](mod@val) ([`Val`]), [`generator`] ([`Generator`]),
-//! [`hub`] (the scheduler and timers; its sockets in `hub/net.rs`), [`multiplex`] (the three
-//! echo servers and the trigger count). Lessons: [`lessons`], one module per lesson, named as
-//! on the command line, with [`CHAPTER`].
+//! [`hub`] (the scheduler and timers; its sockets in `hub/net.rs`, `Queue` and `Pool` beside),
+//! [`selectors`] (the trait and three backends), [`events`] (the event loop), [`multiplex`]
+//! (the echo servers and the trigger walk-through). Lessons: [`lessons`], one module per
+//! lesson, named as on the command line, with [`CHAPTER`].
 
+pub mod events;
 pub mod generator;
 pub mod greenlet;
 pub mod hub;
 pub mod lessons;
 pub mod multiplex;
 mod overflow;
+pub mod selectors;
 pub mod val;
 
 pub use generator::{Generator, Yielder};

@@ -96,7 +96,7 @@ fn throw_exit(i: &Rc<Inner>) {
         Some(i.parent.replace(killer))
     };
     let restore = Restore(i, saved);
-    let outcome = switch_to(Some(i), Err(GreenletError::exit()));
+    let outcome = switch_to(&Some(i.clone()), Err(GreenletError::exit()));
     drop(restore);
     match outcome {
         // `GreenletExit` (it ended with the kill), what it returned, or what it switched to

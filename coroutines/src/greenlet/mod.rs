@@ -95,9 +95,10 @@
 //!
 //! corosensei's own resume + suspend takes about 1 ns per switch here. `Greenlet::switch` adds
 //! what greenlet's semantics need (who is current, parents, dead greenlets, a value or an
-//! error crossing over, panics caught) and comes to about 1.6 ns before the ownership rules
-//! above, 1.8 to 1.9 ns with them (`cargo bench -p coroutines -- switch`, on a loaded machine;
-//! Python's greenlet: about 200 ns). The rules cost a switch one load and test (is a panic
+//! error crossing over, panics caught) and came to about 1.6 ns before the ownership rules
+//! above, 1.8 to 1.9 ns with them, and 1.5 ns since the last two items below (1.75 ns just
+//! before them, same machine and hour; `cargo bench -p coroutines -- switch`, on a loaded
+//! machine; Python's greenlet: 140 to 200 ns). The rules cost a switch one load and test (is a panic
 //! unwinding?) and nothing else on the common path: the chain is walked only when a last owner
 //! goes, and the guard that resets `CURRENT` writes what the resume wrote anyway. Each of these
 //! was measured on the way from a first version at 67 ns:
@@ -116,7 +117,19 @@
 //! - a switch tests and writes as little as it can: whether a greenlet runs follows from
 //!   `CURRENT` (no state written per switch), one null test covers "cannot suspend" (an
 //!   unwinding greenlet's yielder is nulled), the mail is written without dropping its
-//!   (always empty) old content, and the hub borrows the target's `Rc` instead of cloning it.
+//!   (always empty) old content, and the hub borrows the target's `Rc` instead of cloning it;
+//! - a switch to itself is tested only when there is a target (a switch to the root, the
+//!   common case, pays nothing for it), and the switch borrows its handle's `Option<Rc>` as it
+//!   is instead of making an `Option<&Rc>` of it (a conditional move per switch).
+//!
+//! Timings differ by processor (issue 22: 2.13x raw corosensei on an AMD EPYC, 2.77x on an
+//! Intel Xeon, in the same bench); instructions do not. callgrind counts 47.0 instructions per
+//! switch, against 13.5 for corosensei's own resume + suspend (`examples/switch_count.rs`
+//! gives the command); the last two items above took it from 57.5. What is left beyond
+//! corosensei's: on the greenlet's side, finding itself (`CURRENT`), its yielder, the panic
+//! test, the target, the mail written and read back, the value dropped; on the root's side,
+//! the same look at `CURRENT`, the target's coroutine, `CURRENT` set and reset around the
+//! resume, the mail and `next` taken, and the owners tested (rule 3).
 
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::fmt;
@@ -450,7 +463,7 @@ impl Greenlet {
     /// Always inlined, with the suspension inside it: see `switch_to`.
     #[inline(always)]
     pub fn switch(&self, value: Val) -> Result<Val, GreenletError> {
-        switch_to(self.inner.as_ref(), Ok(value))
+        switch_to(&self.inner, Ok(value))
     }
 
     /// Raise `error` in this greenlet where it is suspended (its pending `switch` returns it);
@@ -459,7 +472,7 @@ impl Greenlet {
     /// # Errors
     /// As [`Greenlet::switch`]; an unstarted or dead greenlet passes `error` on to its parent.
     pub fn throw(&self, error: &str) -> Result<Val, GreenletError> {
-        switch_to(self.inner.as_ref(), Err(GreenletError::thrown(error)))
+        switch_to(&self.inner, Err(GreenletError::thrown(error)))
     }
 
     /// Raise `GreenletExit` in this greenlet where it is suspended. Replaces `g.throw()` (and
@@ -469,6 +482,6 @@ impl Greenlet {
     /// # Errors
     /// As [`Greenlet::switch`].
     pub fn throw_exit(&self) -> Result<Val, GreenletError> {
-        switch_to(self.inner.as_ref(), Err(GreenletError::exit()))
+        switch_to(&self.inner, Err(GreenletError::exit()))
     }
 }

@@ -5,8 +5,9 @@
 //!
 //! gevent makes the *standard* socket and sleep functions cooperative by monkey-patching them.
 //! Rust cannot patch std, so the cooperative calls are explicit: [`sleep`], [`yield_now`],
-//! [`joinall`], [`TcpStream`], [`TcpListener`]. A blocking std call inside a task
-//! (`std::thread::sleep`, a blocking read) freezes every task of the hub until it returns.
+//! [`joinall`], [`TcpStream`], [`TcpListener`], [`Queue`], [`Pool`]. A blocking std call inside
+//! a task (`std::thread::sleep`, a blocking read) freezes every task of the hub until it
+//! returns.
 //!
 //! ```
 //! use std::time::Duration;
@@ -30,6 +31,8 @@
 //! - A task's panic stays on its [`Spawned`] ([`Spawned::exception`],
 //!   [`Spawned::successful`]); [`joinall`] returns anyway, and [`joinall_raise_error`]
 //!   re-raises the panic of the task that failed first (gevent's `raise_error=True`).
+//! - [`Spawned::kill`] raises [`TaskExit`] (gevent's `GreenletExit`) where the task waits; it
+//!   unwinds the task's stack to its top, and the task ends killed (state rule 6).
 //!
 //! # State rules (who owns a task, what the hub's state is during a resume)
 //!
@@ -49,6 +52,20 @@
 //! 5. When the thread exits, the hub goes with its thread-local: the tasks still suspended are
 //!    dropped, which unwinds their stacks; hub calls made by their destructors then fail with
 //!    an error ("the hub is gone") instead of touching a hub being dropped.
+//! 6. **Killing** a task is done by the task itself, on its own stack: a suspended task has
+//!    its wait cancelled (a new generation makes its timers and wake-ups stale) and is resumed
+//!    at once with `Killed`, and its wait raises [`TaskExit`] with `resume_unwind`; a task
+//!    that is running (the kill comes from its own code, or from code it runs) gets a flag,
+//!    and its next wait raises it. An unstarted task is resumed the same way and drops its
+//!    function unrun. So a task's coroutine is never dropped or unwound from outside while the
+//!    hub lives (rule 1 holds), and the unwinding is an ordinary one, caught at the task's top
+//!    like a panic (rule 4). A kill resumes the task nested inside the killer's code, as a
+//!    wait outside a task resumes tasks: rule 2's guard restores the hub's state after it.
+//! 7. **No wait while a panic unwinds** (or a killed task is unwound): it fails with an error.
+//!    The panic count is the thread's, not the stack's; a task suspended half way through its
+//!    unwind would leave every other task running "panicking" (a greenlet's rule 6 for the
+//!    same reason). Hub calls that do not wait (spawn, a queue's `put_nowait`, a socket's
+//!    release) still work from destructors.
 
 use std::cell::Cell;
 use std::fmt;
@@ -60,12 +77,68 @@ use std::time::{Duration, Instant};
 use crate::greenlet::current_key;
 
 mod net;
+mod pool;
+mod queue;
 mod run;
 mod task;
+mod wait;
 
 pub use net::{TcpListener, TcpStream};
+pub use pool::{ImapUnordered, Pool};
+pub use queue::{PutError, Queue, QueueError};
 use run::{Request, Wait, Wake, with_hub};
-pub use task::{Joinable, Spawned, spawn, spawn_with_stack};
+pub use task::{Joinable, Spawned, TaskError, TaskExit, spawn, spawn_later, spawn_with_stack};
+
+/// What the hub tells a tracer ([`set_tracer`]), by task number ([`Spawned::id`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trace {
+    /// The hub hands the thread to the task: it runs from here until it waits or ends.
+    Runs(u64),
+    /// The task gave the thread back, waiting for this.
+    Waits(u64, Waiting),
+    /// The task ended (returned, panicked or was killed).
+    Ends(u64),
+}
+
+/// What a task waits for, as [`Trace::Waits`] says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// A socket to read from (or accept on).
+    Read,
+    /// A socket to write to (or a connect to finish).
+    Write,
+    /// A time ([`sleep`]).
+    Sleep,
+    /// Its next turn ([`yield_now`]).
+    Turn,
+    /// Another task to end ([`joinall`]).
+    Task,
+    /// A queue or a pool ([`Queue`], [`Pool`]).
+    Parked,
+}
+
+impl From<Wait> for Waiting {
+    fn from(w: Wait) -> Waiting {
+        match w {
+            Wait::Readable(_) => Waiting::Read,
+            Wait::Writable(_) => Waiting::Write,
+            Wait::Until(_) => Waiting::Sleep,
+            Wait::Yield => Waiting::Turn,
+            Wait::Finish => Waiting::Task,
+            Wait::Parked => Waiting::Parked,
+        }
+    }
+}
+
+/// Tell `tracer` each hand-over of this thread's hub: a task starts running, gives the thread
+/// back to wait, or ends (`None`: stop). The `gevent` lesson draws its timeline with it. A
+/// tracer must not wait on the hub; it costs the hub nothing when none is set.
+///
+/// # Errors
+/// If the thread's hub cannot be made (epoll) or is gone (at thread exit).
+pub fn set_tracer(tracer: Option<Rc<dyn Fn(Trace)>>) -> io::Result<()> {
+    with_hub(|h| h.tracer = tracer)
+}
 
 /// The deadline of the innermost `timeout` block around some code, and the flag its block
 /// reads afterwards: set when a wait was cut short by this deadline.
@@ -93,6 +166,8 @@ struct Here {
     ctx: Ctx,
     deadline: Option<Deadline>,
     yielder: *const corosensei::Yielder<Wake, Request>,
+    /// A kill was asked for while the task ran: its next wait raises it (once).
+    kill: bool,
 }
 
 fn where_am_i() -> io::Result<Here> {
@@ -107,11 +182,13 @@ fn where_am_i() -> io::Result<Here> {
                 ctx: Ctx::Task(id),
                 deadline: s.deadline.clone(),
                 yielder: s.yielder,
+                kill: s.kill,
             },
             None => Here {
                 ctx: Ctx::Outside(key),
                 deadline: h.outside.get(&key).cloned(),
                 yielder: std::ptr::null(),
+                kill: false,
             },
         }
     })
@@ -158,6 +235,9 @@ fn after(d: Duration) -> Instant {
 
 /// Wait for `w` in the current context, within the deadline of the `timeout` around it.
 fn wait(w: Wait) -> io::Result<()> {
+    // State rule 7: no wait while a panic unwinds (checked before the hub is looked at, so
+    // that a pending kill is not taken here and lost).
+    refuse_while_panicking()?;
     // No hub (gone at thread exit, or not to be made): no cooperative wait is possible.
     let here = where_am_i()?;
     let r = wait_within(&here, w, here.deadline.as_ref().map(|d| d.at));
@@ -169,8 +249,24 @@ fn wait(w: Wait) -> io::Result<()> {
     r
 }
 
+/// State rule 7: a wait while a panic unwinds (or a killed task's stack is unwound) fails.
+fn refuse_while_panicking() -> io::Result<()> {
+    if std::thread::panicking() {
+        return Err(io::Error::other(
+            "cannot wait on the hub while a panic unwinds (or a killed task is unwound): \
+             the panic belongs to the thread, so every other task would run inside it",
+        ));
+    }
+    Ok(())
+}
+
 /// [`wait`], with the deadline `dl`: fails with `TimedOut` when that passes first.
 fn wait_within(here: &Here, w: Wait, dl: Option<Instant>) -> io::Result<()> {
+    if let (true, Ctx::Task(id)) = (here.kill, here.ctx) {
+        // Killed while it ran (state rule 6): the exit is raised at this wait, once.
+        let _ = with_hub(|h| h.tasks.get_mut(&id).map(|s| s.kill = false));
+        std::panic::resume_unwind(Box::new(TaskExit));
+    }
     if dl.is_some_and(|d| Instant::now() >= d) {
         return Err(timed_out());
     }
@@ -190,6 +286,8 @@ fn wait_within(here: &Here, w: Wait, dl: Option<Instant>) -> io::Result<()> {
             match unsafe { &*yielder }.suspend(request) {
                 Wake::Ready => Ok(()),
                 Wake::TimedOut => Err(timed_out()),
+                // State rule 6: raised here, caught at the task's top.
+                Wake::Killed => std::panic::resume_unwind(Box::new(TaskExit)),
             }
         }
         Ctx::Outside(_) => wait_outside(w, dl),
@@ -212,8 +310,8 @@ fn wait_outside(w: Wait, dl: Option<Instant>) -> io::Result<()> {
             run::run_ready_once();
             if passed() { Err(timed_out()) } else { Ok(()) }
         }
-        // `joinall` waits outside a task with `run_until` itself.
-        Wait::Finish => Ok(()),
+        // `joinall` and the queues wait outside a task with `run_until` themselves.
+        Wait::Finish | Wait::Parked => Ok(()),
         Wait::Readable(fd) | Wait::Writable(fd) => {
             let flags = if matches!(w, Wait::Readable(_)) {
                 nix::poll::PollFlags::POLLIN
@@ -241,6 +339,7 @@ fn wait_outside(w: Wait, dl: Option<Instant>) -> io::Result<()> {
 
 /// Wait until `done()` holds.
 fn wait_until(done: &dyn Fn() -> bool) -> io::Result<()> {
+    refuse_while_panicking()?;
     let here = where_am_i()?;
     match here.ctx {
         Ctx::Task(_) => {

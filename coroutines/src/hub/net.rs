@@ -11,6 +11,7 @@ use nix::sys::socket::{self, AddressFamily, SockFlag, SockType, SockaddrIn, sock
 
 use super::run::with_hub;
 use super::wait_io;
+use crate::selectors::Selector;
 
 /// A socket registered in the hub's epoll, and who waits on it.
 ///
@@ -48,13 +49,13 @@ impl Default for FdWaiters {
 /// Whether a read on `fd` may find something: `false` only when the hub knows the last read
 /// drained it and no event came since. A socket the hub does not know: `true`.
 pub(super) fn may_read(fd: RawFd) -> bool {
-    with_hub(|h| h.fds.get(&fd).is_none_or(|w| w.readable)).unwrap_or(true)
+    with_hub(|h| h.sel.get_map().get(&fd).is_none_or(|k| k.data.readable)).unwrap_or(true)
 }
 
 /// Note that a read drained `fd` (it returned less than it asked for).
 pub(super) fn drained(fd: RawFd) {
     let _ = with_hub(|h| {
-        if let Some(w) = h.fds.get_mut(&fd)
+        if let Some(w) = h.sel.get_key_mut(fd).map(|k| &mut k.data)
             && !w.closed
         {
             w.readable = false;
@@ -66,13 +67,7 @@ pub(super) fn drained(fd: RawFd) {
 /// socket may get the same number). Called by the sockets' `drop`; harmless if the socket
 /// never waited, or if the hub is gone (at thread exit).
 pub(super) fn release_fd(fd: RawFd) {
-    let _ = with_hub(|hub| {
-        if hub.fds.remove(&fd).is_some() {
-            // SAFETY: called while the socket owning `fd` is still open.
-            let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-            let _ = hub.epoll.delete(bfd);
-        }
-    });
+    let _ = with_hub(|hub| hub.sel.unregister(fd));
 }
 
 /// A TCP connection whose reads and writes wait cooperatively. Replaces gevent's patched
@@ -85,6 +80,10 @@ pub struct TcpStream {
 impl TcpStream {
     /// Connect without blocking the hub: a non-blocking `connect`, then a wait for the socket
     /// to become writable, then its error status.
+    ///
+    /// # Errors
+    /// The connect's error (refused, unreachable), or the wait's (a `timeout` block around it
+    /// passed, a panic unwinds, the hub is gone).
     pub fn connect(addr: SocketAddrV4) -> io::Result<TcpStream> {
         let fd: OwnedFd = socket::socket(
             AddressFamily::Inet,
@@ -122,6 +121,9 @@ impl TcpStream {
     /// A read that returns less than it asked for has emptied the socket's receive queue, so
     /// the next read waits for the socket's next event at once, without first asking the
     /// kernel only to hear `WouldBlock`: one system call less per message in an echo loop.
+    ///
+    /// # Errors
+    /// The read's error (a reset), or the wait's (as [`TcpStream::connect`]).
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
         if !buf.is_empty() && !may_read(fd) {
@@ -143,6 +145,9 @@ impl TcpStream {
     }
 
     /// Read until end-of-file.
+    ///
+    /// # Errors
+    /// As [`TcpStream::read`].
     pub fn read_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
         let mut buf = [0u8; 16 * 1024];
         let start = out.len();
@@ -155,6 +160,9 @@ impl TcpStream {
     }
 
     /// Write all of `buf`, waiting cooperatively for room.
+    ///
+    /// # Errors
+    /// The write's error (a reset, a closed peer), or the wait's (as [`TcpStream::connect`]).
     pub fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
         while !buf.is_empty() {
             match self.inner.write(buf) {
@@ -203,6 +211,9 @@ impl Drop for TcpListener {
 
 impl TcpListener {
     /// Bind (use port 0 for any free port).
+    ///
+    /// # Errors
+    /// If the address cannot be parsed or bound.
     pub fn bind(addr: &str) -> io::Result<TcpListener> {
         let inner = std::net::TcpListener::bind(addr)?;
         inner.set_nonblocking(true)?;
@@ -210,11 +221,17 @@ impl TcpListener {
     }
 
     /// The address it listens on.
+    ///
+    /// # Errors
+    /// As `std::net::TcpListener::local_addr`.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.inner.local_addr()
     }
 
     /// Accept a connection, waiting cooperatively for one.
+    ///
+    /// # Errors
+    /// The accept's error (out of descriptors), or the wait's (as [`TcpStream::connect`]).
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         loop {
             match self.inner.accept() {

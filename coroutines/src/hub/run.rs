@@ -7,22 +7,25 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::io;
 use std::os::fd::RawFd;
+use std::rc::Rc;
 use std::time::Instant;
 
 use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
-use nix::errno::Errno;
-use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use std::time::Duration;
 
 use super::net::FdWaiters;
 use crate::greenlet::{Pinned, current_key};
 use crate::overflow::TaskStack;
+use crate::selectors::{EpollSelector, Events, Selector};
 
 /// How a wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Wake {
     Ready,
     TimedOut,
+    /// The task was killed: its wait raises [`TaskExit`](super::TaskExit) (state rule 6).
+    Killed,
 }
 
 /// What a task waits for.
@@ -35,6 +38,8 @@ pub(super) enum Wait {
     Yield,
     /// Until any task finishes (a `joinall` inside a task re-checks, and waits again).
     Finish,
+    /// Until [`unpark`] names it (a queue's or a pool's waiter).
+    Parked,
 }
 
 /// A task's suspension: what it waits for, and the deadline of the `timeout` around it.
@@ -63,16 +68,25 @@ pub(super) struct Slot {
     pub(super) greenlet: usize,
     /// Its stack's guard page, for the overflow message.
     pub(super) guard: usize,
+    /// It waits in `Wait::Parked`: [`unpark`] may wake it.
+    pub(super) parked: bool,
+    /// A kill was asked for while it ran: its next wait raises `TaskExit` (state rule 6).
+    pub(super) kill: bool,
 }
 
 /// A timer: when, a sequence number (ties), which task, for which wait, and how it wakes it.
 type Timer = Reverse<(Instant, u64, u64, u64, Wake)>;
 
 pub(super) struct Hub {
-    pub(super) epoll: Epoll,
+    /// The sockets waited on, each registered once (edge-triggered, read and write) with who
+    /// waits on it: the `selectors` module's epoll selector (see `net.rs` for why).
+    pub(super) sel: EpollSelector<FdWaiters>,
+    /// What the last wait found (kept to reuse its allocation).
+    found: Vec<(RawFd, Events)>,
     pub(super) tasks: HashMap<u64, Slot>,
-    pub(super) fds: HashMap<RawFd, FdWaiters>,
-    ready: VecDeque<(u64, Wake)>,
+    /// Tasks to resume, with the generation of the wait they were woken from: an entry whose
+    /// task has moved on since (killed, or woken otherwise) is skipped.
+    ready: VecDeque<(u64, u64, Wake)>,
     timers: BinaryHeap<Timer>,
     seq: u64,
     pub(super) next: u64,
@@ -85,6 +99,8 @@ pub(super) struct Hub {
     /// The `timeout` deadlines of code that is not a task's own (the root, or a greenlet),
     /// by `greenlet::current_key`.
     pub(super) outside: HashMap<usize, super::Deadline>,
+    /// Told when a task runs, waits and ends (see `hub::set_tracer`).
+    pub(super) tracer: Option<Rc<dyn Fn(super::Trace)>>,
 }
 
 thread_local! {
@@ -101,9 +117,9 @@ pub(super) fn with_hub<R>(f: impl FnOnce(&mut Hub) -> R) -> io::Result<R> {
             .map_err(|_| io::Error::other("the hub is busy"))?;
         if h.is_none() {
             *h = Some(Hub {
-                epoll: Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(io::Error::from)?,
+                sel: EpollSelector::edge_triggered()?,
+                found: Vec::new(),
                 tasks: HashMap::new(),
-                fds: HashMap::new(),
                 ready: VecDeque::new(),
                 timers: BinaryHeap::new(),
                 seq: 0,
@@ -112,6 +128,7 @@ pub(super) fn with_hub<R>(f: impl FnOnce(&mut Hub) -> R) -> io::Result<R> {
                 io_waiting: 0,
                 finish_waiters: Vec::new(),
                 outside: HashMap::new(),
+                tracer: None,
             });
         }
         match h.as_mut() {
@@ -135,9 +152,11 @@ pub(super) fn add(id: u64, co: TaskCo, guard: usize) -> io::Result<()> {
                 deadline: None,
                 greenlet: 0,
                 guard,
+                parked: false,
+                kill: false,
             },
         );
-        h.ready.push_back((id, Wake::Ready));
+        h.ready.push_back((id, 0, Wake::Ready));
     })
 }
 
@@ -168,20 +187,28 @@ impl Drop for Running {
     }
 }
 
-/// Run task `id` until it waits or finishes.
-pub(super) fn resume(id: u64, wake: Wake) {
+/// Run task `id` until it waits or finishes, if it still waits in the wait numbered
+/// `generation` (`None`: whatever it waits for).
+pub(super) fn resume(id: u64, generation: Option<u64>, wake: Wake) {
     let key = current_key();
     let taken = with_hub(|h| {
         let s = h.tasks.get_mut(&id)?;
+        if generation.is_some_and(|g| g != s.generation) {
+            return None; // woken for a wait it has left since
+        }
         let co = s.co.take()?;
         s.greenlet = key;
         let guard = s.guard;
-        Some((co, guard, h.current.replace(id)))
+        let tracer = h.tracer.clone();
+        Some((co, guard, h.current.replace(id), tracer))
     });
     // Not there (finished), or running already (a wait nested inside it reached here).
-    let Ok(Some((mut co, guard, before))) = taken else {
+    let Ok(Some((mut co, guard, before, tracer))) = taken else {
         return;
     };
+    if let Some(t) = &tracer {
+        t(super::Trace::Runs(id));
+    }
     let outcome = {
         // From here on the guard puts `current` back, however the resume ends.
         let _running = Running::enter(before, guard);
@@ -197,6 +224,9 @@ pub(super) fn resume(id: u64, wake: Wake) {
                     wake_up(h, waiter, generation, Wake::Ready);
                 }
             });
+            if let Some(t) = &tracer {
+                t(super::Trace::Ends(id));
+            }
         }
         CoroutineResult::Yield(request) => {
             let _ = with_hub(|h| {
@@ -205,20 +235,62 @@ pub(super) fn resume(id: u64, wake: Wake) {
                     register(h, id, request);
                 }
             });
+            if let Some(t) = &tracer {
+                t(super::Trace::Waits(id, request.wait.into()));
+            }
         }
     }
 }
 
-/// Wake task `id` if it still waits in the wait numbered `generation`.
-fn wake_up(h: &mut Hub, id: u64, generation: u64, wake: Wake) {
+/// Kill task `id` (state rule 6): if it is suspended, its wait is cancelled and it is resumed
+/// at once with `Wake::Killed`, so its wait raises `TaskExit` (an unstarted task drops its
+/// function instead); if it is running (this is called from code it runs, or from code on top
+/// of it), its next wait raises it. Whether the task was suspended (and so has been resumed).
+pub(super) fn kill(id: u64) -> io::Result<bool> {
+    let suspended = with_hub(|h| {
+        let Some(s) = h.tasks.get_mut(&id) else {
+            return false; // finished
+        };
+        if s.co.is_none() {
+            s.kill = true; // running: at its next wait
+            return false;
+        }
+        s.kill = false;
+        cancel_wait(h, id);
+        true
+    })?;
+    if suspended {
+        resume(id, None, Wake::Killed);
+    }
+    Ok(suspended)
+}
+
+/// Wake task `id` if it waits in `Wait::Parked`. Whether it did.
+pub(super) fn unpark(id: u64) -> bool {
+    with_hub(|h| {
+        let Some(s) = h.tasks.get(&id) else {
+            return false;
+        };
+        if !s.parked {
+            return false;
+        }
+        let generation = s.generation;
+        wake_up(h, id, generation, Wake::Ready);
+        true
+    })
+    .unwrap_or(false)
+}
+
+/// Forget what task `id` waits for: its socket, its park; timers and `ready` entries of that
+/// wait become stale (the generation moves on).
+fn cancel_wait(h: &mut Hub, id: u64) {
     let Some(s) = h.tasks.get_mut(&id) else {
         return;
     };
-    if s.generation != generation {
-        return;
-    }
+    s.parked = false;
+    s.generation += 1;
     if let Some((fd, write)) = s.fd.take() {
-        if let Some(w) = h.fds.get_mut(&fd) {
+        if let Some(w) = h.sel.get_key_mut(fd).map(|k| &mut k.data) {
             if write {
                 w.writer = None;
             } else {
@@ -227,8 +299,18 @@ fn wake_up(h: &mut Hub, id: u64, generation: u64, wake: Wake) {
         }
         h.io_waiting -= 1;
     }
-    s.generation += 1;
-    h.ready.push_back((id, wake));
+}
+
+/// Wake task `id` if it still waits in the wait numbered `generation`.
+fn wake_up(h: &mut Hub, id: u64, generation: u64, wake: Wake) {
+    let Some(s) = h.tasks.get(&id) else {
+        return;
+    };
+    if s.generation != generation {
+        return;
+    }
+    cancel_wait(h, id);
+    h.ready.push_back((id, generation + 1, wake));
 }
 
 /// Note what suspended task `id` waits for.
@@ -244,7 +326,15 @@ fn register(h: &mut Hub, id: u64, request: Request) {
     };
     let deadline = request.deadline;
     match request.wait {
-        Wait::Yield => h.ready.push_back((id, Wake::Ready)),
+        Wait::Yield => h.ready.push_back((id, generation, Wake::Ready)),
+        Wait::Parked => {
+            if let Some(s) = h.tasks.get_mut(&id) {
+                s.parked = true;
+            }
+            if let Some(d) = deadline {
+                timer(h, d, Wake::TimedOut);
+            }
+        }
         Wait::Until(t) => match deadline {
             Some(d) if d < t => timer(h, d, Wake::TimedOut),
             _ => timer(h, t, Wake::Ready),
@@ -257,21 +347,14 @@ fn register(h: &mut Hub, id: u64, request: Request) {
         }
         Wait::Readable(fd) | Wait::Writable(fd) => {
             let write = matches!(request.wait, Wait::Writable(_));
-            let registered = h.fds.contains_key(&fd) || {
-                let flags = EpollFlags::EPOLLIN
-                    | EpollFlags::EPOLLOUT
-                    | EpollFlags::EPOLLRDHUP
-                    | EpollFlags::EPOLLET;
+            let registered = h.sel.get_map().contains_key(&fd) || {
                 // SAFETY: the waiting task owns the socket; it stays registered until the
                 // socket's drop calls `release_fd`.
                 let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-                let added = h.epoll.add(bfd, EpollEvent::new(flags, fd as u64));
-                if added.is_ok() {
-                    h.fds.insert(fd, FdWaiters::default());
-                }
-                added.is_ok()
+                let both = Events::READ | Events::WRITE;
+                h.sel.register(bfd, both, FdWaiters::default()).is_ok()
             };
-            match h.fds.get_mut(&fd) {
+            match h.sel.get_key_mut(fd).map(|k| &mut k.data) {
                 Some(waiters) if registered => {
                     let me = Some((id, generation));
                     if write {
@@ -288,7 +371,7 @@ fn register(h: &mut Hub, id: u64, request: Request) {
                     }
                 }
                 // Not pollable (a regular file): it is always ready.
-                _ => h.ready.push_back((id, Wake::Ready)),
+                _ => h.ready.push_back((id, generation, Wake::Ready)),
             }
         }
     }
@@ -298,14 +381,31 @@ fn register(h: &mut Hub, id: u64, request: Request) {
 /// the next timer (or `until`) is due. Returns when `stop()` holds, when `until` has passed,
 /// or when nothing could ever run again (no task ready, no timer, no socket waited on).
 pub(super) fn run_until(stop: &dyn Fn() -> bool, until: Option<Instant>) {
-    let mut events = vec![EpollEvent::empty(); 64];
     loop {
+        // The tasks ready now run first, even when `until` has passed already: a wait lets
+        // the ready tasks run, however short it is (as `gevent.sleep(d)` does). Only those
+        // ready now: a task that yields again runs at the next turn, after `until` is checked,
+        // so it cannot keep the wait from ending.
+        let batch = with_hub(|h| h.ready.len()).unwrap_or(0);
+        for _ in 0..batch {
+            if stop() {
+                return;
+            }
+            let Ok(Some((id, generation, wake))) = with_hub(|h| h.ready.pop_front()) else {
+                break;
+            };
+            resume(id, Some(generation), wake);
+        }
         if stop() || until.is_some_and(|u| Instant::now() >= u) {
             return;
         }
-        let next = with_hub(|h| h.ready.pop_front()).ok().flatten();
-        if let Some((id, wake)) = next {
-            resume(id, wake);
+        if batch > 0 {
+            // Some task is ready again (it yielded): look at the sockets and timers without
+            // waiting before its next turn, so that a task that always yields starves no
+            // other. When none is, the wait below looks at them anyway.
+            if with_hub(|h| !h.ready.is_empty()).unwrap_or(false) && !poll(Some(Duration::ZERO)) {
+                return;
+            }
             continue;
         }
         // Nothing ready: how long may we sleep?
@@ -322,18 +422,8 @@ pub(super) fn run_until(stop: &dyn Fn() -> bool, until: Option<Instant>) {
         if due.is_none() && waiting == 0 {
             return; // nothing can wake anyone: done, or deadlocked
         }
-        let timeout = match due {
-            None => EpollTimeout::NONE,
-            Some(t) => {
-                let ms = t
-                    .saturating_duration_since(Instant::now())
-                    .as_micros()
-                    .div_ceil(1000)
-                    .min(i32::MAX as u128) as i32;
-                EpollTimeout::try_from(ms).unwrap_or(EpollTimeout::NONE)
-            }
-        };
-        if !poll(&mut events, timeout) {
+        let timeout = due.map(|t| t.saturating_duration_since(Instant::now()));
+        if !poll(timeout) {
             return;
         }
     }
@@ -342,41 +432,41 @@ pub(super) fn run_until(stop: &dyn Fn() -> bool, until: Option<Instant>) {
 /// Run the tasks that are ready now (after a look at the sockets and timers that take no
 /// waiting), each once: what `gevent.sleep(0)` does from outside a task.
 pub(super) fn run_ready_once() {
-    let mut events = vec![EpollEvent::empty(); 64];
-    poll(&mut events, EpollTimeout::ZERO);
+    poll(Some(Duration::ZERO));
     let n = with_hub(|h| h.ready.len()).unwrap_or(0);
     for _ in 0..n {
-        let Ok(Some((id, wake))) = with_hub(|h| h.ready.pop_front()) else {
+        let Ok(Some((id, generation, wake))) = with_hub(|h| h.ready.pop_front()) else {
             return;
         };
-        resume(id, wake);
+        resume(id, Some(generation), wake);
     }
 }
 
-/// Wait in epoll for at most `timeout`, then make ready the tasks whose socket or timer is
-/// due. `false` if the hub cannot wait (it is gone, or epoll failed).
-fn poll(events: &mut [EpollEvent], timeout: EpollTimeout) -> bool {
-    let n = match with_hub(|h| h.epoll.wait(events, timeout)) {
-        Ok(Ok(n)) => n,
-        Ok(Err(Errno::EINTR)) => 0,
-        _ => return false,
+/// Wait in epoll for at most `timeout` (`None`: until an event), then make ready the tasks
+/// whose socket or timer is due. `false` if the hub cannot wait (it is gone, or epoll failed).
+fn poll(timeout: Option<Duration>) -> bool {
+    // The hub is borrowed for the wait: no task runs meanwhile, and nothing else can be using
+    // it (a signal handler does not touch it).
+    let Ok(Ok(mut found)) = with_hub(|h| {
+        let mut found = std::mem::take(&mut h.found);
+        h.sel.select_into(timeout, &mut found).map(|()| found)
+    }) else {
+        return false;
     };
-    with_hub(|h| {
-        let trouble = EpollFlags::EPOLLERR | EpollFlags::EPOLLHUP | EpollFlags::EPOLLRDHUP;
-        for ev in &events[..n] {
-            let Some(w) = h.fds.get_mut(&(ev.data() as RawFd)) else {
+    let done = with_hub(|h| {
+        for &(fd, events) in &found {
+            let Some(w) = h.sel.get_key_mut(fd).map(|k| &mut k.data) else {
                 continue;
             };
-            let flags = ev.events();
             let mut woken = [None, None];
-            if flags.intersects(trouble) {
+            if events.contains(Events::HUP) {
                 w.closed = true;
             }
-            if flags.intersects(EpollFlags::EPOLLIN | trouble) {
+            if events.contains(Events::READ) {
                 w.readable = true;
                 woken[0] = w.reader.take();
             }
-            if flags.intersects(EpollFlags::EPOLLOUT | trouble) {
+            if events.contains(Events::WRITE) {
                 woken[1] = w.writer.take();
             }
             for (id, generation) in woken.into_iter().flatten() {
@@ -391,6 +481,8 @@ fn poll(events: &mut [EpollEvent], timeout: EpollTimeout) -> bool {
             h.timers.pop();
             wake_up(h, id, generation, wake);
         }
-    })
-    .is_ok()
+        found.clear();
+        h.found = found;
+    });
+    done.is_ok()
 }

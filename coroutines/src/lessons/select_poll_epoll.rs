@@ -1,5 +1,6 @@
-//! Lesson `select-poll-epoll` (IO多路复用): the same echo server on select, poll and epoll,
-//! serving many clients from one thread.
+//! Lesson `select-poll-epoll` (IO多路复用): one echo server, written once against the
+//! `Selector` trait (Python's `selectors`), run on select, poll
+//! and epoll, serving many clients from one thread.
 
 use std::net::TcpListener;
 use std::os::fd::{AsFd, AsRawFd};
@@ -7,12 +8,16 @@ use std::os::fd::{AsFd, AsRawFd};
 use anyhow::{Context, ensure};
 use lesson::Cx;
 
-use crate::multiplex::{Backend, Served, check_select_fd, dup_at_or_above, run_clients, serve};
+use crate::multiplex::{Backend, Served, dup_at_or_above, run_clients, serve};
+use crate::selectors::{Events, SelectSelector, Selector};
 
 /// Clients per backend.
 pub const CLIENTS: usize = 100;
 
 /// Serve `clients` echo clients with `backend`; (clients that got their bytes back, stats).
+///
+/// # Errors
+/// If the listener, the server's thread or the server fails, or a client cannot connect.
 pub fn echo(backend: Backend, clients: usize) -> anyhow::Result<(usize, Served)> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
@@ -39,12 +44,17 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     // A socket numbered past select's limit: dup one to fd 1100.
     let l = TcpListener::bind("127.0.0.1:0")?;
     let high = dup_at_or_above(l.as_fd(), 1100).context("dup to fd 1100")?;
-    match check_select_fd(high.as_fd()) {
-        Ok(()) => anyhow::bail!("select accepted fd {}", high.as_raw_fd()),
-        Err(e) => cx.say(format!("select with fd {}: {e}", high.as_raw_fd())),
+    let mut sel: SelectSelector<()> = SelectSelector::new();
+    match sel.register(high.as_fd(), Events::READ, ()) {
+        Ok(_) => anyhow::bail!("select accepted fd {}", high.as_raw_fd()),
+        Err(e) => cx.say(format!(
+            "SelectSelector.register(fd {}): {e}",
+            high.as_raw_fd()
+        )),
     }
     cx.explain(
-        "select: a bitmap of fds below 1024, rebuilt and scanned in full on every call.\n\
+        "The server is one loop over Selector::select; only the selector changes.\n\
+         select: a bitmap of fds below 1024, rebuilt and scanned in full on every call.\n\
          poll: an array of any fds, still passed and scanned in full on every call.\n\
          epoll: the kernel keeps the list; each wait returns only the ready ones, so the cost\n\
          follows the activity, not the number of connections (the seed: \"效率最高\").",

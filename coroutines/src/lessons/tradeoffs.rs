@@ -11,10 +11,27 @@ use lesson::Cx;
 
 use crate::{Greenlet, val};
 
+/// The command that measures a switch in a release build, against raw corosensei.
+pub const BENCH: &str = "cargo bench -p coroutines -- switch";
+
+/// What build measured the figures: a debug build (unoptimised, as `cargo run` makes) is many
+/// times slower than a release build at a switch, and says so.
+pub fn build() -> &'static str {
+    if cfg!(debug_assertions) {
+        "measured in a debug build (unoptimised: a switch there costs many times what it does \
+         in a release build)"
+    } else {
+        "measured in a release build"
+    }
+}
+
 /// Switches for the measurements.
 pub const ROUNDS: u32 = 20_000;
 
 /// Nanoseconds per greenlet switch (a ping-pong round trip counts as two).
+///
+/// # Errors
+/// If the greenlet cannot be made or a switch fails.
 pub fn switch_ns(rounds: u32) -> anyhow::Result<f64> {
     let g = Greenlet::new(|_| {
         loop {
@@ -54,6 +71,9 @@ pub fn thread_handoff_ns(rounds: u32) -> f64 {
 }
 
 /// Two greenlets increment one `Cell` in turn, with no lock; the final count.
+///
+/// # Errors
+/// If a greenlet cannot be made or a switch fails.
 pub fn shared_counter(rounds: u32) -> anyhow::Result<u32> {
     let count = Rc::new(Cell::new(0u32));
     let make = |count: Rc<Cell<u32>>| {
@@ -81,9 +101,13 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     let sw = switch_ns(ROUNDS)?;
     let th = thread_handoff_ns(ROUNDS / 10);
     cx.say(format!(
-        "a greenlet switch: {sw:.0} ns; a thread hand-off: {th:.0} ns ({:.0}x)",
-        th / sw.max(1e-9)
+        "a greenlet switch: {sw:.0} ns; a thread hand-off: {th:.0} ns ({:.0}x), {}",
+        th / sw.max(1e-9),
+        build()
     ));
+    if cfg!(debug_assertions) {
+        cx.say(format!("for the real switch cost: {BENCH}"));
+    }
     let n = shared_counter(1000)?;
     cx.say(format!(
         "two greenlets added 1000 each to a Cell, no lock: {n}"

@@ -6,9 +6,10 @@ use lesson::Cx;
 use crate::Generator;
 
 /// The consumer receives each item by `send` and answers with an acknowledgement; the
-/// producer sends 1..=n. The acknowledgements in order.
+/// producer (the caller, on the root) sends 1..=n. The acknowledgements in order. The consumer
+/// narrates as `consumer`.
 pub fn produce_consume(cx: &Cx, n: u32) -> Vec<String> {
-    let c = cx.clone();
+    let c = cx.as_speaker("consumer");
     let mut consumer = Generator::new(move |y, first: u32| {
         let mut item = first;
         loop {
