@@ -107,3 +107,38 @@ fn a_getter_told_shutdown_has_seen_every_item_put() {
         assert_eq!(q.qsize(), 0);
     });
 }
+
+/// The parker sends no notify while every sleeper already has one on its way (issue 22): two
+/// getters asleep and two puts must still wake both, whichever order the getters sleep, wake
+/// and retry in. (A count of wake-ups in flight that was never taken back would leave the
+/// second getter asleep, and loom would report the deadlock.)
+#[test]
+fn two_sleeping_getters_are_both_woken_by_two_puts() {
+    loom::model(|| {
+        let q = Arc::new(Queue::<u8>::new(0));
+        let (q2, q3) = (q.clone(), q.clone());
+        let a = thread::spawn(move || q2.get());
+        let b = thread::spawn(move || q3.get());
+        q.put(1).unwrap();
+        q.put(2).unwrap();
+        let mut got = [a.join().unwrap().unwrap(), b.join().unwrap().unwrap()];
+        got.sort();
+        assert_eq!(got, [1, 2]);
+    });
+}
+
+/// A getter woken and not yet running while more items are put: the puts send no further
+/// notify to it (issue 22), and it still takes an item, as does a later get.
+#[test]
+fn items_put_while_a_woken_getter_is_on_its_way_are_all_taken() {
+    loom::model(|| {
+        let q = Arc::new(Queue::<u8>::new(2));
+        let q2 = q.clone();
+        let getter = thread::spawn(move || q2.get());
+        q.put(1).unwrap();
+        q.put(2).unwrap();
+        let first = getter.join().unwrap().unwrap();
+        let second = q.try_get().unwrap();
+        assert_eq!((first, second), (1, 2));
+    });
+}

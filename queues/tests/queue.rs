@@ -480,3 +480,40 @@ fn a_put_whose_store_panics_leaves_unfinished_unchanged() {
         assert_eq!(q.get(), Ok(8));
     });
 }
+
+/// `wait_stats` (issue 22): a get that times out on an empty queue spun, then slept at least
+/// once, and nobody was woken; a put with nobody asleep wakes nobody.
+#[test]
+fn wait_stats_count_a_timed_out_get_as_parks_and_no_wakeup() {
+    let q = Queue::<u8>::new(1);
+    assert_eq!(q.get_timeout(SHORT), Err(GetError::Empty));
+    let s = q.wait_stats();
+    assert!(s.parks >= 1, "{s:?}");
+    assert_eq!((s.wakeups, s.spun), (0, 0), "{s:?}");
+    q.put(1).unwrap();
+    assert_eq!(q.wait_stats().wakeups, 0);
+}
+
+/// `wait_stats` (issue 22): a getter asleep on an empty queue is woken by exactly one notify,
+/// however many items are put while it is being woken.
+#[test]
+fn wait_stats_a_sleeping_getter_is_woken_once_by_several_puts() {
+    let q = Arc::new(Queue::<u32>::new(0));
+    let q2 = q.clone();
+    let getter = thread::spawn(move || q2.get_timeout(LONG));
+    // Wait (with a deadline) until the getter sleeps; then put three items at once.
+    let deadline = Instant::now() + LONG;
+    while q.wait_stats().parks == 0 {
+        assert!(Instant::now() < deadline, "the getter never slept");
+        thread::sleep(Duration::from_millis(1));
+    }
+    for i in 0..3 {
+        q.put(i).unwrap();
+    }
+    assert_eq!(getter.join().unwrap(), Ok(0));
+    let s = q.wait_stats();
+    // Each put saw the getter counted asleep; only the first notified it (the getter may have
+    // left before the second or third looked, or still be on its way: no notify either way).
+    assert_eq!(s.wakeups, 1, "{s:?}");
+    assert_eq!(drain(&q), [1, 2]);
+}

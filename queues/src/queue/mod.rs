@@ -83,6 +83,20 @@ struct Books {
     unfinished: usize,
 }
 
+/// What a queue's waits have cost so far: how often a thread went to sleep, how often one was
+/// woken, and how many waits ended while spinning, summed over its three conditions (not
+/// empty, not full, all done). Diagnostics for benches and tuning (each count is a relaxed
+/// atomic, bumped on the slow paths only); see [`BlockingQueue::wait_stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WaitStats {
+    /// Sleeps on a condition variable (a system call each, and a context switch).
+    pub parks: u64,
+    /// Notifications sent to sleeping threads (a lock and a system call each).
+    pub wakeups: u64,
+    /// Waits that ended while spinning, without sleeping.
+    pub spun: u64,
+}
+
 /// A deadline `timeout` from now, or `None` (wait as long as it takes) when it cannot be
 /// represented, as for `Duration::MAX` (Python accepts huge timeouts too).
 fn deadline_after(timeout: Duration) -> Option<Instant> {
@@ -170,7 +184,7 @@ impl<S: Store> BlockingQueue<S> {
         let mut slot = Some(item);
         match self
             .not_full
-            .wait_for(deadline, || self.try_push(&mut slot))
+            .wait_for(deadline, Some(&self.not_empty), || self.try_push(&mut slot))
         {
             Some(true) => {
                 self.not_empty.wake(false);
@@ -188,15 +202,15 @@ impl<S: Store> BlockingQueue<S> {
     }
 
     fn get_until(&self, deadline: Option<Instant>) -> Result<S::Item, GetError> {
-        let outcome = self
-            .not_empty
-            .wait_for(deadline, || match self.store.pop() {
-                Some(item) => Some(Ok(item)),
-                // Shut down: every put that went in did so before the flag was set, and is
-                // seen now; look once more before saying ShutDown.
-                None if self.is_shut() => Some(self.store.pop().ok_or(GetError::ShutDown)),
-                None => None,
-            });
+        let outcome =
+            self.not_empty
+                .wait_for(deadline, Some(&self.not_full), || match self.store.pop() {
+                    Some(item) => Some(Ok(item)),
+                    // Shut down: every put that went in did so before the flag was set, and is
+                    // seen now; look once more before saying ShutDown.
+                    None if self.is_shut() => Some(self.store.pop().ok_or(GetError::ShutDown)),
+                    None => None,
+                });
         match outcome {
             Some(Ok(item)) => {
                 if self.maxsize > 0 {
@@ -309,14 +323,14 @@ impl<S: Store> BlockingQueue<S> {
     /// last item is *taken*; `join` returns only once it has been *dealt with*.
     pub fn join(&self) {
         self.all_done
-            .wait_for(None, || (self.unfinished() == 0).then_some(()));
+            .wait_for(None, None, || (self.unfinished() == 0).then_some(()));
     }
 
     /// [`Self::join`], waiting at most `timeout`; `true` if all work was done. A timeout too
     /// long to represent as a deadline (such as `Duration::MAX`) waits as long as it takes.
     pub fn join_timeout(&self, timeout: Duration) -> bool {
         self.all_done
-            .wait_for(deadline_after(timeout), || {
+            .wait_for(deadline_after(timeout), None, || {
                 (self.unfinished() == 0).then_some(())
             })
             .is_some()
@@ -344,6 +358,19 @@ impl<S: Store> BlockingQueue<S> {
         self.not_empty.wake(true);
         self.not_full.wake(true);
         self.all_done.wake(true);
+    }
+
+    /// What this queue's waits have cost so far ([`WaitStats`]): parks, wake-ups and waits
+    /// that ended while spinning. Not in Python; for benchmarks and tuning.
+    pub fn wait_stats(&self) -> WaitStats {
+        let mut out = WaitStats::default();
+        for p in [&self.not_empty, &self.not_full, &self.all_done] {
+            let (parks, wakeups, spun) = p.stats();
+            out.parks += parks;
+            out.wakeups += wakeups;
+            out.spun += spun;
+        }
+        out
     }
 
     /// Whether [`Self::shutdown`] was called. Python's `q.is_shutdown`.
