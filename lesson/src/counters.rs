@@ -361,7 +361,7 @@ mod tests {
         }
         c.count(20, || {
             for _ in 0..20 {
-                std::thread::spawn(|| std::thread::yield_now())
+                std::thread::spawn(std::thread::yield_now)
                     .join()
                     .expect("thread");
             }
