@@ -4,7 +4,11 @@
 //!   the floor, each measured in alternation with its floor;
 //! - 4 producers, 4 consumers on `Queue(1000)` and on `bounded(1000)`;
 //! - one thread putting and getting (`Queue(1000)` against `bounded(1000)`): no waiting at all,
-//!   the path of one item (what `cargo xtask bench --counts` counts instructions of).
+//!   the path of one item (what `cargo xtask bench --counts` counts instructions of);
+//! - 1P1C `Queue(1000)` / `Queue(3)` against `bounded(1000)` / `bounded(3)` with the producer
+//!   and the consumer each pinned to its own CPU (group `apart`): the placement an unpinned run
+//!   gets only when the scheduler chooses it (on a loaded machine it often puts both on one
+//!   CPU, which `taskset -c 0` reproduces), so that both placements can be measured on purpose.
 //!
 //! Every 1P1C figure carries counts per item (`lesson::bench::Counts`: context switches,
 //! migrations, system calls), and the queues' own `parks_per_op`, `wakeups_per_op` and
@@ -15,7 +19,7 @@
 //! `bounded(3)`'s.
 //!
 //! Groups (`cargo bench -p queues -- GROUP`): `fifo_vs_crossbeam`, `orders`, `many_to_many`,
-//! `one_thread`.
+//! `one_thread`, `apart`.
 
 use std::cell::RefCell;
 use std::hint::black_box;
@@ -24,6 +28,8 @@ use std::sync::Arc;
 
 use crossbeam::channel;
 use lesson::bench::{Counts, Param, Sample, line, measure_counted, measure_pair_counted};
+use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
+use nix::unistd::Pid;
 use queues::{BlockingQueue, Queue, Store, TextbookQueue, WaitStats};
 
 const ITEMS: u64 = 1_000_000;
@@ -31,9 +37,25 @@ const RUNS: usize = 7;
 
 /// Move `ITEMS` numbers from one thread to another through `put` / `get`.
 fn one_to_one<Q: Send + Sync + 'static>(q: Arc<Q>, put: fn(&Q, u64), get: fn(&Q) -> u64) {
+    one_to_one_on(None, q, put, get);
+}
+
+/// [`one_to_one`], the consumer pinned to `consumer_cpu` if given (the producer is the calling
+/// thread: pin it yourself).
+fn one_to_one_on<Q: Send + Sync + 'static>(
+    consumer_cpu: Option<usize>,
+    q: Arc<Q>,
+    put: fn(&Q, u64),
+    get: fn(&Q) -> u64,
+) {
     let consumer = {
         let q = q.clone();
-        std::thread::spawn(move || (0..ITEMS).map(|_| get(&q)).sum::<u64>())
+        std::thread::spawn(move || {
+            if let Some(cpu) = consumer_cpu {
+                pin_to(cpu).expect("pin the consumer");
+            }
+            (0..ITEMS).map(|_| get(&q)).sum::<u64>()
+        })
     };
     for i in 0..ITEMS {
         put(&q, i);
@@ -155,7 +177,15 @@ fn main() {
         ("orders", orders),
         ("many_to_many", many_to_many_group),
         ("one_thread", one_thread),
+        ("apart", apart),
     ]);
+}
+
+/// Pin the calling thread to `cpu`.
+fn pin_to(cpu: usize) -> nix::Result<()> {
+    let mut one = CpuSet::new();
+    one.set(cpu)?;
+    sched_setaffinity(Pid::from_raw(0), &one)
 }
 
 /// `Queue` at maxsize 1000 and 3 against crossbeam's `bounded`, in alternation (the targets).
@@ -308,4 +338,86 @@ fn one_thread() {
         ITEMS,
         &[("via", "queues::Queue".into())],
     );
+}
+
+/// `Queue` at maxsize 1000 and 3 against crossbeam's `bounded`, in alternation, with the
+/// producer on one CPU and the consumer on another (the first two this process may use):
+/// the hand-off between two running CPUs, whatever the scheduler would have chosen. Skipped
+/// (with a note) when fewer than two CPUs are allowed, as under `taskset -c 0`.
+fn apart() {
+    let Ok(saved) = sched_getaffinity(Pid::from_raw(0)) else {
+        eprintln!("apart: cannot read this thread's CPUs: skipped");
+        return;
+    };
+    let cpus: Vec<usize> = (0..CpuSet::count())
+        .filter(|&c| saved.is_set(c).unwrap_or(false))
+        .take(2)
+        .collect();
+    let &[producer, consumer] = cpus.as_slice() else {
+        eprintln!("apart: fewer than two CPUs allowed: skipped");
+        return;
+    };
+    if let Err(e) = pin_to(producer) {
+        eprintln!("apart: cannot pin to CPU {producer} ({e}): skipped");
+        return;
+    }
+    for cap in [1000usize, 3] {
+        let runs = Runs::default();
+        let ours = {
+            let runs = runs.clone();
+            move || {
+                let q = Arc::new(Queue::<u64>::new(cap));
+                one_to_one_on(
+                    Some(consumer),
+                    q.clone(),
+                    |q, i| q.put(i).expect("put"),
+                    |q| q.get().expect("get"),
+                );
+                runs.borrow_mut().push(q.wait_stats());
+            }
+        };
+        let floor = move || {
+            let (tx, rx) = channel::bounded::<u64>(cap);
+            one_to_one_on(
+                Some(consumer),
+                Arc::new((tx, rx)),
+                |c, i| c.0.send(i).expect("send"),
+                |c| c.1.recv().expect("recv"),
+            )
+        };
+        let (floor, ours) = measure_pair_counted(RUNS, ITEMS, floor, ours);
+        let placed = [
+            ("maxsize", cap.into()),
+            ("producer_cpu", producer.into()),
+            ("consumer_cpu", consumer.into()),
+        ];
+        let floor = print_rate(
+            "queue_1p1c_apart_crossbeam",
+            floor,
+            ITEMS,
+            &[
+                &placed[..],
+                &[("via", "crossbeam::channel::bounded".into())],
+            ]
+            .concat(),
+        );
+        let ours = print_rate(
+            "queue_1p1c_apart_fifo",
+            ours,
+            ITEMS,
+            &[
+                &placed[..],
+                &[("via", "queues::Queue".into())],
+                &wait_params(&runs, ITEMS),
+            ]
+            .concat(),
+        );
+        ratio(
+            &format!("queue_fifo_vs_crossbeam_apart_{cap}"),
+            ours,
+            floor,
+            0.5,
+        );
+    }
+    let _ = sched_setaffinity(Pid::from_raw(0), &saved);
 }
