@@ -11,9 +11,9 @@
 //!   CPU, which `taskset -c 0` reproduces), so that both placements can be measured on purpose.
 //!
 //! Every 1P1C figure carries counts per item (`lesson::bench::Counts`: context switches,
-//! migrations, system calls), and the queues' own `parks_per_op`, `wakeups_per_op` and
-//! `spun_per_op` (`BlockingQueue::wait_stats`, over the timed runs): why a figure differs
-//! between two machines shows there first.
+//! migrations, system calls), and the queues' own `parks_per_op`, `wakeups_per_op`,
+//! `spun_per_op` and `yielded_per_op` (`BlockingQueue::wait_stats`, over the timed runs): why
+//! a figure differs between two machines shows there first.
 //!
 //! Targets (issue): `Queue(1000)` at most 2x `bounded(1000)`'s cost, `Queue(3)` at most 2x
 //! `bounded(3)`'s.
@@ -80,7 +80,7 @@ fn blocking<S: Store<Item = u64> + 'static>(maxsize: usize, runs: Runs) -> impl 
     }
 }
 
-/// The queue's parks, wake-ups and spun waits per item over the timed runs (the warm-up, the
+/// The queue's parks, wake-ups, spun and yielded waits per item over the timed runs (the warm-up, the
 /// first run, left out), as params.
 fn wait_params(runs: &Runs, items: u64) -> Vec<(&'static str, Param)> {
     let runs = runs.borrow();
@@ -91,6 +91,7 @@ fn wait_params(runs: &Runs, items: u64) -> Vec<(&'static str, Param)> {
         ("parks_per_op", sum(|w| w.parks).into()),
         ("wakeups_per_op", sum(|w| w.wakeups).into()),
         ("spun_per_op", sum(|w| w.spun).into()),
+        ("yielded_per_op", sum(|w| w.yielded).into()),
     ]
 }
 

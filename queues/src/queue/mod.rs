@@ -84,8 +84,8 @@ struct Books {
 }
 
 /// What a queue's waits have cost so far: how often a thread went to sleep, how often one was
-/// woken, and how many waits ended while spinning, summed over its three conditions (not
-/// empty, not full, all done). Diagnostics for benches and tuning (each count is a relaxed
+/// woken, and how many waits ended while spinning or right after a yield, summed over its
+/// three conditions (not empty, not full, all done). Diagnostics for benches and tuning (each count is a relaxed
 /// atomic, bumped on the slow paths only); see [`BlockingQueue::wait_stats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct WaitStats {
@@ -95,6 +95,9 @@ pub struct WaitStats {
     pub wakeups: u64,
     /// Waits that ended while spinning, without sleeping.
     pub spun: u64,
+    /// Waits that ended right after a yield (`sched_yield`, a system call, and a context
+    /// switch when another thread ran), without sleeping.
+    pub yielded: u64,
 }
 
 /// A deadline `timeout` from now, or `None` (wait as long as it takes) when it cannot be
@@ -360,15 +363,17 @@ impl<S: Store> BlockingQueue<S> {
         self.all_done.wake(true);
     }
 
-    /// What this queue's waits have cost so far ([`WaitStats`]): parks, wake-ups and waits
-    /// that ended while spinning. Not in Python; for benchmarks and tuning.
+    /// What this queue's waits have cost so far ([`WaitStats`]): parks, wake-ups, and waits
+    /// that ended while spinning or right after a yield. Not in Python; for benchmarks and
+    /// tuning.
     pub fn wait_stats(&self) -> WaitStats {
         let mut out = WaitStats::default();
         for p in [&self.not_empty, &self.not_full, &self.all_done] {
-            let (parks, wakeups, spun) = p.stats();
-            out.parks += parks;
-            out.wakeups += wakeups;
-            out.spun += spun;
+            let s = p.stats();
+            out.parks += s.parks;
+            out.wakeups += s.wakeups;
+            out.spun += s.spun;
+            out.yielded += s.yielded;
         }
         out
     }

@@ -1,8 +1,11 @@
 //! Parking: where threads wait, and the rule that makes waking them cheap.
 
 use std::sync::atomic::AtomicU64;
-use std::time::{Duration, Instant};
+#[cfg(not(loom))]
+use std::time::Duration;
+use std::time::Instant;
 
+use super::CachePadded;
 use crate::shim::{AtomicUsize, Condvar, Mutex, Ordering, fence, lock};
 
 /// Threads that wait for one condition (not empty, not full, all done).
@@ -23,57 +26,108 @@ use crate::shim::{AtomicUsize, Condvar, Mutex, Ordering, fence, lock};
 /// then, and one already notified will try again once it runs: waking nobody new would cost a
 /// system call for nothing.
 ///
-/// # Spinning only when it pays (adaptive)
+/// # Waiting before sleeping: only while the other side runs (adaptive)
 ///
-/// Before sleeping, a waiter may spin: try, pause, try again. That pays only when the other
-/// side is running on another CPU and the hand-off comes sooner than a sleep and a wake-up
-/// would take (a few microseconds of system calls, and up to ~30 us when the sleeper's CPU
-/// has gone idle). The old rule spun a fixed number of PAUSE instructions (crossbeam's
-/// `Backoff`) and then yielded up to four times: a count tuned on one processor, while PAUSE
-/// takes ~140 cycles on recent Intel cores and ~10-65 on AMD's, and every yield is a system
-/// call. So:
+/// A sleep costs the sleeper a system call and a context switch, and the thread that wakes it
+/// another system call; the woken thread then runs only after the wake-up's latency (a few
+/// microseconds, ~30 us when its CPU has gone idle), and meanwhile the other side may have to
+/// wait for it in turn. Not sleeping pays when the hand-off comes soon, and what the waiter
+/// should do meanwhile depends on where the other side is. So before sleeping a waiter looks
+/// at three things (none of them part of the protocol above: they only decide when to try
+/// again, and every try is the same as the first):
 ///
-/// - the spin is bounded in *time* (`spin_ns`), not in PAUSE instructions, so it is as long
-///   on every processor;
-/// - `spin_ns` learns how long a hand-off takes here: a wait that ended while spinning
-///   moves it an eighth of the way towards twice that wait (kept between [`MIN_SPIN`] and
-///   [`MAX_SPIN`]); a wait that spinning did not end moves it an eighth of the way towards
-///   [`MIN_SPIN`];
-/// - no spin at all while a thread of the other side is asleep or being woken in this queue
-///   (`other` has sleepers): it cannot hand anything over before it runs again;
-/// - after the spin, up to [`YIELDS`] yields, then sleep. On a core shared with the other
-///   side (as a scheduler may place the two), a yield lets it run for one system call, and
-///   the spin before it was of no use: such waits keep moving the spin down to
-///   [`MIN_SPIN`]. Learning only from waits that spinning itself ended keeps the budget
-///   from feeding on its own length.
+/// - **Where the other side was last seen.** Each waiter notes its CPU (`sched_getcpu`, a few
+///   ns) in its parker. If the other side's last waiter was on this CPU, the other side cannot
+///   run while this thread spins: the waiter yields at once (one system call). The two share
+///   a CPU as `taskset -c 0` makes them, and as a loaded machine's scheduler often places
+///   them. If that yield did not bring the hand-off, the note is stale: it is forgotten.
+/// - **Whether the other side is asleep** in this queue, or woken and not yet out (`other`
+///   has sleepers). Then it hands nothing over before it runs again, which takes a wake-up's
+///   latency, learnt by the sleepers themselves (`wake_ns`: from the notify to their return).
+///   The waiter spins about that long (twice the average, at most [`MAX_WAKE_SPIN`]) before
+///   sleeping: were it to sleep, the two sides could keep waking each other in turn, two
+///   sleeps and two wake-ups per few items (issue 22's `Queue(3)` regression).
+/// - **How long a hand-off takes here** while both sides run on two CPUs (`spin_ns`, learnt
+///   from the waits that spinning ended: an eighth of the way towards twice that wait, kept
+///   between [`MIN_SPIN`] and [`MAX_SPIN`]; a spin that did not end its wait moves it an
+///   eighth of the way towards [`MIN_SPIN`]). The waiter spins that long, then yields once
+///   (in case the other side shares this CPU unseen), then sleeps.
 ///
-/// Parks, wake-ups and waits ended by spinning are counted ([`WaitStats`](super::WaitStats)),
-/// so that a bench shows which of these happened, per item, on whatever machine it runs.
-#[derive(Default)]
+/// Spinning looks at the queue every [`LOOK_EVERY`], not sooner: each look at an empty (or
+/// full) queue pulls the cache lines the other side writes next, so looking much more often
+/// than a hand-off between two CPUs can complete slows the other side down, and makes the
+/// waiter catch up with it (and wait) more often. The spin is counted in PAUSE instructions
+/// of the length measured once per process ([`cpu::pause_ps`]: it differs about sixfold
+/// between processors), so no clock is read while spinning (a clock read costs about what a
+/// hand-off does, and on some hypervisors it is a system call).
+///
+/// Parks, wake-ups, waits ended by spinning and waits ended by a yield are counted
+/// ([`WaitStats`](super::WaitStats)), so that a bench shows which of these happened, per
+/// item, on whatever machine it runs.
 pub(super) struct Parker {
     sleepers: AtomicUsize,
     /// Guards the sleeping, and counts the wake-ups sent and not yet taken: a notified
     /// sleeper that has not yet returned from `cv.wait`.
-    lock: Mutex<usize>,
+    lock: Mutex<Pending>,
     cv: Condvar,
-    /// How long a waiter spins before it yields and sleeps, in ns (see above). Read and
-    /// written relaxed: a heuristic, not part of the protocol.
+    /// What the waiters learn and count, written on their slow paths: kept off the cache line
+    /// of `sleepers`, which every put and get reads, so that a spinning waiter does not take
+    /// that line away from the other side at each wait.
+    learnt: CachePadded<Learnt>,
+}
+
+/// [`Parker`]'s heuristics and counters. Relaxed atomics: hints and statistics, not part of
+/// the protocol.
+struct Learnt {
+    /// How long a waiter spins before it yields and sleeps, in ns (see [`Parker`]).
+    #[cfg(not(loom))]
     spin_ns: AtomicU64,
+    /// How long a sleeper here takes to run again once notified, in ns (learnt by the woken
+    /// sleepers): how long the other side spins while one of them is on its way.
+    #[cfg(not(loom))]
+    wake_ns: AtomicU64,
+    /// The CPU a thread waiting here was last seen on ([`cpu::UNKNOWN`] if none): a waiter of
+    /// the other side that finds it equal to its own yields instead of spinning.
+    #[cfg(not(loom))]
+    cpu: std::sync::atomic::AtomicUsize,
     /// What the waits cost, for [`WaitStats`](super::WaitStats): counted on the slow paths
     /// only (std's atomics also under loom: statistics, not part of the protocol).
     stats: Stats,
 }
 
-/// The shortest spin (also the spin after waits that spinning did not end).
+/// What `Parker::lock` guards besides the sleeping.
+#[derive(Default)]
+struct Pending {
+    /// Wake-ups sent and not yet taken: a notified sleeper that has not yet returned from
+    /// `cv.wait`.
+    count: usize,
+    /// When the last wake-up was sent (for `wake_ns`).
+    #[cfg(not(loom))]
+    sent: Option<Instant>,
+}
+
+/// The shortest spin (also where spins that did not end their wait pull the budget).
+#[cfg(not(loom))]
 pub(super) const MIN_SPIN: Duration = Duration::from_nanos(500);
-/// The longest spin: about what a sleep and a wake-up cost in system calls and context
-/// switches; a hand-off slower than this is cheaper to sleep through.
+/// The longest spin while the other side runs: about what a sleep and a wake-up cost in
+/// system calls and context switches; a hand-off slower than this is cheaper to sleep through.
+#[cfg(not(loom))]
 pub(super) const MAX_SPIN: Duration = Duration::from_micros(20);
-/// Where `spin_ns` starts: about what crossbeam's `Backoff` spun on the machine the old
-/// rule was tuned on.
+/// Where `spin_ns` starts.
+#[cfg(not(loom))]
 const FIRST_SPIN: Duration = Duration::from_micros(4);
-/// Yields after the spin, before sleeping.
-const YIELDS: u32 = 4;
+/// The longest spin while a thread of the other side is on its way back from a sleep: a
+/// wake-up on a CPU that has gone idle takes ~30 us on the VMs seen so far; one slower than
+/// this (the other side's CPU busy with other work) is left to sleep through.
+#[cfg(not(loom))]
+pub(super) const MAX_WAKE_SPIN: Duration = Duration::from_micros(50);
+/// Where `wake_ns` starts: the idle-CPU wake-up above.
+#[cfg(not(loom))]
+const FIRST_WAKE: Duration = Duration::from_micros(30);
+/// How often a spinning waiter looks at the queue (see [`Parker`]): about one hand-off of a
+/// cache line between two CPUs, in a VM.
+#[cfg(not(loom))]
+pub(super) const LOOK_EVERY: Duration = Duration::from_nanos(250);
 
 /// Counters of [`Parker`]'s slow paths.
 #[derive(Default)]
@@ -85,6 +139,8 @@ pub(super) struct Stats {
     pub(super) wakeups: AtomicU64,
     /// Waits that ended while spinning, before any sleep.
     pub(super) spun: AtomicU64,
+    /// Waits that ended right after a yield, before any sleep.
+    pub(super) yielded: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -104,23 +160,32 @@ impl Parker {
     pub(super) fn new() -> Parker {
         Parker {
             sleepers: AtomicUsize::new(0),
-            lock: Mutex::new(0),
+            lock: Mutex::new(Pending::default()),
             cv: Condvar::new(),
-            spin_ns: AtomicU64::new(FIRST_SPIN.as_nanos() as u64),
-            stats: Stats::default(),
+            learnt: CachePadded::new(Learnt {
+                #[cfg(not(loom))]
+                spin_ns: AtomicU64::new(FIRST_SPIN.as_nanos() as u64),
+                #[cfg(not(loom))]
+                wake_ns: AtomicU64::new(FIRST_WAKE.as_nanos() as u64),
+                #[cfg(not(loom))]
+                cpu: std::sync::atomic::AtomicUsize::new(cpu::UNKNOWN),
+                stats: Stats::default(),
+            }),
         }
     }
 
     /// Whether a thread is counted asleep here (asleep, going to sleep, or woken and not yet
     /// out): the side that waits here is not running.
-    pub(super) fn has_sleepers(&self) -> bool {
+    #[cfg(not(loom))]
+    fn has_sleepers(&self) -> bool {
         self.sleepers.load(Ordering::Relaxed) > 0
     }
 
-    /// Learn from one wait how long to spin next time (see the type's docs).
+    /// Learn from one spin how long to spin next time (see the type's docs).
     #[cfg(not(loom))]
     fn learn(&self, how: Spin) {
-        let old = self.spin_ns.load(std::sync::atomic::Ordering::Relaxed);
+        let spin_ns = &self.learnt.spin_ns;
+        let old = spin_ns.load(std::sync::atomic::Ordering::Relaxed);
         let (min, max) = (MIN_SPIN.as_nanos() as u64, MAX_SPIN.as_nanos() as u64);
         let new = match how {
             Spin::Ended(t) => {
@@ -129,57 +194,110 @@ impl Parker {
             }
             Spin::Failed => (old * 7 + min) / 8,
         };
-        self.spin_ns
-            .store(new, std::sync::atomic::Ordering::Relaxed);
+        spin_ns.store(new, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Spin (see the type's docs) until `attempt` succeeds, the spin budget is spent or the
-    /// deadline has passed.
+    /// Learn how long a notified sleeper here took to run again (see the type's docs).
     #[cfg(not(loom))]
-    fn spin<R>(
+    fn learn_wake(&self, took: Duration) {
+        let wake_ns = &self.learnt.wake_ns;
+        let old = wake_ns.load(std::sync::atomic::Ordering::Relaxed);
+        let took = (took.as_nanos() as u64).min(MAX_WAKE_SPIN.as_nanos() as u64);
+        wake_ns.store((old * 7 + took) / 8, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Before sleeping (see the type's docs): yield at once if the other side was last seen
+    /// on this CPU; spin through its wake-up if it is asleep or being woken; else spin for the
+    /// learnt budget and yield once. `Some` if one of these tries succeeded.
+    #[cfg(not(loom))]
+    fn before_sleeping<R>(
         &self,
         deadline: Option<Instant>,
         other: Option<&Parker>,
         attempt: &mut impl FnMut() -> Option<R>,
     ) -> Option<R> {
-        let start = Instant::now();
-        if deadline.is_some_and(|d| start >= d) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if deadline.is_some_and(|d| Instant::now() >= d) {
             return None;
         }
-        let budget = if other.is_some_and(Parker::has_sleepers) {
-            Duration::ZERO
-        } else {
-            Duration::from_nanos(self.spin_ns.load(std::sync::atomic::Ordering::Relaxed))
-        };
-        let mut pauses = 1u32;
-        while start.elapsed() < budget {
-            for _ in 0..pauses {
-                std::hint::spin_loop();
+        let here = cpu::current();
+        if self.learnt.cpu.load(Relaxed) != here {
+            self.learnt.cpu.store(here, Relaxed);
+        }
+        let mut yielded = false;
+        if let Some(other) = other {
+            if here != cpu::UNKNOWN && other.learnt.cpu.load(Relaxed) == here {
+                // It cannot run while this thread spins on this CPU, only once it yields.
+                yielded = true;
+                if let Some(r) = self.yield_once(attempt) {
+                    return Some(r);
+                }
+                // No hand-off: it is elsewhere now (or a third thread ran); forget the note.
+                other.learnt.cpu.store(cpu::UNKNOWN, Relaxed);
             }
-            pauses = (pauses * 2).min(64);
-            if let Some(r) = attempt() {
-                self.learn(Spin::Ended(start.elapsed()));
-                bump(&self.stats.spun);
-                return Some(r);
+            if other.has_sleepers() {
+                let wake = 2 * other.learnt.wake_ns.load(Relaxed);
+                let budget =
+                    wake.clamp(MIN_SPIN.as_nanos() as u64, MAX_WAKE_SPIN.as_nanos() as u64);
+                return self
+                    .spin_for(budget, deadline, attempt)
+                    .ok()
+                    .map(|(r, _)| r);
             }
         }
-        // Then a few yields, as crossbeam's `Backoff` does: on a core shared with the other
-        // side, a yield is the cheapest way to let it run (one system call, against a sleep's
-        // two and a wake-up's latency).
-        // A wait ended here was not ended by spinning: whether the yield ran the other side
-        // on this core or returned at once, the spin was too short or of no use.
-        self.learn(Spin::Failed);
-        for _ in 0..YIELDS {
-            std::thread::yield_now();
-            if let Some(r) = attempt() {
-                bump(&self.stats.spun);
+        let budget = self.learnt.spin_ns.load(Relaxed);
+        match self.spin_for(budget, deadline, attempt) {
+            Ok((r, took)) => {
+                self.learn(Spin::Ended(took));
                 return Some(r);
+            }
+            Err(()) => self.learn(Spin::Failed),
+        }
+        if !yielded {
+            return self.yield_once(attempt);
+        }
+        None
+    }
+
+    /// One yield, then one try.
+    #[cfg(not(loom))]
+    fn yield_once<R>(&self, attempt: &mut impl FnMut() -> Option<R>) -> Option<R> {
+        std::thread::yield_now();
+        let r = attempt();
+        if r.is_some() {
+            bump(&self.learnt.stats.yielded);
+        }
+        r
+    }
+
+    /// Spin for about `budget_ns`, looking every [`LOOK_EVERY`], without reading the clock
+    /// unless there is a deadline (see the type's docs). `Ok` with what the try returned and
+    /// about how long it took to come.
+    #[cfg(not(loom))]
+    fn spin_for<R>(
+        &self,
+        budget_ns: u64,
+        deadline: Option<Instant>,
+        attempt: &mut impl FnMut() -> Option<R>,
+    ) -> Result<(R, Duration), ()> {
+        let pause_ps = cpu::pause_ps();
+        let step = (LOOK_EVERY.as_nanos() as u64 * 1000 / pause_ps).max(1);
+        let budget = budget_ns * 1000 / pause_ps;
+        let mut spent = 0u64;
+        while spent < budget {
+            for _ in 0..step {
+                std::hint::spin_loop();
+            }
+            spent += step;
+            if let Some(r) = attempt() {
+                bump(&self.learnt.stats.spun);
+                return Ok((r, Duration::from_nanos(spent * pause_ps / 1000)));
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 break;
             }
         }
-        None
+        Err(())
     }
 
     /// Call `attempt` until it returns `Some`, sleeping between tries; `None` at the deadline.
@@ -194,7 +312,7 @@ impl Parker {
             return Some(r);
         }
         #[cfg(not(loom))]
-        if let Some(r) = self.spin(deadline, other, &mut attempt) {
+        if let Some(r) = self.before_sleeping(deadline, other, &mut attempt) {
             return Some(r);
         }
         #[cfg(loom)]
@@ -210,7 +328,7 @@ impl Parker {
             if let Some(r) = attempt() {
                 break Some(r);
             }
-            bump(&self.stats.parks);
+            bump(&self.learnt.stats.parks);
             guard = match deadline {
                 None => self.cv.wait(guard).unwrap_or_else(|e| e.into_inner()),
                 Some(deadline) => {
@@ -226,7 +344,13 @@ impl Parker {
             };
             // Woken (by a notify, a time-out or spuriously): one wake-up sent is taken, and
             // this thread tries again after every change made before it was sent.
-            *guard = guard.saturating_sub(1);
+            if guard.count > 0 {
+                guard.count -= 1;
+                #[cfg(not(loom))]
+                if let Some(sent) = guard.sent {
+                    self.learn_wake(sent.elapsed());
+                }
+            }
         };
         drop(asleep);
         drop(guard);
@@ -237,6 +361,7 @@ impl Parker {
         fence(Ordering::SeqCst);
         if self.sleepers.load(Ordering::SeqCst) > 0 {
             let mut pending = lock(&self.lock);
+            let pending = &mut *pending;
             // Under the lock, a counted waiter is in `cv.wait` (or woken and waiting for the
             // lock): one that found the change on its last try has left and counted itself
             // out. And a sleeper already notified will try again once it runs: while every
@@ -244,15 +369,19 @@ impl Parker {
             // way a notify would be a system call for nothing (in a 1P1C queue, one for every
             // item put while the woken getter is still being scheduled).
             let sleepers = self.sleepers.load(Ordering::Relaxed);
-            if sleepers == 0 || (!all && *pending >= sleepers) {
+            if sleepers == 0 || (!all && pending.count >= sleepers) {
                 return;
             }
-            bump(&self.stats.wakeups);
+            bump(&self.learnt.stats.wakeups);
+            #[cfg(not(loom))]
+            {
+                pending.sent = Some(Instant::now());
+            }
             if all {
-                *pending = sleepers;
+                pending.count = sleepers;
                 self.cv.notify_all();
             } else {
-                *pending += 1;
+                pending.count += 1;
                 self.cv.notify_one();
             }
         }
@@ -270,12 +399,51 @@ impl Drop for Asleep<'_> {
 
 impl Parker {
     /// This parker's counters so far.
-    pub(super) fn stats(&self) -> (u64, u64, u64) {
+    pub(super) fn stats(&self) -> super::WaitStats {
         let get = |c: &AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
-        (
-            get(&self.stats.parks),
-            get(&self.stats.wakeups),
-            get(&self.stats.spun),
-        )
+        let s = &self.learnt.stats;
+        super::WaitStats {
+            parks: get(&s.parks),
+            wakeups: get(&s.wakeups),
+            spun: get(&s.spun),
+            yielded: get(&s.yielded),
+        }
+    }
+}
+
+/// Where this thread runs, and how long a PAUSE takes here.
+#[cfg(not(loom))]
+mod cpu {
+    use std::sync::OnceLock;
+    use std::time::Instant;
+
+    /// No CPU known.
+    pub(super) const UNKNOWN: usize = usize::MAX;
+
+    /// The CPU running this thread now (a few ns: `sched_getcpu` reads it without a system
+    /// call on Linux), or [`UNKNOWN`].
+    pub(super) fn current() -> usize {
+        nix::sched::sched_getcpu().unwrap_or(UNKNOWN)
+    }
+
+    /// How long one `spin_loop()` hint (x86's PAUSE) takes on this machine, in picoseconds:
+    /// measured once per process, the shortest of a few rounds (a round in which this thread
+    /// was preempted only comes out longer). It differs about sixfold between processors.
+    pub(super) fn pause_ps() -> u64 {
+        static PAUSE_PS: OnceLock<u64> = OnceLock::new();
+        *PAUSE_PS.get_or_init(|| {
+            const PAUSES: u64 = 256;
+            (0..5)
+                .map(|_| {
+                    let t = Instant::now();
+                    for _ in 0..PAUSES {
+                        std::hint::spin_loop();
+                    }
+                    t.elapsed().as_nanos() as u64 * 1000 / PAUSES
+                })
+                .min()
+                .unwrap_or(1000)
+                .max(100)
+        })
     }
 }
