@@ -185,12 +185,15 @@ impl<S: Store> BlockingQueue<S> {
 
     fn put_until(&self, item: S::Item, deadline: Option<Instant>) -> Result<(), PutError<S::Item>> {
         let mut slot = Some(item);
-        match self
-            .not_full
-            .wait_for(deadline, Some(&self.not_empty), || self.try_push(&mut slot))
-        {
+        match self.not_full.wait_for(
+            deadline,
+            Some(&self.not_empty),
+            || {},
+            || self.try_push(&mut slot),
+        ) {
             Some(true) => {
-                self.not_empty.wake(false);
+                // The item went in under `books`, which a getter takes before its last try.
+                self.not_empty.wake_synced(false);
                 Ok(())
             }
             not_put => {
@@ -205,15 +208,18 @@ impl<S: Store> BlockingQueue<S> {
     }
 
     fn get_until(&self, deadline: Option<Instant>) -> Result<S::Item, GetError> {
-        let outcome =
-            self.not_empty
-                .wait_for(deadline, Some(&self.not_full), || match self.store.pop() {
-                    Some(item) => Some(Ok(item)),
-                    // Shut down: every put that went in did so before the flag was set, and is
-                    // seen now; look once more before saying ShutDown.
-                    None if self.is_shut() => Some(self.store.pop().ok_or(GetError::ShutDown)),
-                    None => None,
-                });
+        let outcome = self.not_empty.wait_for(
+            deadline,
+            Some(&self.not_full),
+            || self.sync_with_changers(),
+            || match self.store.pop() {
+                Some(item) => Some(Ok(item)),
+                // Shut down: every put that went in did so before the flag was set, and is
+                // seen now; look once more before saying ShutDown.
+                None if self.is_shut() => Some(self.store.pop().ok_or(GetError::ShutDown)),
+                None => None,
+            },
+        );
         match outcome {
             Some(Ok(item)) => {
                 if self.maxsize > 0 {
@@ -224,6 +230,13 @@ impl<S: Store> BlockingQueue<S> {
             Some(Err(e)) => Err(e),
             None => Err(GetError::Empty),
         }
+    }
+
+    /// Take and release `books`: a getter does so once it has counted itself asleep, before
+    /// its last try, so that a put or a shutdown (changes made under `books`) needs no fence
+    /// before it looks for sleepers (see `Parker::wake_synced`).
+    fn sync_with_changers(&self) {
+        drop(lock(&self.books));
     }
 
     fn is_shut(&self) -> bool {
@@ -309,7 +322,8 @@ impl<S: Store> BlockingQueue<S> {
         let all_done = books.unfinished == 0;
         drop(books);
         if all_done {
-            self.all_done.wake(true);
+            // Changed under `books`, which `join`'s every try takes.
+            self.all_done.wake_synced(true);
         }
         Ok(())
     }
@@ -326,16 +340,19 @@ impl<S: Store> BlockingQueue<S> {
     /// last item is *taken*; `join` returns only once it has been *dealt with*.
     pub fn join(&self) {
         self.all_done
-            .wait_for(None, None, || (self.unfinished() == 0).then_some(()));
+            .wait_for(None, None, || {}, || (self.unfinished() == 0).then_some(()));
     }
 
     /// [`Self::join`], waiting at most `timeout`; `true` if all work was done. A timeout too
     /// long to represent as a deadline (such as `Duration::MAX`) waits as long as it takes.
     pub fn join_timeout(&self, timeout: Duration) -> bool {
         self.all_done
-            .wait_for(deadline_after(timeout), None, || {
-                (self.unfinished() == 0).then_some(())
-            })
+            .wait_for(
+                deadline_after(timeout),
+                None,
+                || {},
+                || (self.unfinished() == 0).then_some(()),
+            )
             .is_some()
     }
 
@@ -358,9 +375,11 @@ impl<S: Store> BlockingQueue<S> {
         }
         // Dropped outside `books`: an item's destructor may use the queue.
         drop(thrown_away);
-        self.not_empty.wake(true);
-        self.not_full.wake(true);
-        self.all_done.wake(true);
+        // All changed under `books`: a getter takes it before its last try, and the tries of
+        // putters and of `join` take it.
+        self.not_empty.wake_synced(true);
+        self.not_full.wake_synced(true);
+        self.all_done.wake_synced(true);
     }
 
     /// What this queue's waits have cost so far ([`WaitStats`]): parks, wake-ups, and waits

@@ -14,10 +14,19 @@ use crate::shim::{AtomicUsize, Condvar, Mutex, Ordering, fence, lock};
 ///
 /// A waiter that must sleep counts itself in `sleepers`, then issues a SeqCst fence, then tries
 /// once more before it sleeps. A thread that changes the condition does its change, then a
-/// SeqCst fence, then reads `sleepers`, and takes the lock to notify only if it is not zero.
-/// Between two SeqCst fences one comes first: either the waiter's last try sees the change, or
-/// the changer sees the waiter and wakes it. So the common case (nobody asleep) costs a fence
-/// and a load, not a lock and a system call, and no wake-up is lost. (The waiter counts itself
+/// SeqCst fence, then reads `sleepers`, and takes the lock to notify only if it is not zero
+/// ([`wake`](Parker::wake)). Between two SeqCst fences one comes first: either the waiter's
+/// last try sees the change, or the changer sees the waiter and wakes it. So the common case
+/// (nobody asleep) costs a fence and a load, not a lock and a system call, and no wake-up is
+/// lost.
+///
+/// A change made while holding some mutex `m` needs no fence
+/// ([`wake_synced`](Parker::wake_synced)) if every waiter here takes `m` after counting itself
+/// and before its last try (`before_last_try` of [`wait_for`](Parker::wait_for), or a try
+/// that itself takes `m`): of the changer's hold of `m` and the waiter's, one comes first. If
+/// the changer's, its change happens before the waiter's last try, which sees it; if the
+/// waiter's, its count happens before the changer's read of `sleepers`, which sees it. (The
+/// queue's puts, `task_done` and `shutdown` change under `books`; a put costs a fence less.) (The waiter counts itself
 /// while holding `lock` and keeps it until it sleeps, so a notify sent under `lock` cannot
 /// miss it.) Under `lock` the changer reads `sleepers` again and notifies only if a waiter is
 /// still counted and not every counted waiter already has a wake-up on its way (`lock` counts
@@ -302,10 +311,13 @@ impl Parker {
 
     /// Call `attempt` until it returns `Some`, sleeping between tries; `None` at the deadline.
     /// `other` is where the other side waits (a getter's other side is the putters), if any.
+    /// `before_last_try` runs once a waiter has counted itself asleep, before its last try
+    /// (see [`wake_synced`](Parker::wake_synced)).
     pub(super) fn wait_for<R>(
         &self,
         deadline: Option<Instant>,
         other: Option<&Parker>,
+        before_last_try: impl FnOnce(),
         mut attempt: impl FnMut() -> Option<R>,
     ) -> Option<R> {
         if let Some(r) = attempt() {
@@ -324,6 +336,7 @@ impl Parker {
         // Declared after `guard`, it is dropped first: the count drops with the lock held.
         let asleep = Asleep(&self.sleepers);
         fence(Ordering::SeqCst);
+        before_last_try();
         let outcome = loop {
             if let Some(r) = attempt() {
                 break Some(r);
@@ -357,8 +370,16 @@ impl Parker {
         outcome
     }
 
+    /// Wake a sleeper (`all`: every sleeper) after a change to the condition, if one is
+    /// counted asleep and has no wake-up on its way yet.
     pub(super) fn wake(&self, all: bool) {
         fence(Ordering::SeqCst);
+        self.wake_synced(all);
+    }
+
+    /// [`wake`](Parker::wake) without the fence, for a change made under a mutex that every
+    /// waiter here takes after counting itself and before its last try (see the type's docs).
+    pub(super) fn wake_synced(&self, all: bool) {
         if self.sleepers.load(Ordering::SeqCst) > 0 {
             let mut pending = lock(&self.lock);
             let pending = &mut *pending;
