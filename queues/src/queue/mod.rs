@@ -63,7 +63,9 @@ impl<T> std::ops::Deref for CachePadded<T> {
 /// has taken `books`, no put can land after it, and `unfinished` counts an item exactly when it
 /// is in), `task_done`'s "anything unfinished? then one less", and the shutdown itself. A
 /// getter that finds the queue empty and shut down looks once more before it says `ShutDown`:
-/// seeing the flag means seeing every put that went in before it.
+/// seeing the flag means seeing every put that went in before it. A getter about to sleep
+/// takes `books` once, before its last try, so that a put (a change made under `books`) needs
+/// no fence before it looks for sleepers to wake.
 pub struct BlockingQueue<S: Store> {
     store: S,
     maxsize: usize,
