@@ -1,5 +1,28 @@
 //! Benchmark support for the chapters' `benches/*.rs` (harness = false): measure a closure a
 //! few times after a warm-up, and print `BENCH {json}` lines that `cargo xtask bench` collects.
+//!
+//! # Counts per operation
+//!
+//! A figure opts in to counts (context switches, CPU migrations, system calls and, where
+//! measurable, instructions per operation; see [`Counters`] for where they come from) by
+//! measuring with [`measure_counted`] or [`measure_pair_counted`] instead of [`measure`] or
+//! [`measure_pair`], and adding the [`Counts`] to its params:
+//!
+//! ```
+//! use lesson::bench::{measure_counted, report_per_op};
+//!
+//! const OPS: u64 = 1000;
+//! let (sample, counts) = measure_counted(5, OPS, || {
+//!     for i in 0..OPS {
+//!         std::hint::black_box(i);
+//!     }
+//! });
+//! report_per_op("spin", sample, OPS, &counts.with(&[("via", "a loop".into())]));
+//! ```
+//!
+//! The counts cover the timed runs only (not the warm-up), with every thread and process the
+//! measured closure creates; a helper thread spawned before the measurement is not counted
+//! (open [`Counters`] before spawning it and use [`Counters::count`] around each run).
 
 use std::fmt::Write;
 use std::time::{Duration, Instant};
@@ -50,6 +73,38 @@ pub fn measure_pair(runs: usize, mut a: impl FnMut(), mut b: impl FnMut()) -> (S
         tb.push(time(&mut b));
     }
     (sample(ta), sample(tb))
+}
+
+pub use crate::counters::{CALLGRIND_ENV, Counters, Counts, callgrind_region};
+
+/// [`measure`] with counts: one warm-up (not counted), then `runs` (at least 5) timed runs of
+/// `f`, each doing `ops` operations, with [`Counters`] enabled around each. Under callgrind
+/// ([`CALLGRIND_ENV`]), one counted run only, whose timing means nothing.
+pub fn measure_counted(runs: usize, ops: u64, mut f: impl FnMut()) -> (Sample, Counts) {
+    let mut c = Counters::open();
+    f();
+    let runs = if c.under_callgrind() { 1 } else { runs.max(5) };
+    let times = (0..runs).map(|_| c.count(ops, || time(&mut f))).collect();
+    (sample(times), c.counts())
+}
+
+/// [`measure_pair`] with counts for each contender (see [`measure_counted`]).
+pub fn measure_pair_counted(
+    runs: usize,
+    ops: u64,
+    mut a: impl FnMut(),
+    mut b: impl FnMut(),
+) -> ((Sample, Counts), (Sample, Counts)) {
+    let (mut ca, mut cb) = (Counters::open(), Counters::open());
+    a();
+    b();
+    let runs = if ca.under_callgrind() { 1 } else { runs.max(5) };
+    let (mut ta, mut tb) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        ta.push(ca.count(ops, || time(&mut a)));
+        tb.push(cb.count(ops, || time(&mut b)));
+    }
+    ((sample(ta), ca.counts()), (sample(tb), cb.counts()))
 }
 
 /// Whether the bench group `group` should run: the names given on the command line (after

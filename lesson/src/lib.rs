@@ -33,6 +33,7 @@
 
 pub mod bench;
 mod cli;
+mod counters;
 mod cx;
 mod deadline;
 mod exercises;

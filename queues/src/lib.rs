@@ -52,6 +52,6 @@ mod textbook;
 pub use lessons::CHAPTER;
 pub use queue::{
     BlockingQueue, Fifo, GetError, Lifo, LifoQueue, Prioritized, Priority, PriorityQueue, PutError,
-    Queue, Store, TooManyTaskDone,
+    Queue, Store, TooManyTaskDone, WaitStats,
 };
 pub use textbook::TextbookQueue;

@@ -480,3 +480,171 @@ fn a_put_whose_store_panics_leaves_unfinished_unchanged() {
         assert_eq!(q.get(), Ok(8));
     });
 }
+
+/// `wait_stats` (issue 22): a get that times out on an empty queue spun, then slept at least
+/// once, and nobody was woken; a put with nobody asleep wakes nobody.
+#[test]
+fn wait_stats_count_a_timed_out_get_as_parks_and_no_wakeup() {
+    let q = Queue::<u8>::new(1);
+    assert_eq!(q.get_timeout(SHORT), Err(GetError::Empty));
+    let s = q.wait_stats();
+    assert!(s.parks >= 1, "{s:?}");
+    assert_eq!((s.wakeups, s.spun), (0, 0), "{s:?}");
+    q.put(1).unwrap();
+    assert_eq!(q.wait_stats().wakeups, 0);
+}
+
+/// `wait_stats` (issue 22): a getter asleep on an empty queue is woken by exactly one notify,
+/// however many items are put while it is being woken.
+#[test]
+fn wait_stats_a_sleeping_getter_is_woken_once_by_several_puts() {
+    let q = Arc::new(Queue::<u32>::new(0));
+    let q2 = q.clone();
+    let getter = thread::spawn(move || q2.get_timeout(LONG));
+    // Wait (with a deadline) until the getter sleeps; then put three items at once.
+    let deadline = Instant::now() + LONG;
+    while q.wait_stats().parks == 0 {
+        assert!(Instant::now() < deadline, "the getter never slept");
+        thread::sleep(Duration::from_millis(1));
+    }
+    for i in 0..3 {
+        q.put(i).unwrap();
+    }
+    assert_eq!(getter.join().unwrap(), Ok(0));
+    let s = q.wait_stats();
+    // Each put saw the getter counted asleep; only the first notified it (the getter may have
+    // left before the second or third looked, or still be on its way: no notify either way).
+    assert_eq!(s.wakeups, 1, "{s:?}");
+    assert_eq!(drain(&q), [1, 2]);
+}
+
+/// How many times the [`StuckStore`] was asked for an item.
+static STUCK_POPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A store that takes nothing in and has nothing to give: every put waits for room and every
+/// get for an item. Counts its pops (the tries of the getters).
+struct StuckStore;
+
+impl queues::Store for StuckStore {
+    type Item = u32;
+    fn with_maxsize(_: usize) -> Self {
+        StuckStore
+    }
+    fn push(&self, item: u32) -> Result<(), u32> {
+        Err(item)
+    }
+    fn pop(&self) -> Option<u32> {
+        STUCK_POPS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        None
+    }
+    fn len(&self) -> usize {
+        0
+    }
+}
+
+/// Issue 22, `Queue(3)` regression: a getter that finds the queue empty while a putter is
+/// asleep (or woken and not yet out) does not go to sleep after a few tries, but keeps
+/// looking for about a wake-up's latency (two of the latencies learnt so far, at most 50 us,
+/// counted in PAUSE instructions: about 200 looks, 250 ns apart, whatever the machine's
+/// speed). Sleeping at once made the two sides of a `Queue(3)` on two CPUs wake each other in
+/// turn (0.002 to 0.02 sleeps per item, each with a wake-up). Before the fix a getter tried
+/// 7 times in all (the first try, 4 yields, the try under the lock, one after the time-out).
+#[test]
+fn a_getter_keeps_looking_while_the_putter_is_on_its_way_back() {
+    within(LONG, "stuck store", || {
+        let q = Arc::new(queues::BlockingQueue::<StuckStore>::new(1));
+        let q2 = q.clone();
+        let putter = thread::spawn(move || q2.put_timeout(1, LONG));
+        let deadline = Instant::now() + LONG;
+        while q.wait_stats().parks == 0 {
+            assert!(Instant::now() < deadline, "the putter never slept");
+            thread::sleep(Duration::from_millis(1));
+        }
+        let before = STUCK_POPS.load(std::sync::atomic::Ordering::SeqCst);
+        // Long enough that the deadline does not end the looking early even on a loaded
+        // machine (the looks are counted, not timed; only a deadline cuts them short).
+        assert_eq!(
+            q.get_timeout(Duration::from_millis(500)),
+            Err(GetError::Empty)
+        );
+        let tries = STUCK_POPS.load(std::sync::atomic::Ordering::SeqCst) - before;
+        assert!(tries >= 50, "the getter slept after {tries} tries");
+        q.shutdown(false);
+        assert!(matches!(putter.join().unwrap(), Err(PutError::ShutDown(1))));
+    });
+}
+
+/// Gets that found nothing, of the [`CountingFifo`].
+static EMPTY_POPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A FIFO that counts the gets that found it empty.
+struct CountingFifo(queues::Fifo<u32>);
+
+impl queues::Store for CountingFifo {
+    type Item = u32;
+    fn with_maxsize(maxsize: usize) -> Self {
+        CountingFifo(queues::Fifo::with_maxsize(maxsize))
+    }
+    fn push(&self, item: u32) -> Result<(), u32> {
+        self.0.push(item)
+    }
+    fn pop(&self) -> Option<u32> {
+        let item = self.0.pop();
+        if item.is_none() {
+            EMPTY_POPS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        item
+    }
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// Pin the calling thread to `cpu`.
+fn pin_to(cpu: usize) {
+    let mut one = nix::sched::CpuSet::new();
+    one.set(cpu).unwrap();
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &one).unwrap();
+}
+
+/// Issue 22, `Queue(3)` regression: a producer and a consumer on one CPU (as `taskset -c 0`
+/// puts them, and as a loaded machine's scheduler often does) cannot hand anything over while
+/// the waiter spins: the waiter, seeing the other side's last wait on its own CPU, yields at
+/// once. Counted: the gets that found the queue empty. The consumer waits about once per 3
+/// items (the producer fills the queue, then yields to it); with a yield at once that is
+/// about one empty get per wait, ~0.33 per item. Before the fix every wait first spun
+/// (0.5 us or more, looking 4 or more times), ~1.7 empty gets per item.
+#[test]
+fn producer_and_consumer_on_one_cpu_yield_instead_of_spinning() {
+    const ITEMS: u32 = 3000;
+    within(LONG, "one cpu", || {
+        let mask = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).unwrap();
+        let cpu = (0..nix::sched::CpuSet::count())
+            .find(|&c| mask.is_set(c).unwrap_or(false))
+            .expect("a CPU this test may use");
+        let q = Arc::new(queues::BlockingQueue::<CountingFifo>::new(3));
+        let before = EMPTY_POPS.load(std::sync::atomic::Ordering::SeqCst);
+        let consumer = {
+            let q = q.clone();
+            thread::spawn(move || {
+                pin_to(cpu);
+                (0..ITEMS).map(|_| q.get().unwrap()).collect::<Vec<_>>()
+            })
+        };
+        let producer = {
+            let q = q.clone();
+            thread::spawn(move || {
+                pin_to(cpu);
+                (0..ITEMS).for_each(|i| q.put(i).unwrap());
+            })
+        };
+        producer.join().unwrap();
+        assert_eq!(consumer.join().unwrap(), (0..ITEMS).collect::<Vec<_>>());
+        let empty = EMPTY_POPS.load(std::sync::atomic::Ordering::SeqCst) - before;
+        let per_item = f64::from(u32::try_from(empty).unwrap()) / f64::from(ITEMS);
+        assert!(
+            per_item < 1.0,
+            "{empty} empty gets for {ITEMS} items ({per_item:.2} per item): the waits spun"
+        );
+    });
+}

@@ -1,64 +1,128 @@
 //! Sync chapter figures, as BENCH lines (DESIGN.md):
 //! - a `Mutex`-protected counter, 4 threads: increments/s (target: at least 4x Python's
-//!   `threading.Lock` counter, `bench/python/locked_counter.py`);
+//!   `threading.Lock` counter, `bench/python/locked_counter.py`), under `std::sync::Mutex`
+//!   (the lesson's lock) and, as the comparison, `parking_lot::Mutex`;
 //! - `Semaphore` acquire+release uncontended, against a std `Mutex` lock+unlock (target: at
 //!   most 2x), and contended by 4 threads;
 //! - `Event` set -> wake latency (half a round trip), pinned to one core and unpinned.
 //!
-//! Groups (`cargo bench -p sync -- GROUP`): `locked_counter`, `semaphore`, `event`.
+//! Every figure carries counts per operation (`lesson::bench::Counts`: context switches,
+//! migrations, system calls; instructions under `cargo xtask bench --counts`, which runs the
+//! single-threaded `semaphore_uncontended` group under callgrind).
+//!
+//! Groups (`cargo bench -p sync -- GROUP`): `locked_counter`, `semaphore_uncontended`,
+//! `semaphore_contended` (`semaphore` runs both), `event`.
 
 use std::hint::black_box;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lesson::bench::{Param, line, measure, measure_pair, report, report_per_op};
+use lesson::bench::{
+    Counters, Param, line, measure, measure_counted, measure_pair_counted, report, report_per_op,
+};
 use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
 use nix::unistd::Pid;
 use sync::{Event, Semaphore};
 
 const RUNS: usize = 7;
 
-fn locked_counter() {
-    const THREADS: usize = 4;
-    const PER_THREAD: u64 = 250_000;
-    let s = measure(RUNS, || {
-        let counter = Mutex::new(0u64);
-        std::thread::scope(|s| {
-            for _ in 0..THREADS {
-                s.spawn(|| {
-                    for _ in 0..PER_THREAD {
-                        *counter.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-                    }
-                });
-            }
-        });
-        assert_eq!(*counter.lock().unwrap(), THREADS as u64 * PER_THREAD);
+const THREADS: usize = 4;
+const PER_THREAD: u64 = 250_000;
+const INCREMENTS: u64 = THREADS as u64 * PER_THREAD;
+
+/// 4 threads each add 1 to one counter `PER_THREAD` times, each add under the lock.
+fn count_under(lock: impl Fn(&dyn Fn(&mut u64)) + Sync) {
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                for _ in 0..PER_THREAD {
+                    lock(&|n| *n += 1);
+                }
+            });
+        }
     });
-    let total = THREADS as f64 * PER_THREAD as f64;
-    let rate = |d: Duration| total / d.as_secs_f64();
-    println!(
-        "{}",
-        line(
-            "locked_counter",
-            "increments/s",
-            rate(s.median),
-            &[
-                ("threads", THREADS.into()),
-                ("increments", total.into()),
-                ("min", rate(s.max).into()),
-                ("max", rate(s.min).into()),
-                ("runs", s.runs.into()),
-            ]
-        )
+}
+
+fn std_counter() {
+    let counter = Mutex::new(0u64);
+    count_under(|f| f(&mut counter.lock().unwrap_or_else(|e| e.into_inner())));
+    assert_eq!(*counter.lock().unwrap(), INCREMENTS);
+}
+
+fn parking_lot_counter() {
+    let counter = parking_lot::Mutex::new(0u64);
+    count_under(|f| f(&mut counter.lock()));
+    assert_eq!(*counter.lock(), INCREMENTS);
+}
+
+/// The lesson's locked counter is a `std::sync::Mutex<u64>` (`race` lesson): that is the
+/// figure. Beside it, the same counter under `parking_lot::Mutex`, measured in alternation.
+/// Both carry counts per increment; the std figure also gives the context switches and
+/// system calls per increment of its fastest and its slowest run, which is where its spread
+/// comes from (a contended std Mutex sleeps in `futex` and is woken by a `futex` call).
+fn locked_counter() {
+    // Per-run counts of the std figure: (time, counts), to explain the spread.
+    let mut per_run: Vec<(Duration, lesson::bench::Counts)> = Vec::new();
+    let ((s, counts), (pl, pl_counts)) = measure_pair_counted(
+        RUNS,
+        INCREMENTS,
+        || {
+            let mut c = Counters::open();
+            let t = Instant::now();
+            c.count(INCREMENTS, std_counter);
+            per_run.push((t.elapsed(), c.counts()));
+        },
+        parking_lot_counter,
     );
+    // The first run is the warm-up.
+    let mut runs: Vec<_> = per_run.into_iter().skip(1).collect();
+    runs.sort_by_key(|(t, _)| *t);
+    let rate = |d: Duration| INCREMENTS as f64 / d.as_secs_f64();
+    let mut extra: Vec<(String, f64)> = Vec::new();
+    if let (Some((_, fast)), Some((_, slow))) = (runs.first(), runs.last()) {
+        for (which, c) in [("fastest", fast), ("slowest", slow)] {
+            for (what, count) in [("ctx", c.context_switches), ("syscalls", c.syscalls)] {
+                if let Some(v) = c.per_op(count) {
+                    extra.push((format!("{what}_per_op_{which}"), v));
+                }
+            }
+        }
+    }
+    for (name, via, s, counts) in [
+        ("locked_counter", "std::sync::Mutex", s, counts),
+        (
+            "locked_counter_parking_lot",
+            "parking_lot::Mutex",
+            pl,
+            pl_counts,
+        ),
+    ] {
+        let mut params = counts.with(&[
+            ("threads", THREADS.into()),
+            ("increments", (INCREMENTS as f64).into()),
+            ("via", via.into()),
+            ("min", rate(s.max).into()),
+            ("max", rate(s.min).into()),
+            ("runs", s.runs.into()),
+        ]);
+        if name == "locked_counter" {
+            params.extend(
+                extra
+                    .iter()
+                    .map(|(k, v)| (String::as_str(k), Param::Num(*v))),
+            );
+        }
+        println!("{}", line(name, "increments/s", rate(s.median), &params));
+    }
 }
 
 fn semaphore_uncontended() {
     const OPS: u64 = 1_000_000;
     let sem = Semaphore::new(1);
     let mutex = Mutex::new(0u64);
-    let (m, s) = measure_pair(
+    let ((m, mc), (s, sc)) = measure_pair_counted(
         RUNS,
+        OPS,
         || {
             for _ in 0..OPS {
                 *black_box(&mutex).lock().unwrap_or_else(|e| e.into_inner()) += 1;
@@ -74,13 +138,13 @@ fn semaphore_uncontended() {
         "mutex_lock_unlock",
         m,
         OPS,
-        &[("via", "std::sync::Mutex".into())],
+        &mc.with(&[("via", "std::sync::Mutex".into())]),
     );
     let s = report_per_op(
         "semaphore_acquire_release",
         s,
         OPS,
-        &[("contended", "no".into())],
+        &sc.with(&[("contended", "no".into())]),
     );
     let ratio = s / m;
     println!(
@@ -98,10 +162,9 @@ fn semaphore_uncontended() {
 }
 
 fn semaphore_contended() {
-    const THREADS: usize = 4;
     const OPS: u64 = 100_000;
     let sem = Semaphore::new(2);
-    let s = measure(RUNS, || {
+    let (s, counts) = measure_counted(RUNS, THREADS as u64 * OPS, || {
         std::thread::scope(|s| {
             for _ in 0..THREADS {
                 s.spawn(|| {
@@ -116,11 +179,11 @@ fn semaphore_contended() {
         "semaphore_acquire_release",
         s,
         THREADS as u64 * OPS,
-        &[
+        &counts.with(&[
             ("contended", "yes".into()),
             ("threads", THREADS.into()),
             ("permits", 2usize.into()),
-        ],
+        ]),
     );
 }
 
@@ -135,6 +198,8 @@ fn event_latency(pinned: bool) {
             return;
         }
     }
+    // Opened before the echo thread is spawned, so that its switches and calls are counted.
+    let mut counters = Counters::open();
     let ping = Arc::new(Event::new());
     let pong = Arc::new(Event::new());
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -149,13 +214,16 @@ fn event_latency(pinned: bool) {
             q2.set();
         }
     });
-    let s = measure(RUNS, || {
+    let round_trips = || {
         for _ in 0..ROUNDS {
             pong.clear();
             ping.set();
             pong.wait();
         }
-    });
+    };
+    round_trips();
+    // Each round trip is two hand-offs (set -> wake), the figure's operation.
+    let s = measure(RUNS, || counters.count(2 * u64::from(ROUNDS), round_trips));
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     ping.set();
     let _ = echo.join();
@@ -172,16 +240,11 @@ fn event_latency(pinned: bool) {
             max: half(s.max),
             runs: s.runs,
         },
-        &[(
+        &counters.counts().with(&[(
             "pinned",
             Param::Str(if pinned { "one core" } else { "no" }.into()),
-        )],
+        )]),
     );
-}
-
-fn semaphore() {
-    semaphore_uncontended();
-    semaphore_contended();
 }
 
 fn event() {
@@ -193,7 +256,8 @@ fn main() {
     let start = Instant::now();
     lesson::bench::run_selected(&[
         ("locked_counter", locked_counter),
-        ("semaphore", semaphore),
+        ("semaphore_uncontended", semaphore_uncontended),
+        ("semaphore_contended", semaphore_contended),
         ("event", event),
     ]);
     eprintln!("sync benches took {:.1}s", start.elapsed().as_secs_f64());

@@ -5,7 +5,10 @@
 //! cargo xtask list                      the chapters and their lessons
 //! cargo xtask run CHAPTER [LESSON] ...  one chapter, or one lesson of it
 //! cargo xtask test                      the README's test command: cargo test --workspace
-//! cargo xtask bench [--quick] [CHAPTER] every bench against Python and its floor: a table and charts
+//! cargo xtask bench [--quick] [--counts] [CHAPTER]
+//!                                       every bench against Python and its floor: a table
+//!                                       and charts, and counts per operation (--counts: also
+//!                                       instructions, under callgrind)
 //! cargo xtask exercise [next | NAME | hint NAME | --verify]   the exercises ([`exercise`])
 //! ```
 //!
@@ -52,7 +55,10 @@ tasks:
   list                      the chapters and their lessons
   run CHAPTER [LESSON] ...  run one chapter, or one lesson of it (flags go to the chapter)
   test                      run the README's test command: cargo test --workspace
-  bench [--quick] [CHAPTER] benchmarks against Python and the raw mechanism; writes
+  bench [--quick] [--counts] [CHAPTER]
+                            benchmarks against Python and the raw mechanism, with counts
+                            per operation; --counts also runs the single-threaded figures
+                            under callgrind for instructions per operation; writes
                             target/bench/report.md, report.svg and gil.svg
   exercise [next | NAME | hint NAME | --verify]
                             the exercises: list them, check the next one not done, check

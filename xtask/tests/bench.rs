@@ -173,3 +173,133 @@ BENCH {"name": "hub_echo_round_trips_gevent", "unit": "round trips/s", "value": 
         ]
     );
 }
+
+/// Two rounds of a counted queue figure and its floor, a locked counter whose bench counted
+/// only switches (as under getrusage), and a callgrind pass for the one-thread figure.
+const COUNTED: &str = r#"
+BENCH {"name": "queue_1p1c_fifo", "unit": "items/s", "value": 3e7, "params": {"maxsize": 1000, "ctx_per_op": 0.002, "migrations_per_op": 0, "syscalls_per_op": 0.004, "parks_per_op": 0.00001, "wakeups_per_op": 0.00002, "counts_via": "perf"}}
+BENCH {"name": "queue_1p1c_crossbeam", "unit": "items/s", "value": 4e7, "params": {"maxsize": 1000, "ctx_per_op": 0.001, "migrations_per_op": 0, "syscalls_per_op": 0.002, "counts_via": "perf"}}
+BENCH {"name": "queue_1p1c_fifo", "unit": "items/s", "value": 3e7, "params": {"maxsize": 1000, "ctx_per_op": 0.006, "migrations_per_op": 0.5, "syscalls_per_op": 0.008, "parks_per_op": 0.00003, "wakeups_per_op": 0.00004, "counts_via": "perf"}}
+BENCH {"name": "queue_1p1c_crossbeam", "unit": "items/s", "value": 4e7, "params": {"maxsize": 1000, "ctx_per_op": 0.003, "migrations_per_op": 0, "syscalls_per_op": 0.002, "counts_via": "perf"}}
+BENCH {"name": "locked_counter", "unit": "increments/s", "value": 5e7, "params": {"ctx_per_op": 0.25, "counts_via": "getrusage"}}
+BENCH {"name": "queue_1p1c_fifo", "unit": "items/s", "value": 1e6, "params": {"maxsize": 3}}
+BENCH {"name": "queue_put_get_one_thread", "unit": "items/s", "value": 1e7, "params": {"ctx_per_op": 0, "counts_via": "perf"}}
+BENCH {"name": "queue_put_get_one_thread_crossbeam", "unit": "items/s", "value": 2e7, "params": {"ctx_per_op": 0, "instructions_per_op": 250, "counts_via": "perf"}}
+"#;
+
+const CALLGRIND: &str = r#"
+BENCH {"name": "queue_put_get_one_thread_crossbeam", "unit": "items/s", "value": 1e6, "params": {"instructions_per_op": 214.0002, "counts_via": "callgrind"}}
+BENCH {"name": "queue_put_get_one_thread", "unit": "items/s", "value": 1e6, "params": {"instructions_per_op": 305.4, "counts_via": "callgrind"}}
+"#;
+
+fn count_fixture() -> Vec<bench::CountRow> {
+    let (rust, bad) = bench::parse(COUNTED);
+    assert!(bad.is_empty());
+    bench::count_rows(&rust, &bench::parse(CALLGRIND).0)
+}
+
+#[test]
+fn count_rows_pair_each_side_and_take_the_median_over_rounds() {
+    let rows = count_fixture();
+    let fifo: Vec<&bench::CountRow> = rows
+        .iter()
+        .filter(|r| r.label == "Queue FIFO 1P1C, maxsize 1000")
+        .collect();
+    assert_eq!(fifo.len(), 2, "{rows:?}");
+    let (ours, floor) = (fifo[0], fifo[1]);
+    assert_eq!((ours.side, floor.side), ("Rust", "floor"));
+    // Two rounds: the median of two values is the upper one (as for the figures).
+    assert_eq!(ours.counts, [Some(0.006), Some(0.5), Some(0.008), None]);
+    assert_eq!(floor.counts, [Some(0.003), Some(0.0), Some(0.002), None]);
+    // The queue's own counts, by name, only on its side.
+    assert_eq!(
+        ours.other,
+        [
+            ("parks_per_op".to_owned(), 0.00003),
+            ("wakeups_per_op".to_owned(), 0.00004)
+        ]
+    );
+    assert!(floor.other.is_empty());
+}
+
+#[test]
+fn count_rows_leave_out_what_was_not_counted() {
+    let rows = count_fixture();
+    // Only switches were counted for the locked counter; it has no floor line at all.
+    let counter: Vec<_> = rows
+        .iter()
+        .filter(|r| r.label.starts_with("locked counter"))
+        .collect();
+    assert_eq!(counter.len(), 1);
+    assert_eq!(counter[0].counts, [Some(0.25), None, None, None]);
+    // A figure whose lines carry no counts has no row (maxsize 3 here), nor do figures
+    // without lines.
+    assert!(rows.iter().all(|r| r.label != "Queue FIFO 1P1C, maxsize 3"));
+    assert!(rows.iter().all(|r| !r.label.starts_with("greenlet")));
+}
+
+#[test]
+fn callgrind_instructions_win_over_perf_and_say_where_they_come_from() {
+    let rows = count_fixture();
+    let one: Vec<_> = rows
+        .iter()
+        .filter(|r| r.label.starts_with("Queue put+get, one thread"))
+        .collect();
+    assert_eq!(one.len(), 2);
+    assert_eq!(one[0].counts[3], Some(305.4));
+    assert_eq!(one[0].instructions_via.as_deref(), Some("callgrind"));
+    assert_eq!(one[1].counts[3], Some(214.0002));
+    assert_eq!(one[1].instructions_via.as_deref(), Some("callgrind"));
+    // Without the callgrind pass, perf's count stands, named as such.
+    let perf_only = bench::count_rows(&bench::parse(COUNTED).0, &[]);
+    let floor = perf_only
+        .iter()
+        .find(|r| r.label.starts_with("Queue put+get") && r.side == "floor")
+        .unwrap();
+    assert_eq!(floor.counts[3], Some(250.0));
+    assert_eq!(floor.instructions_via.as_deref(), Some("perf"));
+}
+
+#[test]
+fn the_counts_table_renders_dashes_for_missing_counts() {
+    let table = bench::counts_table(&count_fixture());
+    assert!(table.starts_with("Counts per operation"), "{table}");
+    assert!(
+        table.contains(
+            "| figure | side | context switches | migrations | syscalls | instructions | other |"
+        ),
+        "{table}"
+    );
+    assert!(
+        table.contains("| Queue FIFO 1P1C, maxsize 1000 | Rust | 0.00600 | 0.500 | 0.00800 | - | parks 0.0000300, wakeups 0.0000400 |"),
+        "{table}"
+    );
+    assert!(
+        table.contains("| Queue FIFO 1P1C, maxsize 1000 | floor | 0.00300 | 0 | 0.00200 | - | - |"),
+        "{table}"
+    );
+    assert!(
+        table.contains("| locked counter, 4 threads | Rust | 0.250 | - | - | - | - |"),
+        "{table}"
+    );
+    assert!(
+        table.contains(
+            "| Queue put+get, one thread (no waiting) | Rust | 0 | - | - | 305 (callgrind) | - |"
+        ),
+        "{table}"
+    );
+    // No counts at all: no table.
+    assert_eq!(bench::counts_table(&[]), "");
+    let (plain, _) = bench::parse(RUST);
+    assert!(bench::count_rows(&plain, &[]).is_empty());
+}
+
+#[test]
+fn per_op_shows_three_significant_digits() {
+    assert_eq!(bench::per_op(0.0), "0");
+    assert_eq!(bench::per_op(0.002), "0.00200");
+    assert_eq!(bench::per_op(0.0472), "0.0472");
+    assert_eq!(bench::per_op(2.98), "2.98");
+    assert_eq!(bench::per_op(29.8), "29.8");
+    assert_eq!(bench::per_op(305.4), "305");
+}

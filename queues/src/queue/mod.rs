@@ -63,7 +63,9 @@ impl<T> std::ops::Deref for CachePadded<T> {
 /// has taken `books`, no put can land after it, and `unfinished` counts an item exactly when it
 /// is in), `task_done`'s "anything unfinished? then one less", and the shutdown itself. A
 /// getter that finds the queue empty and shut down looks once more before it says `ShutDown`:
-/// seeing the flag means seeing every put that went in before it.
+/// seeing the flag means seeing every put that went in before it. A getter about to sleep
+/// takes `books` once, before its last try, so that a put (a change made under `books`) needs
+/// no fence before it looks for sleepers to wake.
 pub struct BlockingQueue<S: Store> {
     store: S,
     maxsize: usize,
@@ -81,6 +83,23 @@ struct Books {
     /// Items put and not yet `task_done()` (Python's `unfinished_tasks`): counted as an item
     /// goes in, so a put still waiting for room, or one whose store panicked, is not counted.
     unfinished: usize,
+}
+
+/// What a queue's waits have cost so far: how often a thread went to sleep, how often one was
+/// woken, and how many waits ended while spinning or right after a yield, summed over its
+/// three conditions (not empty, not full, all done). Diagnostics for benches and tuning (each count is a relaxed
+/// atomic, bumped on the slow paths only); see [`BlockingQueue::wait_stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WaitStats {
+    /// Sleeps on a condition variable (a system call each, and a context switch).
+    pub parks: u64,
+    /// Notifications sent to sleeping threads (a lock and a system call each).
+    pub wakeups: u64,
+    /// Waits that ended while spinning, without sleeping.
+    pub spun: u64,
+    /// Waits that ended right after a yield (`sched_yield`, a system call, and a context
+    /// switch when another thread ran), without sleeping.
+    pub yielded: u64,
 }
 
 /// A deadline `timeout` from now, or `None` (wait as long as it takes) when it cannot be
@@ -168,12 +187,15 @@ impl<S: Store> BlockingQueue<S> {
 
     fn put_until(&self, item: S::Item, deadline: Option<Instant>) -> Result<(), PutError<S::Item>> {
         let mut slot = Some(item);
-        match self
-            .not_full
-            .wait_for(deadline, || self.try_push(&mut slot))
-        {
+        match self.not_full.wait_for(
+            deadline,
+            Some(&self.not_empty),
+            || {},
+            || self.try_push(&mut slot),
+        ) {
             Some(true) => {
-                self.not_empty.wake(false);
+                // The item went in under `books`, which a getter takes before its last try.
+                self.not_empty.wake_synced(false);
                 Ok(())
             }
             not_put => {
@@ -188,15 +210,18 @@ impl<S: Store> BlockingQueue<S> {
     }
 
     fn get_until(&self, deadline: Option<Instant>) -> Result<S::Item, GetError> {
-        let outcome = self
-            .not_empty
-            .wait_for(deadline, || match self.store.pop() {
+        let outcome = self.not_empty.wait_for(
+            deadline,
+            Some(&self.not_full),
+            || self.sync_with_changers(),
+            || match self.store.pop() {
                 Some(item) => Some(Ok(item)),
                 // Shut down: every put that went in did so before the flag was set, and is
                 // seen now; look once more before saying ShutDown.
                 None if self.is_shut() => Some(self.store.pop().ok_or(GetError::ShutDown)),
                 None => None,
-            });
+            },
+        );
         match outcome {
             Some(Ok(item)) => {
                 if self.maxsize > 0 {
@@ -207,6 +232,13 @@ impl<S: Store> BlockingQueue<S> {
             Some(Err(e)) => Err(e),
             None => Err(GetError::Empty),
         }
+    }
+
+    /// Take and release `books`: a getter does so once it has counted itself asleep, before
+    /// its last try, so that a put or a shutdown (changes made under `books`) needs no fence
+    /// before it looks for sleepers (see `Parker::wake_synced`).
+    fn sync_with_changers(&self) {
+        drop(lock(&self.books));
     }
 
     fn is_shut(&self) -> bool {
@@ -292,7 +324,8 @@ impl<S: Store> BlockingQueue<S> {
         let all_done = books.unfinished == 0;
         drop(books);
         if all_done {
-            self.all_done.wake(true);
+            // Changed under `books`, which `join`'s every try takes.
+            self.all_done.wake_synced(true);
         }
         Ok(())
     }
@@ -309,16 +342,19 @@ impl<S: Store> BlockingQueue<S> {
     /// last item is *taken*; `join` returns only once it has been *dealt with*.
     pub fn join(&self) {
         self.all_done
-            .wait_for(None, || (self.unfinished() == 0).then_some(()));
+            .wait_for(None, None, || {}, || (self.unfinished() == 0).then_some(()));
     }
 
     /// [`Self::join`], waiting at most `timeout`; `true` if all work was done. A timeout too
     /// long to represent as a deadline (such as `Duration::MAX`) waits as long as it takes.
     pub fn join_timeout(&self, timeout: Duration) -> bool {
         self.all_done
-            .wait_for(deadline_after(timeout), || {
-                (self.unfinished() == 0).then_some(())
-            })
+            .wait_for(
+                deadline_after(timeout),
+                None,
+                || {},
+                || (self.unfinished() == 0).then_some(()),
+            )
             .is_some()
     }
 
@@ -341,9 +377,26 @@ impl<S: Store> BlockingQueue<S> {
         }
         // Dropped outside `books`: an item's destructor may use the queue.
         drop(thrown_away);
-        self.not_empty.wake(true);
-        self.not_full.wake(true);
-        self.all_done.wake(true);
+        // All changed under `books`: a getter takes it before its last try, and the tries of
+        // putters and of `join` take it.
+        self.not_empty.wake_synced(true);
+        self.not_full.wake_synced(true);
+        self.all_done.wake_synced(true);
+    }
+
+    /// What this queue's waits have cost so far ([`WaitStats`]): parks, wake-ups, and waits
+    /// that ended while spinning or right after a yield. Not in Python; for benchmarks and
+    /// tuning.
+    pub fn wait_stats(&self) -> WaitStats {
+        let mut out = WaitStats::default();
+        for p in [&self.not_empty, &self.not_full, &self.all_done] {
+            let s = p.stats();
+            out.parks += s.parks;
+            out.wakeups += s.wakeups;
+            out.spun += s.spun;
+            out.yielded += s.yielded;
+        }
+        out
     }
 
     /// Whether [`Self::shutdown`] was called. Python's `q.is_shutdown`.

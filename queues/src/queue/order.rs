@@ -36,6 +36,9 @@ pub struct Fifo<T> {
     inner: FifoInner<T>,
     #[cfg(loom)]
     inner: Mutex<std::collections::VecDeque<T>>,
+    /// How many items `inner` holds, written under its lock (see the loom `Store` impl).
+    #[cfg(loom)]
+    len: crate::shim::AtomicUsize,
     #[cfg(loom)]
     maxsize: usize,
 }
@@ -81,30 +84,49 @@ impl<T: Send> Store for Fifo<T> {
     }
 }
 
-/// Under loom the ring is replaced by a loom mutex around a `VecDeque`, so that loom sees
-/// every access; the blocking logic above it is unchanged.
+/// Under loom the ring is replaced by a loom-visible store that is no stronger than the ring:
+/// the items are kept under a loom mutex, but a pop that finds the store empty and a push that
+/// finds it full decide from `len` alone (an acquire load, as the ring's stamps are), without
+/// taking the mutex. So, as with the ring, a get that finds the queue empty does not
+/// synchronize with a put racing it (nor a full put with a get), and the models check that
+/// the blocking logic above (the fences and `books`, `parker.rs`) is what prevents a lost
+/// wake-up. (A store that took its mutex on every call would order every put and get by
+/// itself, and hide a missing fence from the models.)
 #[cfg(loom)]
 impl<T: Send> Store for Fifo<T> {
     type Item = T;
     fn with_maxsize(maxsize: usize) -> Self {
         Fifo {
             inner: Mutex::new(std::collections::VecDeque::new()),
+            len: crate::shim::AtomicUsize::new(0),
             maxsize,
         }
     }
     fn push(&self, item: T) -> Result<(), T> {
+        use crate::shim::Ordering::{Acquire, Release};
+        if self.maxsize > 0 && self.len.load(Acquire) >= self.maxsize {
+            return Err(item);
+        }
         let mut q = lock(&self.inner);
         if self.maxsize > 0 && q.len() >= self.maxsize {
             return Err(item);
         }
         q.push_back(item);
+        self.len.store(q.len(), Release);
         Ok(())
     }
     fn pop(&self) -> Option<T> {
-        lock(&self.inner).pop_front()
+        use crate::shim::Ordering::{Acquire, Release};
+        if self.len.load(Acquire) == 0 {
+            return None;
+        }
+        let mut q = lock(&self.inner);
+        let item = q.pop_front();
+        self.len.store(q.len(), Release);
+        item
     }
     fn len(&self) -> usize {
-        lock(&self.inner).len()
+        self.len.load(crate::shim::Ordering::Acquire)
     }
 }
 

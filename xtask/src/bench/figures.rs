@@ -25,7 +25,9 @@ pub const FIGURES: &[Figure] = &[
         chapter: "sync",
         rust: sel("locked_counter", &[]),
         python: Some(("locked_counter.py", sel("locked_counter", &[]))),
-        floor: None,
+        // Not a floor but the comparison: the same counter under parking_lot's Mutex, in
+        // alternation with std's (the lesson's lock) in the same run.
+        floor: Some(sel("locked_counter_parking_lot", &[])),
         targets: &[Target::VsPython(4.0)],
     },
     Figure {
@@ -91,6 +93,14 @@ pub const FIGURES: &[Figure] = &[
         rust: sel("queue_1p1c_priority", &[]),
         python: Some(("queue_throughput.py", sel("queue_1p1c_priority", &[]))),
         floor: None,
+        targets: &[],
+    },
+    Figure {
+        label: "Queue put+get, one thread (no waiting)",
+        chapter: "queues",
+        rust: sel("queue_put_get_one_thread", &[]),
+        python: None,
+        floor: Some(sel("queue_put_get_one_thread_crossbeam", &[])),
         targets: &[],
     },
     Figure {
@@ -271,3 +281,13 @@ pub fn script_needs(script: &str) -> &'static [&'static str] {
         _ => &[],
     }
 }
+
+/// What `cargo xtask bench --counts` runs under callgrind: single-threaded bench groups
+/// (chapter, groups), whose figures then get instructions per operation. A chapter adds its
+/// own here once its bench measures them with `lesson::bench::measure_counted` (or
+/// `measure_pair_counted`); a multi-threaded group does not belong here (valgrind runs one
+/// thread at a time, and the count would be of its scheduling).
+pub const CALLGRIND: &[(&str, &[&str])] = &[
+    ("sync", &["semaphore_uncontended"]),
+    ("queues", &["one_thread"]),
+];

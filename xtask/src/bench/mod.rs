@@ -16,8 +16,11 @@ mod report;
 pub(crate) mod run;
 mod svg;
 
-pub use figures::{FIGURES, script_needs};
-pub use report::{Row, convert, human, human_spread, pair, table};
+pub use figures::{CALLGRIND, FIGURES, script_needs};
+pub use report::{
+    COUNTS, CountRow, Row, convert, count_rows, counts_table, human, human_spread, pair, per_op,
+    table,
+};
 pub use run::{gil_series, machine};
 pub use svg::{gil_svg, svg};
 

@@ -254,3 +254,133 @@ pub fn table(rows: &[Row], machine: &str, date: &str) -> String {
     }
     out
 }
+
+/// The counts every figure's row of the second table shows, in this order.
+pub const COUNTS: &[(&str, &str)] = &[
+    ("ctx_per_op", "context switches"),
+    ("migrations_per_op", "migrations"),
+    ("syscalls_per_op", "syscalls"),
+    ("instructions_per_op", "instructions"),
+];
+
+/// One row of the counts table: a figure's Rust side or its floor, with the median over the
+/// rounds of each count per operation its bench reported.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CountRow {
+    /// The figure's label.
+    pub label: String,
+    /// `Rust` or `floor`.
+    pub side: &'static str,
+    /// Each of [`COUNTS`], if reported.
+    pub counts: Vec<Option<f64>>,
+    /// Where the instruction count came from (`perf`, `callgrind`), if there is one.
+    pub instructions_via: Option<String>,
+    /// Other counts per operation the bench reported (`parks_per_op`...), by name.
+    pub other: Vec<(String, f64)>,
+}
+
+/// The median over rounds of param `key` of the lines `sel` picks.
+fn median_param(lines: &[Line], sel: &Sel, key: &str) -> Option<f64> {
+    let mut v: Vec<f64> = lines
+        .iter()
+        .filter(|l| sel.matches(l))
+        .filter_map(|l| l.params.get(key).and_then(Value::as_f64))
+        .collect();
+    v.sort_by(f64::total_cmp);
+    (!v.is_empty()).then(|| v[v.len() / 2])
+}
+
+/// The counts table's rows: for each figure of [`FIGURES`], its Rust side and its floor, when
+/// their lines carry any count per operation, from the timed rounds (`rust`) or, for
+/// instructions, from the callgrind pass (`callgrind`, which wins when both have one).
+pub fn count_rows(rust: &[Line], callgrind: &[Line]) -> Vec<CountRow> {
+    let mut rows = Vec::new();
+    for f in FIGURES {
+        for (side, sel) in [("Rust", Some(f.rust)), ("floor", f.floor)] {
+            let Some(sel) = sel else { continue };
+            let mut counts: Vec<Option<f64>> = COUNTS
+                .iter()
+                .map(|(k, _)| median_param(rust, &sel, k))
+                .collect();
+            let mut instructions_via = counts[3].map(|_| "perf".to_owned());
+            if let Some(v) = median_param(callgrind, &sel, "instructions_per_op") {
+                counts[3] = Some(v);
+                instructions_via = Some("callgrind".into());
+            }
+            let mut keys: Vec<&String> = rust
+                .iter()
+                .filter(|l| sel.matches(l))
+                .flat_map(|l| l.params.keys())
+                .filter(|k| k.ends_with("_per_op") && !COUNTS.iter().any(|(c, _)| c == k))
+                .collect();
+            keys.sort();
+            keys.dedup();
+            let other: Vec<(String, f64)> = keys
+                .into_iter()
+                .filter_map(|k| median_param(rust, &sel, k).map(|v| (k.clone(), v)))
+                .collect();
+            if counts.iter().all(Option::is_none) && other.is_empty() {
+                continue;
+            }
+            rows.push(CountRow {
+                label: f.label.to_owned(),
+                side,
+                counts,
+                instructions_via,
+                other,
+            });
+        }
+    }
+    rows
+}
+
+/// A count per operation, readable at any size: 0, 0.000123, 0.0472, 2.98, 305.
+pub fn per_op(v: f64) -> String {
+    if v == 0.0 {
+        "0".into()
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        // Three significant digits.
+        let digits = (2 - v.abs().log10().floor() as i32).max(0) as usize;
+        format!("{v:.digits$}")
+    }
+}
+
+/// The counts table (Markdown), or an empty string when no figure has a count.
+pub fn counts_table(rows: &[CountRow]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "Counts per operation (mean over the timed runs, median over rounds; \"-\": not counted on this machine). Context switches, migrations and syscalls from perf_event_open (or getrusage for switches), counted in-process over the timed phase, threads and children included; instructions from callgrind (`cargo xtask bench --counts`, single-threaded figures) or perf where the processor exposes them.\n\n| figure | side | context switches | migrations | syscalls | instructions | other |\n|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        let cell = |v: Option<f64>| v.map_or("-".into(), per_op);
+        let instructions = match (&r.counts[3], &r.instructions_via) {
+            (Some(v), Some(via)) => format!("{} ({via})", per_op(*v)),
+            (v, _) => cell(*v),
+        };
+        let other = if r.other.is_empty() {
+            "-".into()
+        } else {
+            r.other
+                .iter()
+                .map(|(k, v)| format!("{} {}", k.trim_end_matches("_per_op"), per_op(*v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            r.label,
+            r.side,
+            cell(r.counts[0]),
+            cell(r.counts[1]),
+            cell(r.counts[2]),
+            instructions,
+            other
+        );
+    }
+    out
+}

@@ -77,9 +77,85 @@ fn has_modules(modules: &[&str]) -> bool {
     lesson::output_within(&mut cmd, Duration::from_secs(60)).is_ok_and(|o| o.status.success())
 }
 
-/// `cargo xtask bench [--quick] [CHAPTER...]`.
+/// The bench executable of `chapter` (from cargo's JSON messages).
+fn bench_executable(chapter: &str) -> anyhow::Result<PathBuf> {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(root()).args([
+        "bench",
+        "--no-run",
+        "--quiet",
+        "--message-format=json",
+        "--package",
+        chapter,
+    ]);
+    let out = run_capture(&mut cmd, Duration::from_secs(1200))?;
+    out.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| {
+            v["reason"] == "compiler-artifact"
+                && v["target"]["kind"]
+                    .as_array()
+                    .is_some_and(|k| k.iter().any(|k| k == "bench"))
+        })
+        .find_map(|v| v["executable"].as_str().map(PathBuf::from))
+        .with_context(|| format!("no bench executable for {chapter}"))
+}
+
+/// The callgrind pass of `--counts`: each of [`bench::CALLGRIND`]'s groups (of the chosen
+/// chapters) once under `valgrind --tool=callgrind`, collecting only inside
+/// `lesson::counters::callgrind_region` and dumping a part file as it returns; the bench reads
+/// its own parts back (see `lesson::bench::Counters`) and prints `instructions_per_op`.
+fn callgrind_pass(chapters: &[&str]) -> anyhow::Result<Vec<Line>> {
+    let mut version = Command::new("valgrind");
+    version.arg("--version");
+    if !lesson::output_within(&mut version, Duration::from_secs(30))
+        .is_ok_and(|o| o.status.success())
+    {
+        eprintln!(
+            "xtask bench --counts: valgrind not found (apt-get install valgrind); no instruction counts"
+        );
+        return Ok(Vec::new());
+    }
+    let dir = target_dir().join("bench").join("callgrind");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let region = "lesson::counters::callgrind_region";
+    let mut lines = Vec::new();
+    for (chapter, groups) in bench::CALLGRIND {
+        if !chapters.contains(chapter) {
+            continue;
+        }
+        let exe = bench_executable(chapter)?;
+        let prefix = dir.join(chapter);
+        let mut cmd = Command::new("valgrind");
+        cmd.current_dir(root())
+            .env(lesson::bench::CALLGRIND_ENV, &prefix)
+            .arg("--tool=callgrind")
+            .arg(format!("--callgrind-out-file={}.%p", prefix.display()))
+            .arg("--collect-atstart=no")
+            .arg(format!("--toggle-collect={region}"))
+            .arg(format!("--dump-after={region}"))
+            .arg(&exe)
+            .arg("--bench")
+            .args(*groups);
+        let out = run_capture(&mut cmd, Duration::from_secs(1200))?;
+        lines.extend(bench::parse(&out).0);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(lines)
+}
+
+/// `cargo xtask bench [--quick] [--counts] [CHAPTER...]`.
 pub fn bench(args: &[String]) -> anyhow::Result<ExitCode> {
     let quick = args.iter().any(|a| a == "--quick");
+    let counts = args.iter().any(|a| a == "--counts");
+    if let Some(bad) = args
+        .iter()
+        .find(|a| a.starts_with("--") && !["--quick", "--counts"].contains(&a.as_str()))
+    {
+        eprintln!("xtask bench: unknown option {bad:?}\noptions: --quick, --counts");
+        return Ok(ExitCode::from(2));
+    }
     let wanted: Vec<&str> = args
         .iter()
         .filter(|a| !a.starts_with("--"))
@@ -192,9 +268,20 @@ pub fn bench(args: &[String]) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    let callgrind = if counts {
+        eprintln!("[bench] instructions per operation: the single-threaded groups under callgrind");
+        callgrind_pass(&chapters)?
+    } else {
+        Vec::new()
+    };
     let rows = bench::pair(&rust, &py, &skipped);
     let date = today();
-    let table = bench::table(&rows, &machine, &date);
+    let mut table = bench::table(&rows, &machine, &date);
+    let counts_table = bench::counts_table(&bench::count_rows(&rust, &callgrind));
+    if !counts_table.is_empty() {
+        table.push('\n');
+        table.push_str(&counts_table);
+    }
     let gil = gil_series(&rust, py.get("gil.py").map(Vec::as_slice).unwrap_or(&[]));
     let dir = target_dir().join("bench");
     std::fs::create_dir_all(&dir)?;
