@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use coroutines::multiplex::serve_raw_epoll;
 use coroutines::{Greenlet, getcurrent, hub, val};
-use lesson::bench::{Param, line, measure, measure_pair, report_per_op, run_selected};
+use lesson::bench::{Param, line, measure, measure_pair_counted, report_per_op, run_selected};
 
 const RUNS: usize = 7;
 const ROUNDS: u64 = 200_000;
@@ -259,8 +259,10 @@ fn switch_figures() {
             y.suspend(());
         }
     });
-    let (floor, ours) = measure_pair(
+    let switches = 2 * ROUNDS;
+    let ((floor, floor_counts), (ours, our_counts)) = measure_pair_counted(
         RUNS,
+        switches,
         || {
             for _ in 0..ROUNDS {
                 if let CoroutineResult::Return(()) = raw.resume(()) {
@@ -277,18 +279,17 @@ fn switch_figures() {
             }
         },
     );
-    let switches = 2 * ROUNDS;
     let floor = report_per_op(
         "corosensei_switch_raw",
         floor,
         switches,
-        &[("via", "resume + suspend".into())],
+        &floor_counts.with(&[("via", "resume + suspend".into())]),
     );
     let ours = report_per_op(
         "greenlet_switch",
         ours,
         switches,
-        &[("via", "Greenlet::switch, through the hub".into())],
+        &our_counts.with(&[("via", "Greenlet::switch, through the hub".into())]),
     );
     let r = ours / floor;
     println!(

@@ -290,4 +290,5 @@ pub fn script_needs(script: &str) -> &'static [&'static str] {
 pub const CALLGRIND: &[(&str, &[&str])] = &[
     ("sync", &["semaphore_uncontended"]),
     ("queues", &["one_thread"]),
+    ("coroutines", &["switch"]),
 ];
