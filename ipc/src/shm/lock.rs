@@ -5,7 +5,7 @@ use std::io;
 use std::marker::PhantomData;
 use std::mem::{MaybeUninit, size_of};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use nix::libc;
 
@@ -152,17 +152,6 @@ impl Drop for LockGuard<'_> {
     }
 }
 
-fn deadline(timeout: Duration) -> libc::timespec {
-    let at = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        + timeout;
-    libc::timespec {
-        tv_sec: at.as_secs() as libc::time_t,
-        tv_nsec: at.subsec_nanos() as libc::c_long,
-    }
-}
-
 impl Lock {
     /// A new, free lock in its own shared page.
     ///
@@ -228,12 +217,14 @@ impl Lock {
     }
 
     /// Take the lock, waiting at most `timeout` (`None` on time-out). Replaces
-    /// `lock.acquire(timeout=...)`.
+    /// `lock.acquire(timeout=...)`. A timeout too long to represent waits as long as it takes.
     ///
     /// # Errors
     /// As [`Lock::acquire`].
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<Option<LockGuard<'_>>, LockError> {
-        let at = deadline(timeout);
+        let Some(at) = crate::deadline::realtime_after(timeout) else {
+            return self.acquire().map(Some);
+        };
         // SAFETY: as in `acquire`; `at` is a valid timespec on our stack.
         let rc = unsafe { libc::pthread_mutex_timedlock(self.raw(), &at) };
         self.guard(rc)
