@@ -11,20 +11,61 @@ fn run(f: lesson::RunFn) -> Vec<Record> {
     lesson::testing::run_lesson(Cx::quiet(0.02), f)
 }
 
+/// `cargo run -p ipc -- queue`: the seed's `fun2` loop (`while 1: q.get()`) gets 1, 2, 3 and
+/// then waits for a fourth item forever in Python; here the parent finds it still waiting and
+/// ends it with a stop sentinel.
 #[test]
 fn queue_crosses_a_thread_queue_does_not_and_a_full_queue_is_reported() {
     let r = run(ipc::lessons::queue::run);
-    index(&r, "parent: got [1, 2, 3] from the process queue");
+    let got: Vec<usize> = (1..=3)
+        .map(|i| index(&r, &format!("child: get() -> {i}")))
+        .collect();
+    assert!(got.is_sorted(), "the consumer's gets out of order");
+    let waiting = index(&r, "p2.join(timeout=1 s) -> still running: true");
+    let stopped = index(&r, "get() -> None, the stop sentinel");
+    assert!(got[2] < waiting && waiting < stopped);
+    index(&r, "Process-3 left its loop, joined, exitcode 0");
+    index(&r, "parent: Process-3 got [1, 2, 3] from the process queue");
     index(&r, "recv_timeout(1 s) on the thread queue -> Err(Timeout)");
     index(&r, "had fitted in the queue's 64 KiB; drained");
 }
 
+/// `cargo run -p ipc -- pipe` (issue 18, claim 1): the parent's end-of-file waits for its own
+/// copy of the child's end; the child's end-of-file waits for its inherited copy of the
+/// parent's end, which `close_in_child` closes.
 #[test]
 fn pipe_exchanges_and_ends_with_eof() {
     let r = run(ipc::lessons::pipe::run);
     index(&r, "two ends, two objects");
     index(&r, "the child says Greeting { number: 12");
     index(&r, "recv() after the child exited -> end of file");
+    let copy = index(
+        &r,
+        "anything to read (end-of-file)? false: I still hold a copy",
+    );
+    let dropped = index(
+        &r,
+        "dropped my copy of the child's end; recv() -> end of file",
+    );
+    assert!(copy < dropped);
+    let held = index(
+        &r,
+        "my own inherited copy of the parent's end keeps it open",
+    );
+    assert_eq!(r[held].speaker, "Process-3");
+    index(
+        &r,
+        "without close_in_child, the child saw end-of-file: false",
+    );
+    let eof = index(
+        &r,
+        "child: the parent closed its end; recv() -> end of file",
+    );
+    assert_eq!(r[eof].speaker, "Process-4");
+    index(
+        &r,
+        "with close_in_child(&parent_end), the child saw end-of-file: true",
+    );
 }
 
 #[test]

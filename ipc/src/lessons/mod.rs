@@ -10,7 +10,19 @@ pub mod pipe;
 pub mod queue;
 pub mod shared_memory;
 
-use lesson::{Chapter, Lesson};
+use lesson::{Chapter, Cx, Lesson};
+use processes::{Outcome, Process};
+
+/// A forked child named as Python would name it (`Process-3`: Python numbers every process a
+/// program creates, from 1), whose lines and spans reach the lesson's timeline under that name.
+pub(crate) fn child<R: Outcome>(
+    cx: &Cx,
+    name: &str,
+    body: impl FnOnce(&Cx) -> R + Send + 'static,
+) -> Process {
+    let said_by = cx.as_speaker(name);
+    Process::new(move || body(&said_by)).named(name)
+}
 
 /// The chapter: its lessons in the seed's order.
 pub static CHAPTER: Chapter = Chapter {
