@@ -51,11 +51,14 @@
 
 mod deadline;
 pub mod frame;
+mod futex;
 pub mod lessons;
 pub mod manager;
 pub mod pipe;
+mod procid;
 pub mod queue;
 pub mod shm;
+pub mod synchronize;
 
 pub use frame::{DEFAULT_MAX_FRAME, FrameError};
 pub use manager::{Data, DictProxy, ListProxy, Manager, ManagerError, ValueProxy};
@@ -63,6 +66,10 @@ pub use pipe::{Connection, Duplex, OneWay, Pipe};
 pub use queue::Queue;
 pub use shm::{
     Array, ArrayGuard, AtomicValue, Lock, LockError, LockGuard, Plain, ShmAtomic, Value, ValueGuard,
+};
+pub use synchronize::{
+    Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Permit, RLock, RLockGuard,
+    Semaphore, SyncError,
 };
 
 pub use lessons::CHAPTER;

@@ -25,7 +25,7 @@ fn check(rc: libc::c_int, what: &str) -> io::Result<()> {
 /// Make `*m` a process-shared, robust mutex.
 ///
 /// SAFETY: `m` must point to writable memory for a `pthread_mutex_t` that no one is using.
-pub(super) unsafe fn init_mutex(m: *mut libc::pthread_mutex_t) -> io::Result<()> {
+pub(crate) unsafe fn init_mutex(m: *mut libc::pthread_mutex_t) -> io::Result<()> {
     let mut attr = MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
     // SAFETY: attr is initialised by pthread_mutexattr_init before any other use, and
     // destroyed after pthread_mutex_init has copied what it needs; `m` is valid (caller).
@@ -110,7 +110,7 @@ impl std::error::Error for LockError {
 /// ```
 #[derive(Clone)]
 pub struct Lock {
-    pub(super) map: Arc<Mapping>,
+    pub(crate) map: Arc<Mapping>,
     offset: usize,
 }
 
@@ -165,7 +165,7 @@ impl Lock {
     }
 
     /// A lock whose mutex sits at `offset` of `map` (already initialised).
-    pub(super) fn inside(map: Arc<Mapping>, offset: usize) -> Lock {
+    pub(crate) fn inside(map: Arc<Mapping>, offset: usize) -> Lock {
         Lock { map, offset }
     }
 
@@ -228,5 +228,27 @@ impl Lock {
         // SAFETY: as in `acquire`; `at` is a valid timespec on our stack.
         let rc = unsafe { libc::pthread_mutex_timedlock(self.raw(), &at) };
         self.guard(rc)
+    }
+}
+
+impl LockGuard<'_> {
+    /// Keep the lock taken after this guard is gone (for [`RLock`](crate::RLock), which
+    /// counts its own levels): whether the previous owner died. Release it with
+    /// [`Lock::unlock_kept`] on the same thread.
+    pub(crate) fn keep(self) -> bool {
+        let died = self.owner_died;
+        std::mem::forget(self);
+        died
+    }
+}
+
+impl Lock {
+    /// Release a lock kept by [`LockGuard::keep`].
+    ///
+    /// # Safety
+    /// This thread must hold the lock, taken through [`LockGuard::keep`] and not yet released.
+    pub(crate) unsafe fn unlock_kept(&self) {
+        // SAFETY: the caller holds the mutex on this thread.
+        unsafe { libc::pthread_mutex_unlock(self.raw()) };
     }
 }

@@ -21,6 +21,7 @@ mod lock;
 mod value;
 
 pub use atomic::{AtomicValue, ShmAtomic};
+pub(crate) use lock::init_mutex;
 pub use lock::{Lock, LockError, LockGuard};
 pub use value::{Array, ArrayGuard, Plain, Value, ValueGuard};
 
