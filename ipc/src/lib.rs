@@ -49,6 +49,7 @@
 //! or make it wait for another client, and it removes its socket however it ends; a holder
 //! killed with a [`Value`] or [`Array`] locked is reported to the next holder.
 
+pub mod connection;
 mod deadline;
 pub mod frame;
 mod futex;

@@ -57,11 +57,11 @@ mod event;
 mod rlock;
 mod semaphore;
 
-pub use barrier::Barrier;
-pub use condition::{Condition, ConditionGuard};
+pub use barrier::{Barrier, MAX_PARTIES};
+pub use condition::{Condition, ConditionGuard, MAX_WAITERS};
 pub use event::Event;
 pub use rlock::{RLock, RLockGuard};
-pub use semaphore::{BoundedSemaphore, Permit, Semaphore};
+pub use semaphore::{BoundedSemaphore, HOLDERS, MAX_PERMITS, Permit, Semaphore};
 
 /// How often a waiter that found nothing looks for holders that died (a [`Semaphore`]'s).
 pub const PROBE: Duration = Duration::from_millis(20);
@@ -82,7 +82,7 @@ pub enum SyncError {
     /// The [`Barrier`] is broken (aborted, reset while parties waited, or a wait timed out):
     /// Python's `threading.BrokenBarrierError`.
     BrokenBarrier,
-    /// A [`Condition`] already has [`condition::MAX_WAITERS`] waiters: this one was not added.
+    /// A [`Condition`] already has [`MAX_WAITERS`] waiters: this one was not added.
     TooManyWaiters {
         /// The limit.
         limit: usize,
@@ -111,7 +111,7 @@ impl fmt::Display for SyncError {
             SyncError::TooManyPermits { requested } => write!(
                 f,
                 "a semaphore of {requested} permits cannot be made: at most {}",
-                semaphore::MAX_PERMITS
+                MAX_PERMITS
             ),
         }
     }
