@@ -66,7 +66,8 @@ pub use manager::{Data, DictProxy, ListProxy, Manager, ManagerError, ValueProxy}
 pub use pipe::{Connection, Duplex, OneWay, Pipe};
 pub use queue::Queue;
 pub use shm::{
-    Array, ArrayGuard, AtomicValue, Lock, LockError, LockGuard, Plain, ShmAtomic, Value, ValueGuard,
+    Array, ArrayGuard, AtomicValue, Lock, LockError, LockGuard, Plain, RawArray, RawValue,
+    ShmAtomic, Value, ValueGuard,
 };
 pub use synchronize::{
     Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Permit, RLock, RLockGuard,

@@ -114,6 +114,15 @@ pub struct Lock {
     offset: usize,
 }
 
+/// Two handles are equal when they are the same lock (Python's `lock == val.get_lock()`).
+impl PartialEq for Lock {
+    fn eq(&self, other: &Lock) -> bool {
+        Arc::ptr_eq(&self.map, &other.map) && self.offset == other.offset
+    }
+}
+
+impl Eq for Lock {}
+
 impl fmt::Debug for Lock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ipc::Lock")
@@ -138,6 +147,11 @@ impl fmt::Debug for LockGuard<'_> {
 }
 
 impl LockGuard<'_> {
+    /// Whether this guard holds `lock`.
+    pub(crate) fn holds(&self, lock: &Lock) -> bool {
+        self.lock == lock
+    }
+
     /// `true` if the previous owner died holding the lock: whatever it protects may be half
     /// updated. The lock itself has been made consistent again and works normally.
     pub fn owner_died(&self) -> bool {

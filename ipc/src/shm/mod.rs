@@ -20,7 +20,7 @@ mod atomic;
 mod lock;
 mod value;
 
-pub use atomic::{AtomicValue, ShmAtomic};
+pub use atomic::{AtomicValue, RawArray, RawValue, ShmAtomic};
 pub(crate) use lock::init_mutex;
 pub use lock::{Lock, LockError, LockGuard};
 pub use value::{Array, ArrayGuard, Plain, Value, ValueGuard};

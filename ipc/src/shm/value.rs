@@ -51,6 +51,9 @@ struct Slot<T> {
 /// ```
 pub struct Value<T: Plain> {
     lock: Lock,
+    /// The mapping the value is in (the lock's own, unless made [`Value::with_lock`]).
+    data: Arc<Mapping>,
+    offset: usize,
     _t: PhantomData<T>,
 }
 
@@ -103,9 +106,55 @@ impl<T: Plain> Value<T> {
             (*slot).value.get().write(init);
         }
         Ok(Value {
-            lock: Lock::inside(map, 0),
+            lock: Lock::inside(Arc::clone(&map), 0),
+            data: map,
+            offset: std::mem::offset_of!(Slot<T>, value),
             _t: PhantomData,
         })
+    }
+
+    /// A shared value guarded by an existing `lock` (which may guard other values too).
+    /// Replaces `Value(typecode, init, lock=lock)`; [`Value::get_lock`] then returns it.
+    ///
+    /// # Errors
+    /// If the shared memory cannot be mapped.
+    pub fn with_lock(init: T, lock: Lock) -> io::Result<Value<T>> {
+        let data = Arc::new(Mapping::new(size_of::<T>())?);
+        // SAFETY: fresh, page-aligned (aligned for T), large enough; nobody else sees it yet.
+        unsafe { data.at::<T>(0).write(init) };
+        Ok(Value {
+            lock,
+            data,
+            offset: 0,
+            _t: PhantomData,
+        })
+    }
+
+    /// The lock that guards it. Replaces `v.get_lock()`. To change the value while holding
+    /// it (Python's `with v.get_lock(): v.value += 1`), pass the guard to [`Value::get_mut`];
+    /// calling [`Value::lock`], `get` or `set` while this thread holds it would wait for
+    /// itself.
+    pub fn get_lock(&self) -> &Lock {
+        &self.lock
+    }
+
+    fn ptr(&self) -> *mut T {
+        self.data.at(self.offset)
+    }
+
+    /// The value, under a guard of its lock taken through [`Value::get_lock`] (which may
+    /// guard several values).
+    ///
+    /// # Panics
+    /// If `guard` holds another lock.
+    pub fn get_mut<'g>(&'g self, guard: &'g mut LockGuard<'_>) -> &'g mut T {
+        assert!(
+            guard.holds(&self.lock),
+            "Value::get_mut: the guard holds another lock"
+        );
+        // SAFETY: the guard proves this thread holds the value's lock, and borrowing it
+        // mutably for 'g makes this the only access through it meanwhile.
+        unsafe { &mut *self.ptr() }
     }
 
     /// Hold the lock and get at the value. Replaces `with v.get_lock(): v.value ...`.
@@ -115,10 +164,10 @@ impl<T: Plain> Value<T> {
     /// [`ValueGuard::owner_died`].
     pub fn lock(&self) -> Result<ValueGuard<'_, T>, LockError> {
         let guard = self.lock.acquire()?;
-        let slot: *mut Slot<T> = self.lock.map.at(0);
-        // SAFETY: the slot is in our mapping; taking the field's address reads nothing.
-        let value = unsafe { (*slot).value.get() };
-        Ok(ValueGuard { guard, value })
+        Ok(ValueGuard {
+            guard,
+            value: self.ptr(),
+        })
     }
 
     /// Read it (under the lock). Replaces `v.value`.
@@ -155,6 +204,8 @@ impl<T: Plain> Value<T> {
 /// `multiprocessing.Array`.
 pub struct Array<T: Plain> {
     lock: Lock,
+    /// The mapping the elements are in (the lock's own, unless made [`Array::with_lock`]).
+    map: Arc<Mapping>,
     data: usize,
     len: usize,
     _t: PhantomData<T>,
@@ -217,11 +268,54 @@ impl<T: Plain> Array<T> {
             }
         }
         Ok(Array {
-            lock: Lock::inside(map, 0),
+            lock: Lock::inside(Arc::clone(&map), 0),
+            map,
             data,
             len,
             _t: PhantomData,
         })
+    }
+
+    /// `len` copies of `init` guarded by an existing `lock`. Replaces
+    /// `Array(typecode, size, lock=lock)`; [`Array::get_lock`] then returns it.
+    ///
+    /// # Errors
+    /// If the shared memory cannot be mapped.
+    pub fn with_lock(len: usize, init: T, lock: Lock) -> io::Result<Array<T>> {
+        let map = Arc::new(Mapping::new(len * size_of::<T>())?);
+        // SAFETY: fresh, page-aligned mapping with room for `len` elements; unseen yet.
+        unsafe {
+            let first: *mut T = map.at(0);
+            for i in 0..len {
+                first.add(i).write(init);
+            }
+        }
+        Ok(Array {
+            lock,
+            map,
+            data: 0,
+            len,
+            _t: PhantomData,
+        })
+    }
+
+    /// The lock that guards it. Replaces `a.get_lock()`; see [`Value::get_lock`].
+    pub fn get_lock(&self) -> &Lock {
+        &self.lock
+    }
+
+    /// The elements, under a guard of its lock taken through [`Array::get_lock`].
+    ///
+    /// # Panics
+    /// If `guard` holds another lock.
+    pub fn get_mut<'g>(&'g self, guard: &'g mut LockGuard<'_>) -> &'g mut [T] {
+        assert!(
+            guard.holds(&self.lock),
+            "Array::get_mut: the guard holds another lock"
+        );
+        // SAFETY: `len` elements at `data` in our mapping; the guard proves we hold the lock,
+        // and borrowing it mutably makes this the only access through it meanwhile.
+        unsafe { std::slice::from_raw_parts_mut(self.map.at(self.data), self.len) }
     }
 
     /// A copy of `items` in shared memory. Replaces `Array(typecode, sequence)`.
@@ -258,7 +352,7 @@ impl<T: Plain> Array<T> {
         let guard = self.lock.acquire()?;
         Ok(ArrayGuard {
             guard,
-            data: self.lock.map.at(self.data),
+            data: self.map.at(self.data),
             len: self.len,
         })
     }
@@ -269,6 +363,8 @@ impl<T: Plain> Clone for Value<T> {
     fn clone(&self) -> Self {
         Value {
             lock: self.lock.clone(),
+            data: Arc::clone(&self.data),
+            offset: self.offset,
             _t: PhantomData,
         }
     }
@@ -278,6 +374,7 @@ impl<T: Plain> Clone for Array<T> {
     fn clone(&self) -> Self {
         Array {
             lock: self.lock.clone(),
+            map: Arc::clone(&self.map),
             data: self.data,
             len: self.len,
             _t: PhantomData,
