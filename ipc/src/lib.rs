@@ -67,7 +67,7 @@ pub use pipe::{Connection, Duplex, OneWay, Pipe};
 pub use queue::Queue;
 pub use shm::{
     Array, ArrayGuard, AtomicValue, Lock, LockError, LockGuard, Plain, RawArray, RawValue,
-    ShmAtomic, Value, ValueGuard,
+    SharedMemory, ShmAtomic, ShmError, Value, ValueGuard,
 };
 pub use synchronize::{
     Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, Permit, RLock, RLockGuard,

@@ -95,3 +95,61 @@ fn shared_memory_loses_then_counts_exactly() {
     index(&r, "under ipc::Value's lock: counter = 800");
     index(&r, "fetch_add on ipc::AtomicValue: counter = 800");
 }
+
+/// `cargo run -p ipc -- event`: the seed's boss speaks first, every worker after the set, and
+/// every worker's second line after the boss's second; a killed holder's permit comes back.
+#[test]
+fn event_boss_first_workers_after_and_a_dead_holders_permit_back() {
+    let r = run(ipc::lessons::event::run);
+    let boss = index(&r, "boss: 今天大家要加班到22点");
+    let boss_again = index(&r, "boss: <22:00> 可以下班了");
+    let firsts: Vec<usize> = r
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.text.contains("worker: 哎呀生活苦呀"))
+        .map(|(i, _)| i)
+        .collect();
+    let seconds: Vec<usize> = r
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.text.contains("worker: oyear下班了"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!((firsts.len(), seconds.len()), (5, 5));
+    assert!(firsts.iter().all(|&i| i > boss && i < boss_again));
+    assert!(seconds.iter().all(|&i| i > boss_again));
+    let mut speakers: Vec<&str> = firsts.iter().map(|&i| r[i].speaker.as_str()).collect();
+    speakers.sort();
+    assert_eq!(
+        speakers,
+        [
+            "Process-1",
+            "Process-2",
+            "Process-3",
+            "Process-4",
+            "Process-5"
+        ]
+    );
+    index(
+        &r,
+        "acquire() -> got it; owner_died() = true, reclaimed() = 1",
+    );
+}
+
+/// `cargo run -p ipc -- shared-memory-by-name`: a child started with spawn attaches both
+/// blocks by name; after unlink the name is gone.
+#[test]
+fn shared_memory_by_name_crosses_a_spawn_and_unlinks() {
+    let _fork = FORK.lock().unwrap_or_else(|e| e.into_inner());
+    let cx = Cx::quiet(0.02).with_exe(env!("CARGO_BIN_EXE_ipc"));
+    let r = lesson::testing::run_lesson(cx, ipc::lessons::shared_memory_by_name::run);
+    let attached = index(&r, "by name; it says \"parent was here\"");
+    assert_eq!(r[attached].speaker, "Process-1");
+    index(&r, "child: counted to 1000");
+    index(
+        &r,
+        "the child wrote \"child was here\"; the counter is 1000",
+    );
+    index(&r, "attaching");
+    index(&r, "-> no shared memory named");
+}

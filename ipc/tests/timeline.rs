@@ -108,3 +108,29 @@ fn manager_and_shared_memory_show_their_processes() {
         );
     }
 }
+
+/// `cargo run -p ipc -- event --timeline`: the five workers wait twice and sleep once each,
+/// the boss sleeps, the killed holder holds.
+#[test]
+fn event_shows_workers_waiting_and_the_boss_sleeping() {
+    let t = run(ipc::lessons::event::run);
+    assert_speakers(&t, processes(1..=7));
+    for i in 1..=5 {
+        let p = format!("Process-{i}");
+        assert_eq!(spans(&t, &p, Activity::Wait, "event.wait()"), 2, "{p}");
+        assert_eq!(spans(&t, &p, Activity::Sleep, "sleep"), 1, "{p}");
+    }
+    assert_eq!(spans(&t, "Process-6", Activity::Sleep, "sleep"), 1);
+}
+
+/// `cargo run -p ipc -- shared-memory-by-name --timeline`: the child started with spawn (a
+/// fresh process: its records come through a handoff) works on the parent's timeline.
+#[test]
+fn shared_memory_by_name_shows_the_spawned_child() {
+    let _fork = FORK.lock().unwrap_or_else(|e| e.into_inner());
+    let cx = Cx::quiet(0.02).with_exe(env!("CARGO_BIN_EXE_ipc"));
+    run_lesson(cx.clone(), ipc::lessons::shared_memory_by_name::run);
+    let t = cx.timeline();
+    assert_speakers(&t, ["Process-1".to_owned()]);
+    assert_eq!(spans(&t, "Process-1", Activity::Work, "increments"), 1);
+}

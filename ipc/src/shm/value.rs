@@ -12,6 +12,7 @@ use nix::libc;
 
 use super::Mapping;
 use super::lock::{Lock, LockError, LockGuard, init_mutex};
+use super::named::{HEADER, Kind, SharedMemory, ShmError, type_tag};
 
 /// Plain data that may live in shared memory: no pointers, no references, no drop glue,
 /// valid for any bit pattern that a value of the type can hold.
@@ -111,6 +112,48 @@ impl<T: Plain> Value<T> {
             offset: std::mem::offset_of!(Slot<T>, value),
             _t: PhantomData,
         })
+    }
+
+    /// A value in a new named block of shared memory (with its lock), which a process started
+    /// afresh can attach by the block's name ([`Value::attach_shared`]). The block follows
+    /// [`SharedMemory`]'s rules: unlink it once every process has attached.
+    ///
+    /// # Errors
+    /// If the block cannot be made or the mutex initialised.
+    pub fn create_shared(init: T) -> Result<(Value<T>, SharedMemory), ShmError> {
+        let kind = Kind::Typed(type_tag::<T>("Value"));
+        let shm = SharedMemory::fresh(size_of::<Slot<T>>(), kind)?;
+        let map = Arc::clone(shm.mapping());
+        let slot: *mut Slot<T> = map.at(HEADER);
+        // SAFETY: the block is fresh and not marked ready, so no process uses it yet; the slot
+        // is at HEADER (aligned for it: 64 bytes into a page-aligned mapping), within it.
+        unsafe {
+            init_mutex(&raw mut (*slot).mutex)?;
+            (*slot).value.get().write(init);
+        }
+        shm.set_ready();
+        Ok((Value::in_block(map), shm))
+    }
+
+    /// The value in a block made by [`Value::create_shared`] (in any process), attached with
+    /// [`SharedMemory::attach`].
+    ///
+    /// # Errors
+    /// [`ShmError::WrongKind`] unless the block holds a `Value` of this very `T`.
+    pub fn attach_shared(shm: &SharedMemory) -> Result<Value<T>, ShmError> {
+        if shm.kind() != Kind::Typed(type_tag::<T>("Value")) || shm.size() < size_of::<Slot<T>>() {
+            return Err(shm.wrong(&format!("a Value<{}>", std::any::type_name::<T>())));
+        }
+        Ok(Value::in_block(Arc::clone(shm.mapping())))
+    }
+
+    fn in_block(map: Arc<Mapping>) -> Value<T> {
+        Value {
+            lock: Lock::inside(Arc::clone(&map), HEADER),
+            data: map,
+            offset: HEADER + std::mem::offset_of!(Slot<T>, value),
+            _t: PhantomData,
+        }
     }
 
     /// A shared value guarded by an existing `lock` (which may guard other values too).
@@ -274,6 +317,57 @@ impl<T: Plain> Array<T> {
             len,
             _t: PhantomData,
         })
+    }
+
+    /// `len` copies of `init` in a new named block of shared memory (with their lock), which a
+    /// process started afresh can attach by the block's name ([`Array::attach_shared`]).
+    ///
+    /// # Errors
+    /// If the block cannot be made or the mutex initialised.
+    pub fn create_shared(len: usize, init: T) -> Result<(Array<T>, SharedMemory), ShmError> {
+        let data = Array::<T>::data_offset();
+        let kind = Kind::Typed(type_tag::<T>("Array"));
+        let shm = SharedMemory::fresh(data + len * size_of::<T>(), kind)?;
+        let map = Arc::clone(shm.mapping());
+        // SAFETY: the block is fresh and not marked ready; the mutex is at HEADER and the
+        // `len` elements at HEADER + data (aligned for T), all within it.
+        unsafe {
+            init_mutex(map.at(HEADER))?;
+            let first: *mut T = map.at(HEADER + data);
+            for i in 0..len {
+                first.add(i).write(init);
+            }
+        }
+        shm.set_ready();
+        Ok((Array::in_block(map, len), shm))
+    }
+
+    /// The array in a block made by [`Array::create_shared`] (in any process), attached with
+    /// [`SharedMemory::attach`].
+    ///
+    /// # Errors
+    /// [`ShmError::WrongKind`] unless the block holds an `Array` of this very `T`.
+    pub fn attach_shared(shm: &SharedMemory) -> Result<Array<T>, ShmError> {
+        let data = Array::<T>::data_offset();
+        if shm.kind() != Kind::Typed(type_tag::<T>("Array")) || shm.size() < data {
+            return Err(shm.wrong(&format!("an Array<{}>", std::any::type_name::<T>())));
+        }
+        let len = (shm.size() - data) / size_of::<T>().max(1);
+        Ok(Array::in_block(Arc::clone(shm.mapping()), len))
+    }
+
+    fn data_offset() -> usize {
+        size_of::<libc::pthread_mutex_t>().next_multiple_of(align_of::<T>())
+    }
+
+    fn in_block(map: Arc<Mapping>, len: usize) -> Array<T> {
+        Array {
+            lock: Lock::inside(Arc::clone(&map), HEADER),
+            map,
+            data: HEADER + Array::<T>::data_offset(),
+            len,
+            _t: PhantomData,
+        }
     }
 
     /// `len` copies of `init` guarded by an existing `lock`. Replaces
