@@ -62,7 +62,10 @@ pub mod shm;
 pub mod synchronize;
 
 pub use frame::{DEFAULT_MAX_FRAME, FrameError};
-pub use manager::{Data, DictProxy, ListProxy, Manager, ManagerError, ValueProxy};
+pub use manager::{
+    Data, DictProxy, ListProxy, Manager, ManagerBuilder, ManagerError, NamespaceProxy, ObjectProxy,
+    QueueProxy, ValueProxy,
+};
 pub use pipe::{Connection, Duplex, OneWay, Pipe};
 pub use queue::Queue;
 pub use shm::{
