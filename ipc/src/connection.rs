@@ -2,7 +2,8 @@
 //! [`Connection`]s (and other descriptors: a process's sentinel, a socket) has something to
 //! read.
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,26 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use crate::deadline;
 use crate::frame::FrameError;
 pub use crate::pipe::{Connection, Pipe};
+
+/// A process's sentinel: a descriptor that becomes readable once process `pid` has exited (a
+/// pidfd), to [`wait`] on beside connections. Python's `p.sentinel`. Take it while the child
+/// runs (before it is joined: a reaped pid may be given to another process). This worktree's
+/// `processes::Process` has no `sentinel()` of its own: use `sentinel(p.pid()?)`.
+///
+/// # Errors
+/// `ESRCH` if there is no such process; `ENOSYS` on a kernel before 5.3.
+pub fn sentinel(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open(2) takes a pid and flags, touches no memory of ours, and returns a
+    // new descriptor (close-on-exec) or -1.
+    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd =
+        i32::try_from(fd).map_err(|_| io::Error::other("pidfd_open: a descriptor out of range"))?;
+    // SAFETY: the kernel just made this descriptor for us; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
 
 /// Something [`wait`] can wait on: a descriptor that becomes readable, and (for a
 /// [`Connection`]) what was already read ahead into it.

@@ -2,11 +2,11 @@
 //! several `Connection`s, sockets and a process sentinel; each test named after its original.
 //!
 //! `processes::Process` has no `sentinel()` in this crate's version of `processes`: the
-//! sentinel here is a pidfd opened on the child's pid (what a sentinel is on Linux: readable
-//! once the process has exited). Python's timed assertions keep their lower bound only.
+//! sentinel here is `ipc::connection::sentinel(pid)`, a pidfd (what a sentinel is on Linux:
+//! readable once the process has exited). Python's timed assertions keep their lower bound only.
 
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 use ipc::connection::{Waitable, wait};
@@ -162,13 +162,8 @@ fn test_wait_timeout() {
     });
 }
 
-/// A pidfd: what `p.sentinel` is on Linux.
 fn sentinel(pid: i32) -> OwnedFd {
-    // SAFETY: pidfd_open(2) takes a pid and flags and returns a new descriptor or -1.
-    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid, 0) };
-    assert!(fd >= 0, "pidfd_open: {}", std::io::Error::last_os_error());
-    // SAFETY: the kernel just made this descriptor; nothing else owns it.
-    unsafe { OwnedFd::from_raw_fd(fd as i32) }
+    ipc::connection::sentinel(pid).unwrap()
 }
 
 /// Python's child sleeps 3 s; 300 ms here.

@@ -153,3 +153,29 @@ fn shared_memory_by_name_crosses_a_spawn_and_unlinks() {
     index(&r, "attaching");
     index(&r, "-> no shared memory named");
 }
+
+/// `cargo run -p ipc -- wait`: every pipe and the quiet child's sentinel is reported ready,
+/// each handled once.
+#[test]
+fn wait_reports_each_pipe_and_the_sentinel_once() {
+    let r = run(ipc::lessons::wait::run);
+    for i in 1..=3 {
+        index(&r, &format!("parent: pipe {i} ready -> \"done after"));
+    }
+    index(&r, "the quiet child's sentinel ready: it has exited");
+    index(&r, "parent: handled in the order");
+}
+
+/// `cargo run -p ipc -- manager-served`: a spawned client connects by address and works
+/// through the published queue, namespace and registered tally.
+#[test]
+fn manager_served_reaches_a_spawned_client_by_address() {
+    let _fork = FORK.lock().unwrap_or_else(|e| e.into_inner());
+    let cx = Cx::quiet(0.02).with_exe(env!("CARGO_BIN_EXE_ipc"));
+    let r = lesson::testing::run_lesson(cx, ipc::lessons::manager_served::run);
+    let connected = index(&r, "client: connected to");
+    assert_eq!(r[connected].speaker, "Process-1");
+    index(&r, "client: job 4: tally.add(16) -> 30");
+    index(&r, "client: got \"stop\": no more jobs");
+    index(&r, "parent: tally.total() -> 30; status.last -> 4");
+}

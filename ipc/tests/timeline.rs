@@ -134,3 +134,23 @@ fn shared_memory_by_name_shows_the_spawned_child() {
     assert_speakers(&t, ["Process-1".to_owned()]);
     assert_eq!(spans(&t, "Process-1", Activity::Work, "increments"), 1);
 }
+
+/// `cargo run -p ipc -- wait --timeline` and `manager-served --timeline`: the children, and
+/// the parent's waits.
+#[test]
+fn wait_and_manager_served_show_their_children() {
+    let t = run(ipc::lessons::wait::run);
+    assert_speakers(&t, processes(1..=4));
+    for i in 1..=4 {
+        assert_eq!(
+            spans(&t, &format!("Process-{i}"), Activity::Sleep, "sleep"),
+            1
+        );
+    }
+    let _fork = FORK.lock().unwrap_or_else(|e| e.into_inner());
+    let cx = Cx::quiet(0.02).with_exe(env!("CARGO_BIN_EXE_ipc"));
+    run_lesson(cx.clone(), ipc::lessons::manager_served::run);
+    let t = cx.timeline();
+    assert_speakers(&t, ["Process-1".to_owned()]);
+    assert!(spans(&t, "Process-1", Activity::Wait, "jobs.get()") >= 5);
+}

@@ -7,10 +7,12 @@
 pub mod event;
 pub mod lock;
 pub mod manager;
+pub mod manager_served;
 pub mod pipe;
 pub mod queue;
 pub mod shared_memory;
 pub mod shared_memory_by_name;
+pub mod wait;
 
 use lesson::{Chapter, Cx, Lesson};
 use processes::{Entry, Outcome, Process};
@@ -21,6 +23,10 @@ pub static ENTRIES: &[Entry] = &[
     Entry {
         name: "shm-attach",
         run: shared_memory_by_name::attach_and_write,
+    },
+    Entry {
+        name: "manager-client",
+        run: manager_served::client,
     },
     Entry {
         name: "shm-create-then-exit",
@@ -82,6 +88,16 @@ pub static CHAPTER: Chapter = Chapter {
             name: "shared-memory-by-name",
             title: "shared memory with a name, attached from a spawned child (beyond the seed)",
             run: shared_memory_by_name::run,
+        },
+        Lesson {
+            name: "wait",
+            title: "waiting on several pipes and a process sentinel at once (beyond the seed)",
+            run: wait::run,
+        },
+        Lesson {
+            name: "manager-served",
+            title: "a Namespace, a Queue and a registered type, reached by address from a spawned child (Managers)",
+            run: manager_served::run,
         },
     ],
     helpers: &[],
