@@ -58,11 +58,11 @@ pub enum ManagerError {
         /// The limit.
         limit: usize,
     },
-    /// A [`NamespaceProxy`] has no such attribute (Python's `AttributeError`).
+    /// A [`NamespaceProxy`](super::NamespaceProxy) has no such attribute (Python's `AttributeError`).
     NoSuchAttribute(String),
-    /// A [`QueueProxy`] had no item in time (Python's `queue.Empty`).
+    /// A [`QueueProxy`](super::QueueProxy) had no item in time (Python's `queue.Empty`).
     Empty,
-    /// A [`QueueProxy`] had no room in time (Python's `queue.Full`).
+    /// A [`QueueProxy`](super::QueueProxy) had no room in time (Python's `queue.Full`).
     Full,
     /// Nothing is published under that name ([`Manager::lookup`](super::Manager::lookup)).
     NoSuchName(String),

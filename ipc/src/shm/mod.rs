@@ -1,9 +1,12 @@
 //! Memory shared between a process and the children it forks: a process-shared, robust
 //! [`Lock`], and [`Value`], [`Array`] and [`AtomicValue`] in the same kind of memory.
 //!
-//! Everything lives in an anonymous `MAP_SHARED` mapping made before `fork`: parent and children
-//! see the same physical pages. Anonymous mappings have no name in `/dev/shm`, so nothing is
-//! left behind when the processes end, even if they crash.
+//! Made with `new`, everything lives in an anonymous `MAP_SHARED` mapping made before `fork`:
+//! parent and children see the same physical pages. Anonymous mappings have no name in
+//! `/dev/shm`, so nothing is left behind when the processes end, even if they crash. For a
+//! process started afresh (spawn), [`SharedMemory`] names a block in `/dev/shm` (see its
+//! module for how nothing is left there either), and [`Value::create_shared`] /
+//! [`Array::create_shared`] put a locked value in one.
 //!
 //! Split along its seams: the mapping itself (here), the robust [`Lock`] (`lock.rs`), the
 //! locked [`Value`] and [`Array`] (`value.rs`) and the lock-free [`AtomicValue`] (`atomic.rs`).
