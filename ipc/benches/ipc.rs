@@ -7,10 +7,8 @@
 //! - `Manager` dict sets per second from 5 processes (target: at least the floor's throughput),
 //!   against a bare `poll` server answering 5 client processes over socketpairs (the floor), in
 //!   alternation;
-//! - `Lock` acquire+release;
-//! - process-shared `Event` set -> wake: a parent and a forked child ping-pong through two
-//!   `ipc::Event`s, half a round trip per hand-off, pinned to one core and unpinned (against
-//!   Python's `multiprocessing.Event`, `bench/python/ipc_event.py`).
+//! - `Lock` acquire+release; `Event` set -> wake, parent <-> forked child through two
+//!   `ipc::Event`s, pinned and unpinned (against `multiprocessing.Event`: `ipc_event.py`).
 //!
 //! Groups (`cargo bench -p ipc -- GROUP`): `round_trip`, `bulk`, `queue`, `manager`, `lock`,
 //! `event`.
@@ -462,20 +460,18 @@ fn event_latency(pinned: bool) {
     let _ = echo.join();
     unpin(saved);
     let half = |d: Duration| d / (2 * ROUNDS);
+    let (min, median, max) = (half(s.min), half(s.median), half(s.max));
     lesson::bench::report(
         "ipc_event_set_to_wake",
         "us",
         Sample {
-            min: half(s.min),
-            median: half(s.median),
-            max: half(s.max),
+            min,
+            median,
+            max,
             runs: s.runs,
         },
         &[
-            (
-                "pinned",
-                Param::Str(if pinned { "one core" } else { "no" }.into()),
-            ),
+            ("pinned", (if pinned { "one core" } else { "no" }).into()),
             ("via", "ipc::Event, two processes".into()),
         ],
     );
