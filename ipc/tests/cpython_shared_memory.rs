@@ -216,3 +216,22 @@ fn a_shared_array_is_attached_by_name_in_a_child() {
         block.unlink().unwrap();
     });
 }
+
+/// A block this crate did not make (no header, or one too short to hold it) is refused, and
+/// the sweep leaves it alone.
+#[test]
+fn a_foreign_block_is_refused_and_left_alone() {
+    for (suffix, len) in [("long", 4096usize), ("short", 10)] {
+        let name = new_name(&format!("test_foreign_{suffix}"));
+        let path = std::path::Path::new("/dev/shm").join(&name);
+        std::fs::write(&path, vec![0u8; len]).unwrap();
+        assert!(
+            matches!(SharedMemory::attach(&name), Err(ShmError::WrongKind { .. })),
+            "{suffix}"
+        );
+        let next = SharedMemory::create(1).unwrap();
+        next.unlink().unwrap();
+        assert!(path.exists(), "the sweep removed a block that is not ours");
+        std::fs::remove_file(&path).unwrap();
+    }
+}

@@ -30,6 +30,21 @@
 //! process holding it (glibc links a held robust mutex into its owner's list through the
 //! mutex itself). The header makes these blocks unreadable to Python's `SharedMemory` at the
 //! same offsets; they are for this crate's processes.
+//!
+//! # Unsafe code: its rules
+//!
+//! - A block is mapped whole, its length taken from the file (`fstat`) when attached; nothing
+//!   is read before checking that the file holds at least the header, and the user's part is
+//!   reached only within the size the header gives, checked against the file's length.
+//! - The header is all atomics; the creator writes it while no other process can know the
+//!   name's block is ready (`ready` is written last, with release ordering, and read first).
+//! - Raw bytes are handed out as `AtomicU8`s, never as `&mut [u8]`: other processes write them
+//!   at any time. Typed blocks hand out no bytes at all (see above).
+//! - A mapping is unmapped when the last handle of this process goes (an `Arc`); a `Value` made
+//!   from a block keeps the mapping alive on its own, so closing the block leaves it valid.
+//!
+//! Checked by `tests/cpython_shared_memory.rs` (attaching a typed block as bytes or as another
+//! type is refused; a foreign or unready block is refused; creators killed and exiting).
 
 use std::fmt;
 use std::io;
