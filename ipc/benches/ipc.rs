@@ -7,12 +7,16 @@
 //! - `Manager` dict sets per second from 5 processes (target: at least the floor's throughput),
 //!   against a bare `poll` server answering 5 client processes over socketpairs (the floor), in
 //!   alternation;
-//! - `Lock` acquire+release.
+//! - `Lock` acquire+release; `Event` set -> wake, parent <-> forked child through two
+//!   `ipc::Event`s, pinned and unpinned (against `multiprocessing.Event`: `ipc_event.py`).
+//!
+//! Groups (`cargo bench -p ipc -- GROUP`): `round_trip`, `bulk`, `queue`, `manager`, `lock`,
+//! `event`.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
-use ipc::{Lock, Manager, Pipe, Queue, frame};
+use ipc::{Event, Lock, Manager, Pipe, Queue, frame};
 use lesson::bench::{Param, Sample, line, measure, measure_pair, report_per_op, run_selected};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
@@ -426,6 +430,58 @@ fn lock() {
     );
 }
 
+/// Hand-offs through two process-shared events, parent <-> forked child.
+fn event_latency(pinned: bool) {
+    const ROUNDS: u32 = 5_000;
+    let saved = pin(pinned);
+    let (ping, pong) = (Event::new().expect("event"), Event::new().expect("event"));
+    let stop = ipc::AtomicValue::new(std::sync::atomic::AtomicBool::new(false)).expect("flag");
+    let (p2, q2, s2) = (ping.clone(), pong.clone(), stop.clone());
+    let mut echo = Process::new(move || {
+        loop {
+            p2.wait();
+            p2.clear();
+            if s2.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            q2.set();
+        }
+    });
+    echo.start().expect("start");
+    let s = measure(RUNS, || {
+        for _ in 0..ROUNDS {
+            pong.clear();
+            ping.set();
+            pong.wait();
+        }
+    });
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    ping.set();
+    let _ = echo.join();
+    unpin(saved);
+    let half = |d: Duration| d / (2 * ROUNDS);
+    let (min, median, max) = (half(s.min), half(s.median), half(s.max));
+    lesson::bench::report(
+        "ipc_event_set_to_wake",
+        "us",
+        Sample {
+            min,
+            median,
+            max,
+            runs: s.runs,
+        },
+        &[
+            ("pinned", (if pinned { "one core" } else { "no" }).into()),
+            ("via", "ipc::Event, two processes".into()),
+        ],
+    );
+}
+
+fn event() {
+    event_latency(true);
+    event_latency(false);
+}
+
 fn main() {
     let t = Instant::now();
     run_selected(&[
@@ -437,6 +493,7 @@ fn main() {
         ("queue", queue),
         ("manager", manager),
         ("lock", lock),
+        ("event", event),
     ]);
     eprintln!("ipc benches took {:.1}s", t.elapsed().as_secs_f64());
 }

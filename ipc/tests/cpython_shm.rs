@@ -95,6 +95,27 @@ fn test_rawvalue() {
     });
 }
 
+/// `get_obj` has no meaning here (the value is reached through its guard). `lock=False` and
+/// `RawValue` are `AtomicValue`, which has no `get_lock` (a compile-time fact, as Python's
+/// `AttributeError` is a run-time one); a lock that is not a lock (`lock='navalue'`) does not
+/// compile.
+#[test]
+fn test_getobj_getlock() {
+    let val1 = Value::new(5i32).unwrap();
+    let lock1 = val1.get_lock().clone();
+    assert_eq!(val1.get_lock(), &lock1);
+    let lock = Lock::new().unwrap();
+    let val3 = Value::with_lock(5i32, lock.clone()).unwrap();
+    assert_eq!(val3.get_lock(), &lock);
+    assert_ne!(val1.get_lock(), &lock);
+    // Python's `with val3.get_lock(): val3.value += 1`.
+    let mut g = val3.get_lock().acquire().unwrap();
+    *val3.get_mut(&mut g) += 1;
+    drop(g);
+    assert_eq!(val3.get().unwrap(), 6);
+    let _raw: ipc::RawValue<AtomicI32> = AtomicValue::new(AtomicI32::new(5)).unwrap();
+}
+
 // _TestArray
 
 /// Python's `f`: prefix sums in place.
@@ -126,6 +147,56 @@ fn test_array() {
         assert_eq!(p.join().unwrap(), 0);
         assert_eq!(&*arr.lock().unwrap(), &seq[..]);
     });
+}
+
+/// Python's `test_array(raw=True)`: the elements are atomics, prefix-summed in a child.
+#[test]
+fn test_rawarray() {
+    let _fork = serial();
+    within(LONG, "test_rawarray", || {
+        let seq = [680, 626, 934, 821, 150, 233, 548, 982, 714, 831];
+        let arr = ipc::RawArray::from_fn(seq.len(), |i| AtomicI32::new(seq[i])).unwrap();
+        assert_eq!(arr.len(), seq.len());
+        assert_eq!(arr[3].load(SeqCst), seq[3]);
+        let child = arr.clone();
+        let mut p = Process::new(move || {
+            for i in 1..child.len() {
+                child[i].fetch_add(child[i - 1].load(SeqCst), SeqCst);
+            }
+        });
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), 0);
+        let mut sums = seq.to_vec();
+        f(&mut sums);
+        let got: Vec<i32> = arr.iter().map(|x| x.load(SeqCst)).collect();
+        assert_eq!(got, sums);
+    });
+}
+
+/// As `test_getobj_getlock`, for arrays; several arrays may share one lock.
+#[test]
+fn test_getobj_getlock_obj() {
+    let arr1 = Array::from_slice(&(0..10).collect::<Vec<i32>>()).unwrap();
+    assert_eq!(arr1.get_lock(), &arr1.get_lock().clone());
+    let lock = Lock::new().unwrap();
+    let arr3 = Array::with_lock(10, 0i32, lock.clone()).unwrap();
+    let arr4 = Array::with_lock(3, 1i32, lock.clone()).unwrap();
+    assert_eq!(arr3.get_lock(), &lock);
+    assert_eq!(arr4.get_lock(), &lock);
+    let mut g = lock.acquire().unwrap();
+    arr3.get_mut(&mut g)[0] = arr4.get_mut(&mut g).iter().sum();
+    drop(g);
+    assert_eq!(arr3.lock().unwrap()[0], 3);
+    let _raw = ipc::RawArray::<AtomicI32>::zeroed(10).unwrap();
+}
+
+#[test]
+#[should_panic(expected = "the guard holds another lock")]
+fn get_mut_refuses_a_guard_of_another_lock() {
+    let v = Value::new(1u8).unwrap();
+    let other = Lock::new().unwrap();
+    let mut g = other.acquire().unwrap();
+    let _ = v.get_mut(&mut g);
 }
 
 #[test]

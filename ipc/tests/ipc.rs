@@ -399,9 +399,9 @@ fn a_shared_counter_loses_updates_without_the_lock_and_is_exact_with_it() {
     let _fork = serial();
     let (lost, locked, atomic) = within(LONG, "counter", || {
         (
-            shared_memory::lost_updates().unwrap(),
-            shared_memory::with_lock().unwrap(),
-            shared_memory::with_atomic().unwrap(),
+            shared_memory::lost_updates(&cx()).unwrap(),
+            shared_memory::with_lock(&cx()).unwrap(),
+            shared_memory::with_atomic(&cx()).unwrap(),
         )
     });
     let want = shared_memory::PROCESSES * shared_memory::ROUNDS;

@@ -11,20 +11,61 @@ fn run(f: lesson::RunFn) -> Vec<Record> {
     lesson::testing::run_lesson(Cx::quiet(0.02), f)
 }
 
+/// `cargo run -p ipc -- queue`: the seed's `fun2` loop (`while 1: q.get()`) gets 1, 2, 3 and
+/// then waits for a fourth item forever in Python; here the parent finds it still waiting and
+/// ends it with a stop sentinel.
 #[test]
 fn queue_crosses_a_thread_queue_does_not_and_a_full_queue_is_reported() {
     let r = run(ipc::lessons::queue::run);
-    index(&r, "parent: got [1, 2, 3] from the process queue");
+    let got: Vec<usize> = (1..=3)
+        .map(|i| index(&r, &format!("child: get() -> {i}")))
+        .collect();
+    assert!(got.is_sorted(), "the consumer's gets out of order");
+    let waiting = index(&r, "p2.join(timeout=1 s) -> still running: true");
+    let stopped = index(&r, "get() -> None, the stop sentinel");
+    assert!(got[2] < waiting && waiting < stopped);
+    index(&r, "Process-3 left its loop, joined, exitcode 0");
+    index(&r, "parent: Process-3 got [1, 2, 3] from the process queue");
     index(&r, "recv_timeout(1 s) on the thread queue -> Err(Timeout)");
     index(&r, "had fitted in the queue's 64 KiB; drained");
 }
 
+/// `cargo run -p ipc -- pipe` (issue 18, claim 1): the parent's end-of-file waits for its own
+/// copy of the child's end; the child's end-of-file waits for its inherited copy of the
+/// parent's end, which `close_in_child` closes.
 #[test]
 fn pipe_exchanges_and_ends_with_eof() {
     let r = run(ipc::lessons::pipe::run);
     index(&r, "two ends, two objects");
     index(&r, "the child says Greeting { number: 12");
     index(&r, "recv() after the child exited -> end of file");
+    let copy = index(
+        &r,
+        "anything to read (end-of-file)? false: I still hold a copy",
+    );
+    let dropped = index(
+        &r,
+        "dropped my copy of the child's end; recv() -> end of file",
+    );
+    assert!(copy < dropped);
+    let held = index(
+        &r,
+        "my own inherited copy of the parent's end keeps it open",
+    );
+    assert_eq!(r[held].speaker, "Process-3");
+    index(
+        &r,
+        "without close_in_child, the child saw end-of-file: false",
+    );
+    let eof = index(
+        &r,
+        "child: the parent closed its end; recv() -> end of file",
+    );
+    assert_eq!(r[eof].speaker, "Process-4");
+    index(
+        &r,
+        "with close_in_child(&parent_end), the child saw end-of-file: true",
+    );
 }
 
 #[test]
@@ -53,4 +94,88 @@ fn shared_memory_loses_then_counts_exactly() {
     index(&r, "read then write: counter = 200 (wanted 800)");
     index(&r, "under ipc::Value's lock: counter = 800");
     index(&r, "fetch_add on ipc::AtomicValue: counter = 800");
+}
+
+/// `cargo run -p ipc -- event`: the seed's boss speaks first, every worker after the set, and
+/// every worker's second line after the boss's second; a killed holder's permit comes back.
+#[test]
+fn event_boss_first_workers_after_and_a_dead_holders_permit_back() {
+    let r = run(ipc::lessons::event::run);
+    let boss = index(&r, "boss: 今天大家要加班到22点");
+    let boss_again = index(&r, "boss: <22:00> 可以下班了");
+    let firsts: Vec<usize> = r
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.text.contains("worker: 哎呀生活苦呀"))
+        .map(|(i, _)| i)
+        .collect();
+    let seconds: Vec<usize> = r
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.text.contains("worker: oyear下班了"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!((firsts.len(), seconds.len()), (5, 5));
+    assert!(firsts.iter().all(|&i| i > boss && i < boss_again));
+    assert!(seconds.iter().all(|&i| i > boss_again));
+    let mut speakers: Vec<&str> = firsts.iter().map(|&i| r[i].speaker.as_str()).collect();
+    speakers.sort();
+    assert_eq!(
+        speakers,
+        [
+            "Process-1",
+            "Process-2",
+            "Process-3",
+            "Process-4",
+            "Process-5"
+        ]
+    );
+    index(
+        &r,
+        "acquire() -> got it; owner_died() = true, reclaimed() = 1",
+    );
+}
+
+/// `cargo run -p ipc -- shared-memory-by-name`: a child started with spawn attaches both
+/// blocks by name; after unlink the name is gone.
+#[test]
+fn shared_memory_by_name_crosses_a_spawn_and_unlinks() {
+    let _fork = FORK.lock().unwrap_or_else(|e| e.into_inner());
+    let cx = Cx::quiet(0.02).with_exe(env!("CARGO_BIN_EXE_ipc"));
+    let r = lesson::testing::run_lesson(cx, ipc::lessons::shared_memory_by_name::run);
+    let attached = index(&r, "by name; it says \"parent was here\"");
+    assert_eq!(r[attached].speaker, "Process-1");
+    index(&r, "child: counted to 1000");
+    index(
+        &r,
+        "the child wrote \"child was here\"; the counter is 1000",
+    );
+    index(&r, "attaching");
+    index(&r, "-> no shared memory named");
+}
+
+/// `cargo run -p ipc -- wait`: every pipe and the quiet child's sentinel is reported ready,
+/// each handled once.
+#[test]
+fn wait_reports_each_pipe_and_the_sentinel_once() {
+    let r = run(ipc::lessons::wait::run);
+    for i in 1..=3 {
+        index(&r, &format!("parent: pipe {i} ready -> \"done after"));
+    }
+    index(&r, "the quiet child's sentinel ready: it has exited");
+    index(&r, "parent: handled in the order");
+}
+
+/// `cargo run -p ipc -- manager-served`: a spawned client connects by address and works
+/// through the published queue, namespace and registered tally.
+#[test]
+fn manager_served_reaches_a_spawned_client_by_address() {
+    let _fork = FORK.lock().unwrap_or_else(|e| e.into_inner());
+    let cx = Cx::quiet(0.02).with_exe(env!("CARGO_BIN_EXE_ipc"));
+    let r = lesson::testing::run_lesson(cx, ipc::lessons::manager_served::run);
+    let connected = index(&r, "client: connected to");
+    assert_eq!(r[connected].speaker, "Process-1");
+    index(&r, "client: job 4: tally.add(16) -> 30");
+    index(&r, "client: got \"stop\": no more jobs");
+    index(&r, "parent: tally.total() -> 30; status.last -> 4");
 }

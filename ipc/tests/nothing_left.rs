@@ -1,5 +1,6 @@
 //! One test, alone in its binary (descriptors and children are process-wide): after every
-//! lesson and a manager started and dropped, no descriptor, socket directory or child is left.
+//! lesson and a manager started and dropped, no descriptor, socket directory, shared-memory
+//! block or child is left.
 
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ fn manager_dirs() -> usize {
 fn no_fd_socket_or_child_is_left_behind() {
     let before = open_fds();
     within(Duration::from_secs(120), "every lesson", || {
-        let cx = Cx::quiet(0.02);
+        let cx = Cx::quiet(0.02).with_exe(env!("CARGO_BIN_EXE_ipc"));
         for lesson in ipc::CHAPTER.lessons {
             (lesson.run)(&cx).unwrap_or_else(|e| panic!("{}: {e:#}", lesson.name));
         }
@@ -40,6 +41,15 @@ fn no_fd_socket_or_child_is_left_behind() {
     });
     assert_eq!(open_fds(), before, "file descriptors leaked");
     assert_eq!(manager_dirs(), 0, "a manager's socket directory was left");
+    let prefix = format!("ipc_{}_", std::process::id());
+    let blocks = std::fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(blocks, 0, "a shared-memory block was left in /dev/shm");
     assert_eq!(
         waitpid(None, Some(WaitPidFlag::WNOHANG)),
         Err(Errno::ECHILD),

@@ -300,6 +300,8 @@ pub struct FrameReader {
     max: usize,
     /// How much it asks the kernel for at once (and holds at least, once used).
     read_ahead: usize,
+    /// The length of the last frame handed out (see [`FrameReader::trim_after`]).
+    last: usize,
 }
 
 /// How much a [`FrameReader`] asks the kernel for at once.
@@ -320,6 +322,7 @@ impl FrameReader {
             end: 0,
             max,
             read_ahead: read_ahead.max(HEADER),
+            last: 0,
         }
     }
 
@@ -332,6 +335,15 @@ impl FrameReader {
             self.start = 0;
             self.buf.truncate(keep.max(self.read_ahead));
             self.buf.shrink_to_fit();
+        }
+    }
+
+    /// [`FrameReader::trim`] to `keep`, but only once the buffer is four times larger than the
+    /// last frame handed out: a stream of large frames keeps its buffer (no allocation and
+    /// zeroing per frame), a large frame followed by small ones gives it back.
+    pub(crate) fn trim_after(&mut self, keep: usize) {
+        if self.buf.len() / 4 > self.last {
+            self.trim(keep);
         }
     }
 
@@ -360,7 +372,78 @@ impl FrameReader {
         };
         let body = self.start + HEADER..self.start + HEADER + len;
         self.start = body.end;
+        self.last = len;
         decode(&self.buf[body])
+    }
+
+    /// The next frame's body length, once its header is buffered (reading for it if need
+    /// be); the header stays buffered. A clean end before it is [`FrameError::Eof`].
+    pub(crate) fn next_len(&mut self, fd: &impl AsFd) -> Result<usize, FrameError> {
+        while self.buffered() < HEADER {
+            self.fill(fd, HEADER)?;
+        }
+        body_len(&self.buf[self.start..self.end], self.max)
+    }
+
+    /// Consume the next frame (whose length [`FrameReader::next_len`] gave: `dest.len()`)
+    /// into `dest`: what is buffered is copied, the rest is read from `fd` straight into
+    /// `dest`, with no copy through the buffer (a large `recv_bytes`).
+    pub(crate) fn take_into(&mut self, fd: &impl AsFd, dest: &mut [u8]) -> Result<(), FrameError> {
+        let len = dest.len();
+        self.last = len;
+        self.start += HEADER;
+        let have = self.buffered().min(len);
+        dest[..have].copy_from_slice(&self.buf[self.start..self.start + have]);
+        self.start += have;
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        }
+        let got = have + read_full(fd, &mut dest[have..])?;
+        if got < len {
+            return Err(FrameError::Truncated {
+                expected: HEADER + len,
+                got: HEADER + got,
+            });
+        }
+        Ok(())
+    }
+
+    /// Consume the next frame (of body length `len`, from [`FrameReader::next_len`]) into a
+    /// new `Vec`: what is buffered is copied, the rest read straight into the `Vec`, which
+    /// grows only as the bytes arrive (as [`read_frame`]'s buffer does).
+    pub(crate) fn take_growing(
+        &mut self,
+        fd: &impl AsFd,
+        len: usize,
+    ) -> Result<Vec<u8>, FrameError> {
+        self.last = len;
+        self.start += HEADER;
+        let have = self.buffered().min(len);
+        let mut out = self.buf[self.start..self.start + have].to_vec();
+        self.start += have;
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        }
+        let mut got = have;
+        while got < len {
+            make_room(&mut out, 0, got, len);
+            let upto = out.len().min(len);
+            match read_some(fd, &mut out[got..upto])? {
+                0 => {
+                    return Err(FrameError::Truncated {
+                        expected: HEADER + len,
+                        got: HEADER + got,
+                    });
+                }
+                n => got += n,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Refuse frames over `max` bytes from now on.
+    pub(crate) fn set_max(&mut self, max: usize) {
+        self.max = max;
     }
 
     /// Read at least once, with room for a frame of `need` bytes (a length already checked

@@ -201,8 +201,11 @@ impl<F: AsFd> postcard::ser_flavors::Flavor for Streamed<'_, F> {
                 Ok(())
             };
         }
-        self.flush()?;
-        write_all(self.fd, data).map_err(|e| {
+        // What is gathered (the header, small fields) and the large piece go out together:
+        // one `writev`, as a frame written whole would take one `write`.
+        let sent = write_all_vectored(self.fd, &self.buf, data);
+        self.buf.clear();
+        sent.map_err(|e| {
             self.failed = Some(e);
             postcard::Error::SerializeBufferFull
         })
@@ -292,8 +295,30 @@ pub fn write_bytes(fd: impl AsFd, bytes: &[u8], max: usize) -> Result<(), FrameE
             max,
         });
     }
-    write_all(&fd, &(bytes.len() as u32).to_le_bytes())?;
-    write_all(&fd, bytes)
+    write_all_vectored(&fd, &(bytes.len() as u32).to_le_bytes(), bytes)
+}
+
+/// Write `head` then `tail` with as few system calls as the kernel allows: one `writev` for
+/// both, usually (a header and its body in one call, as a frame encoded whole goes).
+pub(crate) fn write_all_vectored(
+    fd: impl AsFd,
+    mut head: &[u8],
+    mut tail: &[u8],
+) -> Result<(), FrameError> {
+    while !head.is_empty() {
+        let iov = [io::IoSlice::new(head), io::IoSlice::new(tail)];
+        match nix::sys::uio::writev(&fd, &iov) {
+            Ok(0) => return Err(FrameError::Io(io::ErrorKind::WriteZero.into())),
+            Ok(n) if n < head.len() => head = &head[n..],
+            Ok(n) => {
+                tail = &tail[n - head.len()..];
+                head = &[];
+            }
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    write_all(fd, tail)
 }
 
 /// Write all of `buf` to `fd`, retrying on signals.

@@ -4,21 +4,32 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure};
-use lesson::Cx;
+use lesson::{Activity, Cx};
 use processes::Process;
 
+use super::child;
 use crate::Lock;
 
-/// Ten children take the lock, say their number, release. Their exit codes.
+/// Ten children (`Process-1` to `Process-10`, as Python names them) take the lock, say their
+/// number, release. Their exit codes.
 pub fn ten_printers(cx: &Cx, lock: &Lock) -> anyhow::Result<Vec<i32>> {
     let mut procs: Vec<Process> = (0..10)
         .map(|i| {
-            let (lock, c) = (lock.clone(), cx.clone());
-            Process::new(move || -> anyhow::Result<()> {
-                let _held = lock.acquire()?;
-                c.say(format!("{i}"));
-                Ok(())
-            })
+            let lock = lock.clone();
+            child(
+                cx,
+                &format!("Process-{}", i + 1),
+                move |cx| -> anyhow::Result<()> {
+                    let held = {
+                        let _waiting = cx.span(Activity::Wait, "acquire(): waiting for the lock");
+                        lock.acquire()?
+                    };
+                    let _holding = cx.span(Activity::Hold, "holding the lock");
+                    cx.say(format!("{i}"));
+                    drop(held);
+                    Ok(())
+                },
+            )
         })
         .collect();
     for p in &mut procs {
@@ -30,14 +41,13 @@ pub fn ten_printers(cx: &Cx, lock: &Lock) -> anyhow::Result<Vec<i32>> {
 /// A child takes the lock and is SIGKILLed while holding it; then we take it. Returns
 /// whether our guard said the owner died, and whether the lock works normally afterwards.
 pub fn holder_killed(cx: &Cx, lock: &Lock) -> anyhow::Result<(bool, bool)> {
-    let (l, c) = (lock.clone(), cx.clone());
-    let mut holder = Process::new(move || -> anyhow::Result<()> {
+    let l = lock.clone();
+    let mut holder = child(cx, "Process-11", move |cx| -> anyhow::Result<()> {
         let _held = l.acquire()?;
-        c.say("holder: I have the lock, and I will never let go");
+        cx.say("holder: I have the lock, and I will never let go");
         std::thread::sleep(Duration::from_secs(600));
         Ok(())
-    })
-    .named("holder");
+    });
     holder.start()?;
     // Wait until the child holds it: our try_acquire then fails.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -56,7 +66,8 @@ pub fn holder_killed(cx: &Cx, lock: &Lock) -> anyhow::Result<(bool, bool)> {
     cx.say(format!(
         "parent: killed the holder (exitcode {code}) while it held the lock"
     ));
-    let died = match lock.acquire_timeout(Duration::from_secs(30))? {
+    let _waiting = cx.span(Activity::Wait, "acquire(): the holder was killed");
+    let died = match lock.acquire_timeout(cx.long_wait())? {
         Some(g) => g.owner_died(),
         None => bail!("the lock stayed held after its owner died"),
     };
@@ -67,8 +78,11 @@ pub fn holder_killed(cx: &Cx, lock: &Lock) -> anyhow::Result<(bool, bool)> {
 /// The lesson.
 pub fn run(cx: &Cx) -> anyhow::Result<()> {
     cx.explain(
-        "The seed writes `p = Process(...).start()`: start() returns None, so nothing is kept\n\
-         and nothing is joined. Here every Process handle is kept and joined.",
+        "The seed writes `p = Process(...).start()`: start() returns None, so the seed keeps no\n\
+         handle and never calls join(). Python still waits for those ten children: at exit its\n\
+         multiprocessing atexit handler joins every non-daemon child it started. Here every\n\
+         Process handle is kept and joined (dropping a running one waits for it too; the\n\
+         seed's one-liner in Rust would drop it at the end of the statement, and wait then).",
     );
     let lock = Lock::new()?;
     let codes = ten_printers(cx, &lock)?;

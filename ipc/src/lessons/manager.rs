@@ -5,26 +5,32 @@ use anyhow::ensure;
 use lesson::Cx;
 use processes::Process;
 
+use super::child;
 use crate::{Data, Manager};
 
 /// What the parent sees afterwards: the dict's items and the list.
 pub type Seen = (Vec<(Data, Data)>, Vec<Data>);
 
-/// The seed's `fun(d, l, i)` in 5 processes; the dict's items and the list, as the parent sees
-/// them afterwards.
+/// The seed's `fun(d, l, i)` in 5 processes (`Process-2` to `Process-6`: Python's manager
+/// server is the program's first process, `SyncManager-1`); the dict's items and the list, as
+/// the parent sees them afterwards.
 pub fn five_writers(cx: &Cx) -> anyhow::Result<Seen> {
     let manager = Manager::start()?;
     let d = manager.dict()?;
     let l = manager.list((0..5).map(Data::from))?;
     let mut procs: Vec<Process> = (0..5)
         .map(|i| {
-            let (d, l, c) = (d.clone(), l.clone(), cx.clone());
-            Process::new(move || -> anyhow::Result<()> {
-                d.set(i, format!("dict {i}"))?;
-                l.append(i)?;
-                c.say(format!("child {i}: d[{i}] set, {i} appended"));
-                Ok(())
-            })
+            let (d, l) = (d.clone(), l.clone());
+            child(
+                cx,
+                &format!("Process-{}", i + 2),
+                move |cx| -> anyhow::Result<()> {
+                    d.set(i, format!("dict {i}"))?;
+                    l.append(i)?;
+                    cx.say(format!("child {i}: d[{i}] set, {i} appended"));
+                    Ok(())
+                },
+            )
         })
         .collect();
     for p in &mut procs {

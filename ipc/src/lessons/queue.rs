@@ -1,31 +1,76 @@
-//! Lesson `queue` (进程间的通信): a child puts 1, 2, 3 on a process queue and the parent gets
-//! them; a thread queue made before the fork does not cross.
+//! Lesson `queue` (进程间的通信): a child puts 1, 2, 3 on a process queue and another child
+//! gets them in the seed's `while 1: q.get()` loop, which never ends in Python (here it is
+//! stopped cleanly); a thread queue made before the fork does not cross.
 
 use anyhow::{Context, ensure};
-use lesson::Cx;
-use processes::Process;
+use lesson::{Activity, Cx};
 
+use super::child;
 use crate::Queue;
 
-/// A child puts 1, 2, 3 on a process queue; the parent's gets.
-pub fn across(cx: &Cx) -> anyhow::Result<Vec<u32>> {
-    let q: Queue<u32> = Queue::new()?;
-    let child_q = q.clone();
-    let c = cx.clone();
-    let mut p = Process::new(move || -> anyhow::Result<()> {
+/// The seed's `fun`: `Process-1` puts 1, 2, 3 and is joined; then the seed's `fun2` in
+/// `Process-3` gets them in a loop that never ends by itself: once it waits for a fourth
+/// item, the parent finds it still running (a `join` with a timeout) and puts a stop sentinel
+/// (`None`), which ends the loop. Returns what the consumer got, and whether it was still
+/// waiting when the parent looked.
+pub fn across(cx: &Cx) -> anyhow::Result<(Vec<u32>, bool)> {
+    let q: Queue<Option<u32>> = Queue::new()?;
+    let got: Queue<u32> = Queue::new()?;
+    let producer_q = q.clone();
+    let mut p = child(cx, "Process-1", move |cx| -> anyhow::Result<()> {
         for i in 1..=3 {
-            child_q.put(&i)?;
+            producer_q.put(&Some(i))?;
         }
-        c.say("child: put 1, 2, 3");
+        cx.say("child: put 1, 2, 3");
         Ok(())
     });
     p.start()?;
-    let got = (0..3)
-        .map(|_| q.get_timeout(cx.long_wait()))
+    ensure!(p.join()? == 0, "the producer failed");
+    // The seed makes `Process(target=fun2)` first and never starts it (Process-2), then the
+    // one it starts: Python names that one Process-3.
+    let (consumer_q, got_q) = (q.clone(), got.clone());
+    let mut p2 = child(cx, "Process-3", move |cx| -> anyhow::Result<()> {
+        loop {
+            let item = {
+                let _waiting = cx.span(Activity::Wait, "get(): waiting for an item");
+                consumer_q.get()?
+            };
+            match item {
+                Some(i) => {
+                    cx.say(format!("child: get() -> {i}"));
+                    got_q.put(&i)?;
+                }
+                None => {
+                    cx.say("child: get() -> None, the stop sentinel: leaving the loop");
+                    return Ok(());
+                }
+            }
+        }
+    });
+    p2.start()?;
+    let items = (0..3)
+        .map(|_| got.get_timeout(cx.long_wait()))
         .collect::<Result<Vec<_>, _>>()
-        .context("getting what the child put")?;
-    ensure!(p.join()? == 0, "the child failed");
-    Ok(got)
+        .context("getting what the consumer got")?;
+    // It has handled all three; now it waits in get() for a fourth that nobody puts.
+    let still_waiting = {
+        let _waiting = cx.span(Activity::Wait, "p2.join(timeout=1 s)");
+        !p2.join_timeout(cx.scaled(1.0))?
+    };
+    cx.say(format!(
+        "parent: p2.join(timeout=1 s) -> still running: {still_waiting}: its loop waits for a \
+         fourth item"
+    ));
+    q.put(&None)?;
+    let code = {
+        let _waiting = cx.span(Activity::Wait, "p2.join()");
+        p2.join()?
+    };
+    cx.say(format!(
+        "parent: put None (a stop sentinel); Process-3 left its loop, joined, exitcode {code}"
+    ));
+    ensure!(code == 0, "the consumer failed");
+    Ok((items, still_waiting))
 }
 
 /// A crossbeam channel made before the fork: the child sends into its own copy. The parent's
@@ -36,12 +81,11 @@ pub fn thread_queue_does_not_cross(
     let (tx, rx) = crossbeam::channel::unbounded::<u32>();
     // The parent keeps a sender too, so its receive can only time out (not see "disconnected").
     let _parent_tx = tx.clone();
-    let c = cx.clone();
-    let mut p = Process::new(move || {
+    let mut p = child(cx, "Process-4", move |cx| {
         for i in 1..=3 {
             let _ = tx.send(i);
         }
-        c.say("child: sent 1, 2, 3 into the thread queue (my copy of it)");
+        cx.say("child: sent 1, 2, 3 into the thread queue (my copy of it)");
     });
     p.start()?;
     let code = p.join()?;
@@ -55,8 +99,8 @@ pub fn thread_queue_does_not_cross(
 pub fn full_queue(cx: &Cx) -> anyhow::Result<(u32, i32, u32)> {
     let q: Queue<Vec<u8>> = Queue::new()?;
     let fitted = crate::AtomicValue::new(std::sync::atomic::AtomicU32::new(0))?;
-    let (child_q, child_fitted, c) = (q.clone(), fitted.clone(), cx.clone());
-    let mut p = Process::new(move || {
+    let (child_q, child_fitted) = (q.clone(), fitted.clone());
+    let mut p = child(cx, "Process-5", move |c| {
         let item = vec![7u8; 1024];
         loop {
             match child_q.put_timeout(&item, c.scaled(1.0)) {
@@ -84,9 +128,17 @@ pub fn full_queue(cx: &Cx) -> anyhow::Result<(u32, i32, u32)> {
 
 /// The lesson.
 pub fn run(cx: &Cx) -> anyhow::Result<()> {
-    let got = across(cx)?;
-    cx.say(format!("parent: got {got:?} from the process queue"));
+    let (got, still_waiting) = across(cx)?;
+    cx.say(format!(
+        "parent: Process-3 got {got:?} from the process queue"
+    ));
     ensure!(got == [1, 2, 3], "got {got:?}");
+    ensure!(still_waiting, "the consumer's loop ended by itself");
+    cx.explain(
+        "The seed's fun2 is `while 1: data = q.get()`: after the third item its get() waits\n\
+         for a fourth that never comes, so the seed's p2.join(), and the program, never end.\n\
+         Here the parent saw it still waiting and put a stop sentinel (None) to end it.",
+    );
     cx.explain(
         "The seed's second half: a queue made for threads (queue.Queue; here a crossbeam\n\
          channel) is plain memory. fork copies it; the child's put lands in its own copy.",

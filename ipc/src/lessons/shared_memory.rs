@@ -5,8 +5,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::ensure;
-use lesson::Cx;
+use lesson::{Activity, Cx};
 use processes::Process;
+
+use super::child;
 
 use crate::{AtomicValue, Value};
 
@@ -57,62 +59,69 @@ fn run_all(procs: Vec<Process>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Read, all meet, write back plus one: every round, all 4 read the same value, so 3 of every
-/// 4 increments are lost. The final count (`ROUNDS`, where `4 * ROUNDS` was meant).
-pub fn lost_updates() -> anyhow::Result<u64> {
-    let counter = AtomicValue::new(AtomicU64::new(0))?;
-    let barrier = ProcessBarrier::new(PROCESSES)?;
-    let procs = (0..PROCESSES)
-        .map(|_| {
-            let (counter, barrier) = (counter.clone(), barrier.clone());
-            Process::new(move || {
-                for _ in 0..ROUNDS {
-                    let v = counter.load(Ordering::SeqCst);
-                    barrier.wait();
-                    counter.store(v + 1, Ordering::SeqCst);
-                    barrier.wait();
-                }
+/// Four children named `Process-{first}` on, each running `body` as one span of work.
+fn four(cx: &Cx, first: u64, what: &str, body: impl Fn() + Clone + Send + 'static) -> Vec<Process> {
+    (0..PROCESSES)
+        .map(|k| {
+            let (body, what) = (body.clone(), what.to_owned());
+            child(cx, &format!("Process-{}", first + k), move |cx| {
+                let _working = cx.span(Activity::Work, what);
+                body();
             })
         })
-        .collect();
+        .collect()
+}
+
+/// Read, all meet, write back plus one: every round, all 4 read the same value, so 3 of every
+/// 4 increments are lost. The final count (`ROUNDS`, where `4 * ROUNDS` was meant).
+pub fn lost_updates(cx: &Cx) -> anyhow::Result<u64> {
+    let counter = AtomicValue::new(AtomicU64::new(0))?;
+    let barrier = ProcessBarrier::new(PROCESSES)?;
+    let procs = {
+        let (counter, barrier) = (counter.clone(), barrier.clone());
+        four(cx, 1, "200 increments: read, meet, write", move || {
+            for _ in 0..ROUNDS {
+                let v = counter.load(Ordering::SeqCst);
+                barrier.wait();
+                counter.store(v + 1, Ordering::SeqCst);
+                barrier.wait();
+            }
+        })
+    };
     run_all(procs)?;
     Ok(counter.load(Ordering::SeqCst))
 }
 
 /// The same increments under the value's process-shared lock.
-pub fn with_lock() -> anyhow::Result<u64> {
+pub fn with_lock(cx: &Cx) -> anyhow::Result<u64> {
     let counter = Value::new(0u64)?;
-    let procs = (0..PROCESSES)
-        .map(|_| {
-            let counter = counter.clone();
-            Process::new(move || -> anyhow::Result<()> {
-                for _ in 0..ROUNDS {
-                    let mut v = counter.lock()?;
-                    let read = *v;
-                    std::thread::yield_now();
-                    *v = read + 1;
-                }
-                Ok(())
-            })
+    let procs = {
+        let counter = counter.clone();
+        four(cx, 5, "200 increments under the lock", move || {
+            for _ in 0..ROUNDS {
+                // A failed lock leaves the count short, which the lesson reports.
+                let Ok(mut v) = counter.lock() else { return };
+                let read = *v;
+                std::thread::yield_now();
+                *v = read + 1;
+            }
         })
-        .collect();
+    };
     run_all(procs)?;
     Ok(counter.get()?)
 }
 
 /// The same increments as one atomic `fetch_add` each.
-pub fn with_atomic() -> anyhow::Result<u64> {
+pub fn with_atomic(cx: &Cx) -> anyhow::Result<u64> {
     let counter = AtomicValue::new(AtomicU64::new(0))?;
-    let procs = (0..PROCESSES)
-        .map(|_| {
-            let counter = counter.clone();
-            Process::new(move || {
-                for _ in 0..ROUNDS {
-                    counter.fetch_add(1, Ordering::SeqCst);
-                }
-            })
+    let procs = {
+        let counter = counter.clone();
+        four(cx, 9, "200 fetch_adds", move || {
+            for _ in 0..ROUNDS {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
         })
-        .collect();
+    };
     run_all(procs)?;
     Ok(counter.load(Ordering::SeqCst))
 }
@@ -120,17 +129,17 @@ pub fn with_atomic() -> anyhow::Result<u64> {
 /// The lesson.
 pub fn run(cx: &Cx) -> anyhow::Result<()> {
     let want = PROCESSES * ROUNDS;
-    let lost = lost_updates()?;
+    let lost = lost_updates(cx)?;
     cx.say(format!(
         "{PROCESSES} processes x {ROUNDS} increments, read then write: counter = {lost} (wanted {want})"
     ));
     ensure!(lost == ROUNDS, "expected exactly {ROUNDS}, got {lost}");
-    let locked = with_lock()?;
+    let locked = with_lock(cx)?;
     cx.say(format!(
         "the same under ipc::Value's lock: counter = {locked}"
     ));
     ensure!(locked == want, "locked counter {locked}");
-    let atomic = with_atomic()?;
+    let atomic = with_atomic(cx)?;
     cx.say(format!(
         "the same with fetch_add on ipc::AtomicValue: counter = {atomic}"
     ));

@@ -39,13 +39,19 @@ mod data;
 mod objects;
 mod protocol;
 mod proxy;
+mod registry;
+mod served;
 mod server;
 
 pub use data::Data;
 pub use proxy::{DictProxy, ListProxy, ManagerError, ValueProxy};
+pub use registry::{Factory, Managed};
+pub use served::{NamespaceProxy, ObjectProxy, Parts, Proxy, QueueProxy};
+pub use server::MAX_WAIT;
 
 use protocol::{Request, Response};
 use proxy::{Client, shallow};
+use registry::Registry;
 use server::{Setup, serve};
 
 /// How long a stopping server gets to remove its socket and leave after SIGTERM, before SIGKILL.
@@ -61,6 +67,44 @@ pub struct Manager {
     dir: PathBuf,
     client: Client,
     server: Option<Process>,
+    /// Whether this handle started the server (and stops it, and removes its socket, when
+    /// dropped); `false` for one that connected by address.
+    owner: bool,
+}
+
+/// A manager with types of the user's registered: Python's `BaseManager` subclass whose
+/// `register(typeid, callable)` was called before `start()`. Made by [`Manager::builder`].
+#[derive(Debug, Default)]
+pub struct ManagerBuilder {
+    registry: Registry,
+    timeout: Option<Duration>,
+}
+
+impl ManagerBuilder {
+    /// Let clients make objects of type `name` with `factory` (on the server). Replaces
+    /// `MyManager.register(name, callable)`; see [`Managed`].
+    pub fn register<F>(mut self, name: &str, factory: F) -> ManagerBuilder
+    where
+        F: Fn(Vec<Data>) -> Result<Box<dyn Managed>, String> + Send + Sync + 'static,
+    {
+        self.registry
+            .add(name.to_owned(), std::sync::Arc::new(factory));
+        self
+    }
+
+    /// How long a proxy call waits for the server (default [`DEFAULT_TIMEOUT`]).
+    pub fn timeout(mut self, timeout: Duration) -> ManagerBuilder {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Start the server. Replaces `m = MyManager(); m.start()`.
+    ///
+    /// # Errors
+    /// As [`Manager::start`].
+    pub fn start(self) -> anyhow::Result<Manager> {
+        Manager::launch(self.timeout.unwrap_or(DEFAULT_TIMEOUT), self.registry)
+    }
 }
 
 impl fmt::Debug for Manager {
@@ -89,6 +133,51 @@ impl Manager {
     /// # Errors
     /// As [`Manager::start`].
     pub fn start_with_timeout(timeout: Duration) -> anyhow::Result<Manager> {
+        Manager::launch(timeout, Registry::default())
+    }
+
+    /// A manager to which types of the user's can be registered before it starts.
+    pub fn builder() -> ManagerBuilder {
+        ManagerBuilder::default()
+    }
+
+    /// A handle on a manager that another process started, reached at `address` (its
+    /// [`Manager::address`], handed over by any means: an argument, a file). Replaces
+    /// `m = MyManager(address=..., authkey=...); m.connect()`.
+    ///
+    /// Who may connect: Python checks an `authkey` (an HMAC challenge). Here the socket is in
+    /// a directory only its user may enter (mode 0700), and the server drops any connection
+    /// whose peer (`SO_PEERCRED`) is another user: a process of the same user may connect,
+    /// no one else, and there is no key to pass around or leak.
+    ///
+    /// The handle does not own the server: dropping it leaves the server running.
+    ///
+    /// # Errors
+    /// If nothing answers at `address` within the proxies' time-out.
+    pub fn connect(address: impl AsRef<Path>) -> anyhow::Result<Manager> {
+        let path = address.as_ref().to_path_buf();
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let m = Manager {
+            dir,
+            client: Client::new(path.clone(), DEFAULT_TIMEOUT),
+            server: None,
+            owner: false,
+        };
+        // One round trip, so a wrong address fails here rather than at first use.
+        m.lookup_parts("")
+            .or_else(|e| match e {
+                ManagerError::NoSuchName(_) => Ok(Parts {
+                    client: m.client.clone(),
+                    id: 0,
+                    kind: String::new(),
+                }),
+                e => Err(e),
+            })
+            .with_context(|| format!("connecting to the manager at {}", path.display()))?;
+        Ok(m)
+    }
+
+    fn launch(timeout: Duration, registry: Registry) -> anyhow::Result<Manager> {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -113,6 +202,7 @@ impl Manager {
             socket: path.clone(),
             dir: dir.clone(),
             listener,
+            registry,
         };
         let keep = [setup.listener.as_raw_fd()];
         // Not a daemon: a daemon dies with the *thread* that started it, by a SIGKILL that
@@ -140,7 +230,15 @@ impl Manager {
             dir,
             client: Client::new(path, timeout),
             server: Some(server),
+            owner: true,
         })
+    }
+
+    /// The server's address: the path of its socket, for [`Manager::connect`] in a process
+    /// that did not inherit this handle (one started with spawn, or another program of the
+    /// same user). Python's `manager.address`.
+    pub fn address(&self) -> &Path {
+        self.client.path()
     }
 
     /// The private directory holding the socket (mode 0700).
@@ -211,12 +309,100 @@ impl Manager {
         })
     }
 
-    /// Stop the server and remove the socket and its directory (what dropping does).
+    /// A new namespace on the server. Replaces `manager.Namespace()`.
+    ///
+    /// # Errors
+    /// A failed call.
+    pub fn namespace(&self) -> Result<NamespaceProxy, ManagerError> {
+        Ok(NamespaceProxy {
+            client: self.client.clone(),
+            id: self.created(Request::NewNamespace)?,
+        })
+    }
+
+    /// A new queue served by the manager, of at most `maxsize` items (0: no limit). Replaces
+    /// `manager.Queue(maxsize)`.
+    ///
+    /// # Errors
+    /// A failed call.
+    pub fn queue(&self, maxsize: usize) -> Result<QueueProxy, ManagerError> {
+        Ok(QueueProxy {
+            client: self.client.clone(),
+            id: self.created(Request::NewQueue(maxsize as u64))?,
+        })
+    }
+
+    /// A new object of the type registered as `kind`, made on the server from `args`.
+    /// Replaces `manager.Kind(*args)` for a registered `typeid`.
+    ///
+    /// # Errors
+    /// [`ManagerError::Server`] if no type is registered as `kind` or its factory fails;
+    /// [`ManagerError::TooDeep`]; a failed call.
+    pub fn create(
+        &self,
+        kind: &str,
+        args: impl IntoIterator<Item = Data>,
+    ) -> Result<ObjectProxy, ManagerError> {
+        let args: Vec<Data> = args.into_iter().collect();
+        shallow(&args)?;
+        Ok(ObjectProxy {
+            client: self.client.clone(),
+            id: self.created(Request::NewObject(kind.to_owned(), args))?,
+            kind: kind.to_owned(),
+        })
+    }
+
+    /// Give `proxy`'s object a name that any process reaching the manager can look up
+    /// ([`Manager::lookup`]): Python's remote pattern of a registered `get_queue` callable
+    /// returning one shared object.
+    ///
+    /// # Errors
+    /// [`ManagerError::Server`] if the name is taken; a failed call.
+    pub fn publish(&self, name: &str, proxy: &impl Proxy) -> Result<(), ManagerError> {
+        match self
+            .client
+            .call(&Request::Publish(name.to_owned(), proxy.object_id()))?
+        {
+            Response::Done => Ok(()),
+            _ => Err(ManagerError::Protocol),
+        }
+    }
+
+    /// The object published as `name`, as a proxy of type `P`.
+    ///
+    /// # Errors
+    /// [`ManagerError::NoSuchName`]; [`ManagerError::WrongKind`] if it is another kind of
+    /// object; a failed call.
+    pub fn lookup<P: Proxy>(&self, name: &str) -> Result<P, ManagerError> {
+        let parts = self.lookup_parts(name)?;
+        P::from_parts(parts).map_err(|parts| ManagerError::WrongKind {
+            name: name.to_owned(),
+            found: parts.kind,
+            wanted: P::KIND.to_owned(),
+        })
+    }
+
+    fn lookup_parts(&self, name: &str) -> Result<Parts, ManagerError> {
+        match self.client.call(&Request::Lookup(name.to_owned()))? {
+            Response::Found(id, kind) => Ok(Parts {
+                client: self.client.clone(),
+                id,
+                kind,
+            }),
+            _ => Err(ManagerError::Protocol),
+        }
+    }
+
+    /// Stop the server and remove the socket and its directory (what dropping does). On a
+    /// handle made by [`Manager::connect`], only the handle goes.
     pub fn shutdown(mut self) {
         self.stop();
     }
 
     fn stop(&mut self) {
+        if !self.owner {
+            return;
+        }
         if let Some(mut server) = self.server.take() {
             // SIGTERM: the server removes its socket and leaves; SIGKILL if it does not.
             let _ = server.terminate();

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Data;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) enum Request {
     NewDict,
     NewList(Vec<Data>),
@@ -37,6 +37,29 @@ pub(super) enum Request {
     ListSlice(u32, Option<i64>, Option<i64>),
     ValueSet(u32, i64),
     NewDictFrom(Vec<(Data, Data)>),
+    NewNamespace,
+    NsSet(u32, String, Data),
+    /// An attribute's value (`Refused(NoSuchAttribute)` if there is none).
+    NsGet(u32, String),
+    NsDel(u32, String),
+    NsItems(u32),
+    /// A queue of at most `maxsize` items (0: no limit).
+    NewQueue(u64),
+    /// Put, waiting at most this many milliseconds for room (`Refused(Full)` then).
+    QueuePut(u32, Data, u64),
+    /// Get, waiting at most this many milliseconds for an item (`Refused(Empty)` then).
+    QueueGet(u32, u64),
+    QueueSize(u32),
+    /// An object of a registered type, made by its factory with these arguments.
+    NewObject(String, Vec<Data>),
+    /// A method of a registered object.
+    Call(u32, String, Vec<Data>),
+    /// Give an object a name others can look up (`Refused(NameTaken)` if given already).
+    Publish(String, u32),
+    /// The object of that name and its kind (`Found`).
+    Lookup(String),
+    /// Whether the queue holds its `maxsize` (`Bool`).
+    QueueFull(u32),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -50,19 +73,48 @@ pub(super) enum Response {
     Error(String),
     Len(u64),
     Refused(Refusal),
+    Found(u32, String),
+    Names(Vec<(String, Data)>),
+    Bool(bool),
 }
 
 /// Why the server did not do what was asked: every request gets an answer, and none of these
 /// ends the connection except `RequestTooLarge` (the stream cannot be followed past it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) enum Refusal {
-    NoSuchObject { id: u32, kind: String },
-    Overflow { value: i64, delta: i64 },
-    ReplyTooLarge { size: u64, max: u64 },
-    IndexOutOfRange { index: i64, len: u64 },
-    TooDeep { depth: u64, limit: u64 },
+    NoSuchObject {
+        id: u32,
+        kind: String,
+    },
+    Overflow {
+        value: i64,
+        delta: i64,
+    },
+    ReplyTooLarge {
+        size: u64,
+        max: u64,
+    },
+    IndexOutOfRange {
+        index: i64,
+        len: u64,
+    },
+    TooDeep {
+        depth: u64,
+        limit: u64,
+    },
     Malformed(String),
-    RequestTooLarge { claimed: u64, max: u64 },
+    RequestTooLarge {
+        claimed: u64,
+        max: u64,
+    },
+    NoSuchAttribute(String),
+    Empty,
+    Full,
+    NoSuchType(String),
+    NoSuchName(String),
+    NameTaken(String),
+    /// A registered object's method (or factory) failed, or panicked.
+    Method(String),
 }
 
 impl fmt::Display for Refusal {
@@ -90,6 +142,13 @@ impl fmt::Display for Refusal {
                 f,
                 "a request of {claimed} bytes is over the limit of {max} (connection closed)"
             ),
+            Refusal::NoSuchAttribute(a) => write!(f, "the namespace has no attribute {a:?}"),
+            Refusal::Empty => f.write_str("the queue is empty"),
+            Refusal::Full => f.write_str("the queue is full"),
+            Refusal::NoSuchType(t) => write!(f, "no type registered as {t:?}"),
+            Refusal::NoSuchName(n) => write!(f, "nothing published as {n:?}"),
+            Refusal::NameTaken(n) => write!(f, "something is published as {n:?} already"),
+            Refusal::Method(e) => write!(f, "{e}"),
         }
     }
 }

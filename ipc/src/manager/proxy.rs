@@ -58,6 +58,23 @@ pub enum ManagerError {
         /// The limit.
         limit: usize,
     },
+    /// A [`NamespaceProxy`](super::NamespaceProxy) has no such attribute (Python's `AttributeError`).
+    NoSuchAttribute(String),
+    /// A [`QueueProxy`](super::QueueProxy) had no item in time (Python's `queue.Empty`).
+    Empty,
+    /// A [`QueueProxy`](super::QueueProxy) had no room in time (Python's `queue.Full`).
+    Full,
+    /// Nothing is published under that name ([`Manager::lookup`](super::Manager::lookup)).
+    NoSuchName(String),
+    /// What is published under that name is another kind of object.
+    WrongKind {
+        /// The name.
+        name: String,
+        /// What it is.
+        found: String,
+        /// What was asked for.
+        wanted: String,
+    },
 }
 
 impl fmt::Display for ManagerError {
@@ -84,6 +101,17 @@ impl fmt::Display for ManagerError {
                 f,
                 "data nested {depth} lists deep, over the manager's limit of {limit} (not sent)"
             ),
+            ManagerError::NoSuchAttribute(a) => {
+                write!(f, "the namespace has no attribute {a:?}")
+            }
+            ManagerError::Empty => f.write_str("the manager's queue is empty"),
+            ManagerError::Full => f.write_str("the manager's queue is full"),
+            ManagerError::NoSuchName(n) => write!(f, "nothing is published as {n:?}"),
+            ManagerError::WrongKind {
+                name,
+                found,
+                wanted,
+            } => write!(f, "{name:?} is a {found}, not a {wanted}"),
         }
     }
 }
@@ -109,6 +137,10 @@ impl From<Refusal> for ManagerError {
             Refusal::Overflow { value, delta } => ManagerError::Overflow { value, delta },
             Refusal::ReplyTooLarge { size, max } => ManagerError::ReplyTooLarge { size, max },
             Refusal::IndexOutOfRange { index, len } => ManagerError::IndexOutOfRange { index, len },
+            Refusal::NoSuchAttribute(a) => ManagerError::NoSuchAttribute(a),
+            Refusal::Empty => ManagerError::Empty,
+            Refusal::Full => ManagerError::Full,
+            Refusal::NoSuchName(n) => ManagerError::NoSuchName(n),
             other => ManagerError::Server(other.to_string()),
         }
     }

@@ -40,7 +40,7 @@ use std::io;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -53,8 +53,10 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::socket::{SockFlag, accept4, getsockopt, sockopt};
 use nix::unistd::{Pid, Uid, getppid};
 
+use super::Data;
 use super::objects::Objects;
 use super::protocol::{Refusal, Request, Response};
+use super::registry::Registry;
 use crate::frame::{self, DEFAULT_MAX_FRAME, FrameError, FrameReader};
 
 /// How long the server leaves the listener alone after `accept` found no free descriptor,
@@ -71,6 +73,73 @@ pub(super) struct Setup {
     pub(super) owner: Pid,
     pub(super) socket: PathBuf,
     pub(super) dir: PathBuf,
+    pub(super) registry: Registry,
+}
+
+/// The objects, and a condition variable for the requests that wait (a queue's `get` on an
+/// empty queue, `put` on a full one), signalled whenever a queue changes.
+pub(super) struct Store {
+    objects: Mutex<Objects>,
+    changed: Condvar,
+}
+
+/// The longest a queue request waits on the server before it answers "empty" or "full" (the
+/// client asks again while its own time lasts; so a connection's thread never waits longer,
+/// and a client whose server died finds out within its time-out).
+pub const MAX_WAIT: Duration = Duration::from_secs(1);
+
+impl Store {
+    pub(super) fn new(objects: Objects) -> Store {
+        Store {
+            objects: Mutex::new(objects),
+            changed: Condvar::new(),
+        }
+    }
+
+    /// Put back an item whose `get` reply could not be sent (its client died): at the front,
+    /// where it was.
+    fn put_back(&self, id: u32, item: Data) {
+        let mut objects = self.objects.lock().unwrap_or_else(|e| e.into_inner());
+        objects.put_back(id, item);
+        self.changed.notify_all();
+    }
+
+    /// Answer one request; a queue request that finds its queue empty (or full) waits for a
+    /// change, at most the milliseconds it asks for (and [`MAX_WAIT`]), and gives up if its
+    /// client has gone meanwhile (`client_gone`), so a dead client's `get` takes no item.
+    pub(super) fn answer(&self, req: Request, client_gone: impl Fn() -> bool) -> Response {
+        let wait = match &req {
+            Request::QueuePut(_, _, ms) | Request::QueueGet(_, ms) => {
+                Duration::from_millis(*ms).min(MAX_WAIT)
+            }
+            _ => Duration::ZERO,
+        };
+        let mut objects = self.objects.lock().unwrap_or_else(|e| e.into_inner());
+        if !matches!(req, Request::QueuePut(..) | Request::QueueGet(..)) {
+            return objects.handle(req);
+        }
+        let deadline = Instant::now() + wait;
+        loop {
+            let response = objects.handle(req.clone());
+            let blocked = matches!(response, Response::Refused(Refusal::Empty | Refusal::Full));
+            let left = deadline.saturating_duration_since(Instant::now());
+            if blocked && !left.is_zero() {
+                objects = self
+                    .changed
+                    .wait_timeout(objects, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+                if client_gone() {
+                    return response;
+                }
+                continue;
+            }
+            if !blocked {
+                self.changed.notify_all();
+            }
+            return response;
+        }
+    }
 }
 
 /// Removes the socket and its directory when dropped: on every way out of [`serve`].
@@ -99,18 +168,32 @@ fn pidfd(pid: Pid) -> io::Result<OwnedFd> {
 }
 
 /// Serve one connection until it ends: read a request, answer it, again.
-fn connection(stream: UnixStream, objects: &Mutex<Objects>) {
+fn connection(stream: UnixStream, store: &Store) {
     let mut reader = FrameReader::with_read_ahead(DEFAULT_MAX_FRAME, 4096);
     let mut out = Vec::new();
     loop {
         let (response, last) = match reader.read::<Request>(&stream) {
-            Ok(req) => (
-                objects
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .handle(req),
-                false,
-            ),
+            Ok(req) => {
+                let get = match req {
+                    Request::QueueGet(id, _) => Some(id),
+                    _ => None,
+                };
+                let response = store.answer(req, || peer_gone(&stream));
+                out.clear();
+                encode_reply(&response, &mut out);
+                if frame::write_all(&stream, &out).is_err() {
+                    // The client is gone: an item taken for it goes back to its queue.
+                    if let (Some(id), Response::Got(Some(item))) = (get, response) {
+                        store.put_back(id, item);
+                    }
+                    return;
+                }
+                reader.trim(KEEP);
+                if out.capacity() > KEEP {
+                    out = Vec::new();
+                }
+                continue;
+            }
             Err(FrameError::Decode(e)) => {
                 (Response::Refused(Refusal::Malformed(e.to_string())), false)
             }
@@ -134,6 +217,17 @@ fn connection(stream: UnixStream, objects: &Mutex<Objects>) {
             out = Vec::new();
         }
     }
+}
+
+/// Whether the client at the other end of `stream` has closed it (died): checked by a queue
+/// request that waited, before it takes an item.
+fn peer_gone(stream: &UnixStream) -> bool {
+    // POLLHUP (both directions shut: the peer closed) is reported whatever is asked for.
+    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::empty())];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+        && fds[0]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR))
 }
 
 /// Encode a reply into `out`; one over the frame limit becomes an error.
@@ -162,7 +256,7 @@ fn encode_reply(response: &Response, out: &mut Vec<u8>) {
 fn accept_all(
     listener: &UnixListener,
     uid: Uid,
-    objects: &Arc<Mutex<Objects>>,
+    objects: &Arc<Store>,
     ended: &Arc<OwnedFd>,
 ) -> bool {
     loop {
@@ -218,6 +312,7 @@ pub(super) fn serve(setup: Setup) -> anyhow::Result<()> {
         owner,
         socket,
         dir,
+        registry,
     } = setup;
     let _cleanup = Cleanup { socket, dir };
     // Blocked in this thread before any other starts, so in all of them: the stop signals
@@ -246,7 +341,7 @@ pub(super) fn serve(setup: Setup) -> anyhow::Result<()> {
     let (ended_r, ended_w) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).context("pipe")?;
     let ended_w = Arc::new(ended_w);
-    let objects = Arc::new(Mutex::new(Objects::default()));
+    let objects = Arc::new(Store::new(Objects::with_registry(registry)));
     let mut accept_from: Option<Instant> = None;
     loop {
         let accepting = accept_from.is_none_or(|t| Instant::now() >= t);

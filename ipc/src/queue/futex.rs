@@ -1,9 +1,7 @@
 //! Sleeping and waking across processes on a word of shared memory (Linux futexes).
 
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
-use std::time::{Duration, Instant};
-
-use nix::libc;
+use std::time::Instant;
 
 use crate::frame::FrameError;
 
@@ -41,50 +39,13 @@ pub(super) fn wait(
     waiting.fetch_add(1, SeqCst);
     let seen = seq.load(SeqCst);
     if !ready() {
-        futex_wait(seq, seen, left);
+        crate::futex::wait(seq, seen, left);
     }
     waiting.fetch_sub(1, SeqCst);
     Ok(())
 }
 
-/// Sleep while `*word == expected`, at most `timeout`. Not FUTEX_PRIVATE: the word is in a
-/// mapping shared between processes. Any return (woken, timed out, interrupted, the value
-/// already changed) means "look again".
-fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
-    let ts = timeout.map(|d| libc::timespec {
-        tv_sec: d.as_secs().min(i32::MAX as u64) as libc::time_t,
-        tv_nsec: d.subsec_nanos() as libc::c_long,
-    });
-    let ts_ptr = ts
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: `word` is a live, aligned u32; FUTEX_WAIT only reads it; `ts_ptr` is null or
-    // points to a timespec on our stack for the whole call.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            ts_ptr,
-            std::ptr::null::<u32>(),
-            0,
-        );
-    }
-}
-
 /// Wake every process sleeping on `word`.
 pub(super) fn futex_wake(word: &AtomicU32) {
-    // SAFETY: `word` is a live, aligned u32; FUTEX_WAKE does not touch memory.
-    unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAKE,
-            i32::MAX,
-            std::ptr::null::<libc::timespec>(),
-            std::ptr::null::<u32>(),
-            0,
-        );
-    }
+    crate::futex::wake_all(word);
 }

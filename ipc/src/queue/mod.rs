@@ -168,12 +168,12 @@ impl<T: Serialize> Queue<T> {
     /// As [`Queue::put`], and [`FrameError::Timeout`].
     pub fn put_timeout(&self, item: &T, timeout: Duration) -> Result<(), FrameError> {
         self.check_open()?;
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::deadline::after(timeout);
         frame::with_frame(item, self.max, |buf| {
             let Some(_w) = self.ring.wlock.acquire_timeout(timeout).map_err(lock_err)? else {
                 return Err(FrameError::Timeout);
             };
-            self.ring.write(buf, Some(deadline))
+            self.ring.write(buf, deadline)
         })
     }
 
@@ -210,11 +210,11 @@ impl<T: DeserializeOwned> Queue<T> {
     /// As [`Queue::get`], and [`FrameError::Timeout`].
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, FrameError> {
         self.check_open()?;
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::deadline::after(timeout);
         let Some(_r) = self.ring.rlock.acquire_timeout(timeout).map_err(lock_err)? else {
             return Err(FrameError::Timeout);
         };
-        self.read(Some(deadline))
+        self.read(deadline)
     }
 
     /// Take an item only if one is there now. Replaces `q.get_nowait()`.

@@ -86,3 +86,85 @@ impl<A: ShmAtomic> Clone for AtomicValue<A> {
         }
     }
 }
+
+/// Python's `multiprocessing.RawValue`: a value in shared memory with no lock. Here it is an
+/// [`AtomicValue`] (an integer or a bool): without a lock, only an atomic can be shared by
+/// processes without a data race.
+pub type RawValue<A> = AtomicValue<A>;
+
+/// An array of atomics in shared memory, with no lock. Replaces `multiprocessing.RawArray`
+/// (whose elements are plain C values, racy to share without a lock; here each element is an
+/// atomic).
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+///
+/// let a = ipc::RawArray::<AtomicU32>::zeroed(4)?;        // RawArray('I', 4)
+/// a[2].store(7, SeqCst);
+/// assert_eq!(a.iter().map(|x| x.load(SeqCst)).sum::<u32>(), 7);
+/// let b = ipc::RawArray::from_fn(3, |i| AtomicU32::new(i as u32))?;
+/// assert_eq!(b[2].load(SeqCst), 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct RawArray<A: ShmAtomic> {
+    map: Arc<Mapping>,
+    len: usize,
+    _a: PhantomData<A>,
+}
+
+impl<A: ShmAtomic> fmt::Debug for RawArray<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ipc::RawArray")
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl<A: ShmAtomic> RawArray<A> {
+    /// `len` elements, each `f(index)`. Replaces `RawArray(typecode, sequence)`.
+    ///
+    /// # Errors
+    /// If the shared memory cannot be mapped.
+    pub fn from_fn(len: usize, mut f: impl FnMut(usize) -> A) -> io::Result<RawArray<A>> {
+        let map = Arc::new(Mapping::new(len * size_of::<A>())?);
+        let first: *mut A = map.at(0);
+        for i in 0..len {
+            // SAFETY: fresh, page-aligned mapping with room for `len` elements; unseen yet.
+            unsafe { first.add(i).write(f(i)) };
+        }
+        Ok(RawArray {
+            map,
+            len,
+            _a: PhantomData,
+        })
+    }
+}
+
+impl<A: ShmAtomic + Default> RawArray<A> {
+    /// `len` zero elements. Replaces `RawArray(typecode, size)`.
+    ///
+    /// # Errors
+    /// If the shared memory cannot be mapped.
+    pub fn zeroed(len: usize) -> io::Result<RawArray<A>> {
+        RawArray::from_fn(len, |_| A::default())
+    }
+}
+
+impl<A: ShmAtomic> Deref for RawArray<A> {
+    type Target = [A];
+    fn deref(&self) -> &[A] {
+        // SAFETY: `len` initialised atomics at offset 0 for as long as the mapping lives;
+        // atomics are made for shared access.
+        unsafe { std::slice::from_raw_parts(self.map.at::<A>(0), self.len) }
+    }
+}
+
+impl<A: ShmAtomic> Clone for RawArray<A> {
+    fn clone(&self) -> Self {
+        RawArray {
+            map: Arc::clone(&self.map),
+            len: self.len,
+            _a: PhantomData,
+        }
+    }
+}

@@ -5,7 +5,7 @@ use std::io;
 use std::marker::PhantomData;
 use std::mem::{MaybeUninit, size_of};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use nix::libc;
 
@@ -25,7 +25,7 @@ fn check(rc: libc::c_int, what: &str) -> io::Result<()> {
 /// Make `*m` a process-shared, robust mutex.
 ///
 /// SAFETY: `m` must point to writable memory for a `pthread_mutex_t` that no one is using.
-pub(super) unsafe fn init_mutex(m: *mut libc::pthread_mutex_t) -> io::Result<()> {
+pub(crate) unsafe fn init_mutex(m: *mut libc::pthread_mutex_t) -> io::Result<()> {
     let mut attr = MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
     // SAFETY: attr is initialised by pthread_mutexattr_init before any other use, and
     // destroyed after pthread_mutex_init has copied what it needs; `m` is valid (caller).
@@ -110,9 +110,18 @@ impl std::error::Error for LockError {
 /// ```
 #[derive(Clone)]
 pub struct Lock {
-    pub(super) map: Arc<Mapping>,
+    pub(crate) map: Arc<Mapping>,
     offset: usize,
 }
+
+/// Two handles are equal when they are the same lock (Python's `lock == val.get_lock()`).
+impl PartialEq for Lock {
+    fn eq(&self, other: &Lock) -> bool {
+        Arc::ptr_eq(&self.map, &other.map) && self.offset == other.offset
+    }
+}
+
+impl Eq for Lock {}
 
 impl fmt::Debug for Lock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -138,6 +147,11 @@ impl fmt::Debug for LockGuard<'_> {
 }
 
 impl LockGuard<'_> {
+    /// Whether this guard holds `lock`.
+    pub(crate) fn holds(&self, lock: &Lock) -> bool {
+        self.lock == lock
+    }
+
     /// `true` if the previous owner died holding the lock: whatever it protects may be half
     /// updated. The lock itself has been made consistent again and works normally.
     pub fn owner_died(&self) -> bool {
@@ -149,17 +163,6 @@ impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
         // SAFETY: this guard exists only while this thread holds the mutex.
         unsafe { libc::pthread_mutex_unlock(self.lock.raw()) };
-    }
-}
-
-fn deadline(timeout: Duration) -> libc::timespec {
-    let at = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        + timeout;
-    libc::timespec {
-        tv_sec: at.as_secs() as libc::time_t,
-        tv_nsec: at.subsec_nanos() as libc::c_long,
     }
 }
 
@@ -176,7 +179,7 @@ impl Lock {
     }
 
     /// A lock whose mutex sits at `offset` of `map` (already initialised).
-    pub(super) fn inside(map: Arc<Mapping>, offset: usize) -> Lock {
+    pub(crate) fn inside(map: Arc<Mapping>, offset: usize) -> Lock {
         Lock { map, offset }
     }
 
@@ -228,14 +231,38 @@ impl Lock {
     }
 
     /// Take the lock, waiting at most `timeout` (`None` on time-out). Replaces
-    /// `lock.acquire(timeout=...)`.
+    /// `lock.acquire(timeout=...)`. A timeout too long to represent waits as long as it takes.
     ///
     /// # Errors
     /// As [`Lock::acquire`].
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<Option<LockGuard<'_>>, LockError> {
-        let at = deadline(timeout);
+        let Some(at) = crate::deadline::realtime_after(timeout) else {
+            return self.acquire().map(Some);
+        };
         // SAFETY: as in `acquire`; `at` is a valid timespec on our stack.
         let rc = unsafe { libc::pthread_mutex_timedlock(self.raw(), &at) };
         self.guard(rc)
+    }
+}
+
+impl LockGuard<'_> {
+    /// Keep the lock taken after this guard is gone (for [`RLock`](crate::RLock), which
+    /// counts its own levels): whether the previous owner died. Release it with
+    /// [`Lock::unlock_kept`] on the same thread.
+    pub(crate) fn keep(self) -> bool {
+        let died = self.owner_died;
+        std::mem::forget(self);
+        died
+    }
+}
+
+impl Lock {
+    /// Release a lock kept by [`LockGuard::keep`].
+    ///
+    /// # Safety
+    /// This thread must hold the lock, taken through [`LockGuard::keep`] and not yet released.
+    pub(crate) unsafe fn unlock_kept(&self) {
+        // SAFETY: the caller holds the mutex on this thread.
+        unsafe { libc::pthread_mutex_unlock(self.raw()) };
     }
 }

@@ -189,6 +189,28 @@ pub const FIGURES: &[Figure] = &[
         targets: &[Target::VsPython(5.0)],
     },
     Figure {
+        label: "ipc Event set -> wake, two processes, one core",
+        chapter: "ipc",
+        rust: sel("ipc_event_set_to_wake", &[("pinned", "one core")]),
+        python: Some((
+            "ipc_event.py",
+            sel("ipc_event_set_to_wake", &[("pinned", "one core")]),
+        )),
+        floor: None,
+        targets: &[Target::VsPython(3.0)],
+    },
+    Figure {
+        label: "ipc Event set -> wake, two processes, unpinned",
+        chapter: "ipc",
+        rust: sel("ipc_event_set_to_wake", &[("pinned", "no")]),
+        python: Some((
+            "ipc_event.py",
+            sel("ipc_event_set_to_wake", &[("pinned", "no")]),
+        )),
+        floor: None,
+        targets: &[Target::VsPython(3.0)],
+    },
+    Figure {
         label: "Pool apply_async + callback, Pool(2)",
         chapter: "pool",
         rust: sel("pool_apply_async_callback", &[("processes", "2")]),
