@@ -7,8 +7,8 @@ use std::time::Duration;
 pub struct Record {
     /// Time since the lesson started (a span's start).
     pub at: Duration,
-    /// Who: the thread's name, `pid N` in a child process (see [`speaker`]), or the name given
-    /// with [`Cx::as_speaker`] (a greenlet, a hub task, a named child process).
+    /// Who: the thread's name, `pid N` in a child process (see [`speaker`](crate::speaker)), or the name given
+    /// with [`Cx::as_speaker`](crate::Cx::as_speaker) (a greenlet, a hub task, a named child process).
     pub speaker: String,
     /// What was said, or what the span was.
     pub text: String,
@@ -59,9 +59,9 @@ impl Record {
 /// What a [`Record`] is.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
-    /// A narration line ([`Cx::say`]).
+    /// A narration line ([`Cx::say`](crate::Cx::say)).
     Said,
-    /// An activity over time ([`Cx::span`]), ending at `until`.
+    /// An activity over time ([`Cx::span`](crate::Cx::span)), ending at `until`.
     Span {
         /// When it ended (time since the lesson started).
         until: Duration,

@@ -312,8 +312,12 @@ impl Process {
     }
 
     /// Close `fd` in the child (fork method) before its body runs: the end of a pipe or socket
-    /// that only the parent uses. Otherwise the child keeps a copy open, and the parent's
-    /// reader never sees end-of-file while the child lives. The parent's own copy is untouched.
+    /// that only the parent uses. A reader sees end-of-file only once every copy of the write
+    /// end is closed, so a copy of the parent's write end left in the child keeps the *child's*
+    /// reader from ever seeing end-of-file (the child holds the pipe open to itself); a copy of
+    /// the parent's read end left in the child keeps a writer from ever getting `EPIPE`. (The
+    /// parent's own end-of-file waits for the copies of the *child's* write end: the parent
+    /// closes its copy after the fork.) The parent's own copy is untouched.
     pub fn close_in_child(mut self, fd: &impl AsRawFd) -> Process {
         self.close_in_child.push(fd.as_raw_fd());
         self
