@@ -165,13 +165,8 @@ BENCH {"name": "hub_echo_round_trips_gevent", "unit": "round trips/s", "value": 
     assert_eq!(echo.python, Some(50_000.0));
     assert_eq!(echo.vs_python, Some(2.0));
     assert_eq!(echo.vs_floor, Some(1.4));
-    assert_eq!(
-        echo.targets,
-        [
-            (Target::VsPython(5.0), Some(false)),
-            (Target::VsFloor(1.5), Some(true))
-        ]
-    );
+    // Floor-relative only (issue 14 retired the 5x-gevent target).
+    assert_eq!(echo.targets, [(Target::VsFloor(1.5), Some(true))]);
 }
 
 /// Two rounds of a counted queue figure and its floor, a locked counter whose bench counted
