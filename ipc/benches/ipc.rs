@@ -17,7 +17,9 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use ipc::{Event, Lock, Manager, Pipe, Queue, frame};
-use lesson::bench::{Param, Sample, line, measure, measure_pair, report_per_op, run_selected};
+use lesson::bench::{
+    Counters, Param, Sample, line, measure, measure_pair, report_per_op, run_selected,
+};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
@@ -69,8 +71,20 @@ fn raw_pair() -> (OwnedFd, OwnedFd) {
 }
 
 /// Round trips through a raw socketpair with an echo child, and through `Connection`s.
+/// Run `f` (doing `ops` operations) counted by `counters`, except the first time (the warm-up).
+fn counted_after_warm_up(counters: &mut Counters, warm: &mut bool, ops: u64, f: impl FnOnce()) {
+    if std::mem::replace(warm, true) {
+        counters.count(ops, f);
+    } else {
+        f();
+    }
+}
+
 fn round_trips(pinned: bool) {
     let saved = pin(pinned);
+    // Counters open before the echo processes fork, so the echoes' switches, migrations and
+    // system calls are counted with the parent's (inherit); only the timed runs count.
+    let (mut raw_counts, mut conn_counts) = (Counters::open(), Counters::open());
     // Raw: 8 bytes there, 8 bytes back.
     let (mine, theirs) = raw_pair();
     let mut raw_echo = Process::new(move || {
@@ -94,21 +108,24 @@ fn round_trips(pinned: bool) {
     })
     .close_in_child(&ours);
     conn_echo.start().expect("start");
+    let raw_run = || {
+        let mut buf = [0u8; 8];
+        for i in 0..ROUND_TRIPS {
+            frame::write_all(mine.as_fd(), &i.to_le_bytes()).expect("write");
+            assert!(read_exact(&mine, &mut buf));
+        }
+    };
+    let conn_run = || {
+        for i in 0..ROUND_TRIPS {
+            ours.send(&i).expect("send");
+            assert_eq!(ours.recv().expect("recv"), i);
+        }
+    };
+    let (mut raw_warm, mut conn_warm) = (false, false);
     let (raw, conn) = measure_pair(
         RUNS,
-        || {
-            let mut buf = [0u8; 8];
-            for i in 0..ROUND_TRIPS {
-                frame::write_all(mine.as_fd(), &i.to_le_bytes()).expect("write");
-                assert!(read_exact(&mine, &mut buf));
-            }
-        },
-        || {
-            for i in 0..ROUND_TRIPS {
-                ours.send(&i).expect("send");
-                assert_eq!(ours.recv().expect("recv"), i);
-            }
-        },
+        || counted_after_warm_up(&mut raw_counts, &mut raw_warm, ROUND_TRIPS, raw_run),
+        || counted_after_warm_up(&mut conn_counts, &mut conn_warm, ROUND_TRIPS, conn_run),
     );
     drop(mine);
     drop(ours);
@@ -120,16 +137,18 @@ fn round_trips(pinned: bool) {
         "pipe_round_trip_raw",
         raw,
         ROUND_TRIPS,
-        &[("pinned", p.clone()), ("via", "socketpair 8 bytes".into())],
+        &raw_counts
+            .counts()
+            .with(&[("pinned", p.clone()), ("via", "socketpair 8 bytes".into())]),
     );
     let conn = report_per_op(
         "pipe_round_trip",
         conn,
         ROUND_TRIPS,
-        &[
+        &conn_counts.counts().with(&[
             ("pinned", p.clone()),
             ("via", "ipc::Connection<u64>".into()),
-        ],
+        ]),
     );
     let r = conn / raw;
     println!(
