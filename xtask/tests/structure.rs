@@ -74,6 +74,16 @@ fn every_chapter_is_a_member_with_its_files_and_readme() {
             lib.contains("# Python -> Rust"),
             "{chapter}/src/lib.rs lacks its mapping table"
         );
+        assert!(lib.contains("# Layout"), "{chapter}/src/lib.rs lacks its # Layout paragraph");
+        for name in ch.names() {
+            let snake = name.replace('-', "_");
+            assert!(
+                lib.contains(&format!("`{name}`"))
+                    || lib.contains(&format!("lessons::{snake}"))
+                    || lib.contains(&format!("lessons::r#{snake}")),
+                "{chapter}/src/lib.rs does not list its lesson {name}"
+            );
+        }
     }
 }
 
