@@ -74,7 +74,10 @@ fn every_chapter_is_a_member_with_its_files_and_readme() {
             lib.contains("# Python -> Rust"),
             "{chapter}/src/lib.rs lacks its mapping table"
         );
-        assert!(lib.contains("# Layout"), "{chapter}/src/lib.rs lacks its # Layout paragraph");
+        assert!(
+            lib.contains("# Layout"),
+            "{chapter}/src/lib.rs lacks its # Layout paragraph"
+        );
         for name in ch.names() {
             let snake = name.replace('-', "_");
             assert!(
