@@ -208,19 +208,32 @@ mod TestPool {
         });
     }
 
-    /// `res.get(timeout=TIMEOUT2)` on a task that takes longer: `Timeout`.
+    /// `res.get(timeout=TIMEOUT2)` on a task that takes longer: `Timeout`. gevent's task
+    /// sleeps TIMEOUT2 + 0.2 s; here it waits for a gate opened only after the timeout came
+    /// back, so "takes longer" holds by order, not by timing (under valgrind a 0.2 s margin
+    /// was not always enough).
     #[test]
     fn test_async_timeout() {
         bounded("async timeout", || {
             for size in SIZES {
                 let p = pool(size);
+                let gate: Queue<()> = Queue::new();
+                let g = gate.clone();
                 let res = p
-                    .spawn(|| sqr(6, TIMEOUT2 + Duration::from_millis(200)))
+                    .spawn(move || {
+                        g.get().unwrap();
+                        sqr(6, Duration::ZERO)
+                    })
                     .unwrap();
                 let start = Instant::now();
                 assert!(matches!(hub::timeout(TIMEOUT2, || res.get()), Err(Elapsed)));
                 assert!(start.elapsed() >= TIMEOUT2);
+                gate.put(()).unwrap();
                 p.join().unwrap();
+                assert!(
+                    matches!(res.get(), Ok(36)),
+                    "the task went on after the timeout"
+                );
             }
         });
     }

@@ -75,8 +75,9 @@ fn events_callbacks_run_once_per_event_in_order_and_the_loop_does_not_spin() {
     assert_eq!(d.callbacks.last().map(String::as_str), Some("end of input"));
     assert!(
         d.waits >= 2 && d.waits <= 5,
-        "{} waits for 5 events",
-        d.waits
+        "{} waits for 5 events: {:?}",
+        d.waits,
+        d.callbacks
     );
     let (keys, looks, empty) = within(Duration::from_secs(60), "polling", || {
         events::poll_keys(&Cx::quiet(0.05)).unwrap()

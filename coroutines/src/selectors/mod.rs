@@ -342,7 +342,7 @@ fn millis(timeout: Option<Duration>) -> nix::poll::PollTimeout {
     match timeout {
         None => nix::poll::PollTimeout::NONE,
         Some(t) => {
-            let ms = t.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+            let ms = t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32;
             nix::poll::PollTimeout::try_from(ms).unwrap_or(nix::poll::PollTimeout::MAX)
         }
     }
