@@ -16,6 +16,7 @@ use std::cell::RefCell;
 mod depth;
 mod error;
 mod read;
+mod tail;
 mod write;
 
 pub use depth::MAX_DEPTH;
