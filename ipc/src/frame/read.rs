@@ -291,6 +291,11 @@ fn read_one_into<T: DeserializeOwned>(
 /// anything is allocated for it, and a long frame's room grows as its bytes arrive, as in
 /// [`read_frame`].
 ///
+/// A frame of [`DIRECT`] bytes or more whose value ends with a byte string asked for as an
+/// owned buffer (a `serde_bytes::ByteBuf`, or a struct whose last field is one) running to the
+/// frame's end is decoded as it arrives: the string is read from the descriptor straight into
+/// the `Vec` the value keeps, instead of into this buffer and then copied out of it.
+///
 /// ```
 /// use ipc::frame::{FrameReader, write_frame};
 /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
