@@ -25,6 +25,7 @@ use ipc::{Data, Pipe, Queue};
 use processes::Process;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_bytes::ByteBuf;
 
 struct Counting;
 
@@ -105,6 +106,69 @@ impl Rng {
     fn bytes(&mut self, n: usize) -> Vec<u8> {
         (0..n).map(|_| self.next() as u8).collect()
     }
+}
+
+/// A field, then a byte string that may run to the frame's end: a large one is read
+/// straight into the value (the tail path of `FrameReader::read`).
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct Tailed {
+    id: u16,
+    data: ByteBuf,
+}
+
+/// postcard's unsigned varint.
+fn varint(mut n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(b);
+            return out;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+/// A frame of `claim` body bytes shaped as `before` and then a byte string running to its
+/// end, of which only `sent` body bytes follow the header.
+fn tail_claim(claim: usize, before: &[u8], sent: usize, rng: &mut Rng) -> Vec<u8> {
+    let mut len = claim - before.len() - varint(claim).len();
+    if before.len() + varint(len).len() + len != claim {
+        len += 1;
+    }
+    let mut body = before.to_vec();
+    body.extend(varint(len));
+    assert_eq!(body.len() + len, claim, "tail_claim arithmetic");
+    let rest = sent.saturating_sub(body.len());
+    body.extend(rng.bytes(rest));
+    body.truncate(sent);
+    let mut out = (claim as u32).to_le_bytes().to_vec();
+    out.extend(body);
+    out
+}
+
+/// A large frame (64-100 KiB) ending in a byte string, as a `ByteBuf` or a `Tailed`, whole,
+/// cut short or with a few bytes changed (most near its start: the lengths).
+fn large_tail(rng: &mut Rng) -> Vec<u8> {
+    let claim = (64 << 10) + rng.below(36 << 10);
+    let before: &[u8] = if rng.below(2) == 0 { &[] } else { &[7] };
+    let mut bytes = tail_claim(claim, before, claim, rng);
+    match rng.below(4) {
+        0 => {}
+        1 => bytes.truncate(rng.below(bytes.len() + 1)),
+        2 => {
+            for _ in 0..1 + rng.below(3) {
+                let at = rng.below(12);
+                bytes[at] = rng.next() as u8;
+            }
+        }
+        _ => {
+            let at = rng.below(bytes.len());
+            bytes[at] = rng.next() as u8;
+        }
+    }
+    bytes
 }
 
 /// A user's recursive type: every reader of a recursive type must survive deep nesting.
@@ -380,6 +444,25 @@ fn a_claimed_length_costs_nothing_until_its_bytes_arrive() {
                 return Err(format!("{case}: {ok} decoded, {bad} malformed"));
             }
         }
+        // The same claims as byte strings running to the frame's end, bare and after a
+        // field, with 2 000 bytes of them sent: their readers decode as the bytes arrive
+        // (FrameReader, Connection) and must not reserve for the claim either.
+        let mut rng = Rng(1);
+        for claim in [MAX, MAX - 1, 1 << 20, 300_000, 64 << 10] {
+            let case = format!("a byte string claiming {claim} bytes, 2 000 sent");
+            let (ok, bad) =
+                every_reader::<ByteBuf>(&case, &tail_claim(claim, &[], 2000, &mut rng))?;
+            if (ok, bad) != (0, 0) {
+                return Err(format!("{case}: {ok} decoded, {bad} malformed"));
+            }
+            let bytes = tail_claim(claim, &[7], 2000, &mut rng);
+            let (ok, bad) = every_reader::<Tailed>(&case, &bytes)?;
+            if (ok, bad) != (0, 0) {
+                return Err(format!(
+                    "{case} after a field: {ok} decoded, {bad} malformed"
+                ));
+            }
+        }
         // Over the limit: refused before anything is read.
         let bytes = u32::MAX.to_le_bytes();
         every_reader::<Vec<u8>>("a claim of 4 GiB", &bytes)?;
@@ -441,7 +524,8 @@ fn random_truncated_and_mutated_frames_never_panic_abort_or_overallocate() {
             for _ in 0..1 + rng.below(4) {
                 bytes.extend(&samples[rng.below(samples.len())]);
             }
-            match rng.below(5) {
+            match rng.below(6) {
+                4 => bytes = large_tail(&mut rng),
                 0 => {
                     let n = rng.below(600);
                     bytes = rng.bytes(n);
@@ -475,6 +559,8 @@ fn random_truncated_and_mutated_frames_never_panic_abort_or_overallocate() {
                 every_reader::<Record>(&case, &bytes)?,
                 every_reader::<BTreeMap<String, Vec<u16>>>(&case, &bytes)?,
                 every_reader::<Tree>(&case, &bytes)?,
+                every_reader::<ByteBuf>(&case, &bytes)?,
+                every_reader::<Tailed>(&case, &bytes)?,
             ] {
                 decoded += ok;
                 refused += bad;

@@ -41,6 +41,11 @@ pub(super) struct Budget {
     tripped: Cell<bool>,
     /// Elements the length hints may still promise (at first, the frame's length in bytes).
     elements: Cell<usize>,
+    /// Set while a `deserialize_byte_buf` is being answered: the input may hand over the
+    /// bytes in a `Vec` of their own.
+    owned_wanted: Cell<bool>,
+    /// The byte string the input handed over, until the visitor takes it.
+    handed: Cell<Option<Vec<u8>>>,
 }
 
 impl Budget {
@@ -49,7 +54,21 @@ impl Budget {
             left: Cell::new(limit),
             tripped: Cell::new(false),
             elements: Cell::new(len),
+            owned_wanted: Cell::new(false),
+            handed: Cell::new(None),
         }
+    }
+
+    /// Whether the byte string being taken now may be handed over as a `Vec` of its own
+    /// (it is the body of a `deserialize_byte_buf`); asking answers only once.
+    pub(super) fn take_owned_wanted(&self) -> bool {
+        self.owned_wanted.replace(false)
+    }
+
+    /// Hand over the byte string just taken, in a `Vec` of its own: the visitor receives it
+    /// with `visit_byte_buf` in place of the empty slice postcard passes on.
+    pub(super) fn hand_over(&self, bytes: Vec<u8>) {
+        self.handed.set(Some(bytes));
     }
 
     pub(super) fn tripped(&self) -> bool {
@@ -149,7 +168,6 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Limited<'_, D> {
         deserialize_str,
         deserialize_string,
         deserialize_bytes,
-        deserialize_byte_buf,
         deserialize_option,
         deserialize_unit,
         deserialize_seq,
@@ -157,6 +175,15 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Limited<'_, D> {
         deserialize_identifier,
         deserialize_ignored_any,
     );
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        self.budget.owned_wanted.set(true);
+        let out = self
+            .de
+            .deserialize_byte_buf(LimitedVisitor::new(visitor, self.budget));
+        self.budget.owned_wanted.set(false);
+        out
+    }
 
     fn deserialize_unit_struct<V: Visitor<'de>>(
         self,
@@ -253,10 +280,19 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for LimitedVisitor<'_, V> {
         visit_str(&str),
         visit_borrowed_str(&'de str),
         visit_string(String),
-        visit_bytes(&[u8]),
         visit_borrowed_bytes(&'de [u8]),
         visit_byte_buf(Vec<u8>),
     );
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+        // An empty slice may stand for a byte string handed over whole (see the module docs).
+        if v.is_empty()
+            && let Some(owned) = self.budget.handed.take()
+        {
+            return self.v.visit_byte_buf(owned);
+        }
+        self.v.visit_bytes(v)
+    }
 
     fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
         self.v.visit_none()

@@ -9,13 +9,17 @@
 //! The codec is split along its seams: [`FrameError`] (`error.rs`), writing (`write.rs`:
 //! [`encode`], [`write_frame`], [`write_bytes`], [`write_all`]) and reading (`read.rs`:
 //! [`decode`], [`read_frame`], [`read_one_frame`], [`read_bytes_into`], [`read_bytes_at`],
-//! [`FrameReader`]). Decoding goes through a depth limit (`depth.rs`, [`MAX_DEPTH`]).
+//! [`FrameReader`]). Decoding goes through a depth limit (`depth.rs`, [`MAX_DEPTH`]). A large
+//! frame that a [`FrameReader`] receives and whose value ends with a byte string has that
+//! string read from the descriptor straight into the value (`tail.rs`), with no copy through
+//! the read-ahead buffer.
 
 use std::cell::RefCell;
 
 mod depth;
 mod error;
 mod read;
+mod tail;
 mod write;
 
 pub use depth::MAX_DEPTH;

@@ -11,13 +11,14 @@
 //! message after message) is read into directly: the steady state allocates nothing.
 
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
 use nix::errno::Errno;
 use serde::de::DeserializeOwned;
 
 use super::depth::{Budget, Limited, MAX_DEPTH};
-use super::{DecodeError, FrameError, HEADER, INBOX, SCRATCH};
+use super::tail::{Arrived, decode_arriving};
+use super::{DIRECT, DecodeError, FrameError, HEADER, INBOX, SCRATCH};
 
 /// Decode a frame's body, refusing a value nested deeper than [`MAX_DEPTH`] levels
 /// (a value nested deeper would overflow the stack of the thread decoding it).
@@ -42,7 +43,7 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, FrameError> {
 }
 
 /// The least a buffer grows by while a frame arrives.
-const GROW_MIN: usize = 4096;
+pub(super) const GROW_MIN: usize = 4096;
 
 /// Before reading more of a frame whose bytes go to `buf[from..end]`, of which `buf[from..at]`
 /// has arrived: if `buf` has no room left at `at`, grow it by as much as has arrived (at least
@@ -80,11 +81,22 @@ fn read_some(fd: &impl AsFd, buf: &mut [u8]) -> Result<usize, FrameError> {
     loop {
         match nix::unistd::read(fd, buf) {
             Ok(n) => return Ok(n),
-            Err(Errno::EINTR) => {}
-            Err(Errno::EAGAIN) => return Err(FrameError::Timeout),
-            Err(Errno::ECONNRESET) => return Err(FrameError::Eof),
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                if let Some(e) = read_error(e) {
+                    return Err(e);
+                }
+            }
         }
+    }
+}
+
+/// What a failed `read` means for a reader of frames; `None` for a signal (read again).
+pub(super) fn read_error(e: Errno) -> Option<FrameError> {
+    match e {
+        Errno::EINTR => None,
+        Errno::EAGAIN => Some(FrameError::Timeout),
+        Errno::ECONNRESET => Some(FrameError::Eof),
+        e => Some(e.into()),
     }
 }
 
@@ -279,6 +291,11 @@ fn read_one_into<T: DeserializeOwned>(
 /// anything is allocated for it, and a long frame's room grows as its bytes arrive, as in
 /// [`read_frame`].
 ///
+/// A frame of [`DIRECT`] bytes or more whose value ends with a byte string asked for as an
+/// owned buffer (a `serde_bytes::ByteBuf`, or a struct whose last field is one) running to the
+/// frame's end is decoded as it arrives: the string is read from the descriptor straight into
+/// the `Vec` the value keeps, instead of into this buffer and then copied out of it.
+///
 /// ```
 /// use ipc::frame::{FrameReader, write_frame};
 /// let (a, b) = std::os::unix::net::UnixStream::pair()?;
@@ -306,6 +323,15 @@ pub struct FrameReader {
 
 /// How much a [`FrameReader`] asks the kernel for at once.
 const READ_AHEAD: usize = 64 * 1024;
+
+/// A frame this long or longer, not yet whole in the buffer, is decoded as it arrives, so
+/// that a byte string ending it is read straight into the value (`tail.rs`): the size at
+/// which the writer sends a byte string straight from the message ([`DIRECT`]).
+const LARGE: usize = DIRECT;
+
+/// How much of a large frame's body must be buffered before decoding it as it arrives: its
+/// byte string's length, and the fields before it, should be there.
+const PROBE: usize = 1024;
 
 impl FrameReader {
     /// A reader refusing frames over `max` bytes.
@@ -359,11 +385,18 @@ impl FrameReader {
     /// End-of-file between frames is [`FrameError::Eof`], within one
     /// [`FrameError::Truncated`]; otherwise as [`read_frame`].
     pub fn read<T: DeserializeOwned>(&mut self, fd: impl AsFd) -> Result<T, FrameError> {
+        let mut tried = false;
         let len = loop {
             if self.buffered() >= HEADER {
                 let len = body_len(&self.buf[self.start..self.end], self.max)?;
                 if self.buffered() >= HEADER + len {
                     break len;
+                }
+                if !tried && len >= LARGE && self.buffered() - HEADER >= PROBE {
+                    tried = true;
+                    if let Some(out) = self.read_arriving(fd.as_fd(), len) {
+                        return out;
+                    }
                 }
                 self.fill(&fd, HEADER + len)?;
             } else {
@@ -374,6 +407,34 @@ impl FrameReader {
         self.start = body.end;
         self.last = len;
         decode(&self.buf[body])
+    }
+
+    /// A large frame, of body length `len`, of which only the start is buffered: if the
+    /// value ends with a byte string that runs to the frame's end, read that straight into
+    /// the value (`tail.rs`); `None` if it does not, nothing having been read.
+    fn read_arriving<T: DeserializeOwned>(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        len: usize,
+    ) -> Option<Result<T, FrameError>> {
+        let have = &self.buf[self.start + HEADER..self.end];
+        match decode_arriving::<T>(have, len, fd) {
+            Arrived::Whole => None,
+            Arrived::Done(out) => {
+                // Every byte buffered was this frame's, and the rest came from `fd`.
+                (self.start, self.end) = (0, 0);
+                self.last = len;
+                Some(out)
+            }
+            Arrived::Cut(e, got) => {
+                // Keep what arrived, as `fill` would have: after a time-out the next `read`
+                // goes on with this frame.
+                self.buf.truncate(self.end);
+                self.buf.extend_from_slice(&got);
+                self.end = self.buf.len();
+                Some(Err(e))
+            }
+        }
     }
 
     /// The next frame's body length, once its header is buffered (reading for it if need

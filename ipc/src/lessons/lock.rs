@@ -24,8 +24,12 @@ pub fn ten_printers(cx: &Cx, lock: &Lock) -> anyhow::Result<Vec<i32>> {
                         let _waiting = cx.span(Activity::Wait, "acquire(): waiting for the lock");
                         lock.acquire()?
                     };
-                    let _holding = cx.span(Activity::Hold, "holding the lock");
+                    let holding = cx.span(Activity::Hold, "holding the lock");
                     cx.say(format!("{i}"));
+                    // The span ends while the lock is still held: ended after the release,
+                    // it could end after the next holder's span began (two holds drawn
+                    // overlapping on the timeline).
+                    drop(holding);
                     drop(held);
                     Ok(())
                 },

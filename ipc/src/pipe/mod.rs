@@ -293,7 +293,9 @@ impl<S, R: DeserializeOwned> Connection<S, R> {
     /// Receive one message, waiting as long as it takes. Replaces `conn.recv()`; when every
     /// copy of the peer's end is closed this is [`FrameError::Eof`] (see "Who must close
     /// what" on [`Connection`]). One `read` usually brings a small message whole, and any
-    /// messages behind it, which later calls hand out without reading.
+    /// messages behind it, which later calls hand out without reading. A large message that
+    /// ends with a byte string (a 1 MiB `serde_bytes::ByteBuf`, or a struct whose last field
+    /// is one) has that string read from the socket straight into it, not copied.
     ///
     /// # Errors
     /// [`FrameError::Eof`] at a clean end, [`FrameError::Truncated`] at an end mid-message,
