@@ -27,6 +27,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
 
 use coroutines::{Greenlet, GreenletError, GreenletErrorKind, GreenletExit, Val, getcurrent, val};
+use lesson::testing::Rng;
 
 const SLOTS: usize = 6;
 const MAX_GREENLETS: usize = 5;
@@ -609,27 +610,6 @@ impl Model {
 // ---------------------------------------------------------------------------------------------
 // The world the interpreters share, on this thread.
 
-/// A seeded random source (splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-}
-
 /// Counts how many are alive, in a shared cell.
 struct Live(Rc<Cell<i64>>);
 
@@ -987,7 +967,7 @@ fn sequence(seed: u64) {
     WORLD.with(|w| {
         *w.borrow_mut() = Some(World {
             seed,
-            rng: Rng(seed),
+            rng: Rng::new(seed),
             budget: OPS_PER_SEQUENCE,
             next_number: 0,
             model: Model::new(),

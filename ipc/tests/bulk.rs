@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use ipc::Pipe;
 use ipc::frame::{self, FrameError, FrameReader};
+use lesson::testing::Rng;
 use nix::sys::socket::{setsockopt, sockopt};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
@@ -104,25 +105,9 @@ enum Msg {
     Text(String),
 }
 
-/// xorshift64*: the message contents, reproducible on both sides.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 /// `len` bytes that differ from message to message and from place to place.
 fn pattern(i: usize, len: usize) -> Vec<u8> {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1));
+    let mut rng = Rng::new(i as u64);
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
         out.extend_from_slice(&rng.next().to_le_bytes());
@@ -147,7 +132,7 @@ fn message(i: usize, seed: u64) -> Msg {
         5 * MIB,
         2 * MIB,
     ];
-    let mut rng = Rng((seed ^ (i as u64).wrapping_mul(0x1000_0000_01b3)) | 1);
+    let mut rng = Rng::new(seed ^ (i as u64).wrapping_mul(0x1000_0000_01b3));
     let len = match EDGES.get(i / 3) {
         Some(&len) => len,
         None => match rng.below(3) {
@@ -230,15 +215,7 @@ fn sequence(n: usize, seed: u64, socket_buffer: Option<usize>) {
 
 #[test]
 fn large_byte_strings_arrive_exactly_with_small_messages_between() {
-    let seed = std::env::var("BULK_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
-    eprintln!("bulk seed: BULK_SEED={seed}");
+    let seed = lesson::testing::seed("BULK_SEED");
     lesson::within(LIMIT, "bulk sequence", move || sequence(60, seed, None));
 }
 

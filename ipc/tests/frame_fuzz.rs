@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use ipc::frame::{self, FrameError, FrameReader};
 use ipc::{Data, Pipe, Queue};
+use lesson::testing::Rng;
 use processes::Process;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -89,24 +90,6 @@ fn peak_of<R>(f: impl FnOnce() -> R) -> (R, usize) {
 const BASE: usize = (64 + 4) << 10;
 const PER_BYTE: usize = 32;
 const MAX: usize = frame::DEFAULT_MAX_FRAME;
-
-/// xorshift64*: enough randomness for test cases, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
 
 /// A field, then a byte string that may run to the frame's end: a large one is read
 /// straight into the value (the tail path of `FrameReader::read`).
@@ -447,7 +430,7 @@ fn a_claimed_length_costs_nothing_until_its_bytes_arrive() {
         // The same claims as byte strings running to the frame's end, bare and after a
         // field, with 2 000 bytes of them sent: their readers decode as the bytes arrive
         // (FrameReader, Connection) and must not reserve for the claim either.
-        let mut rng = Rng(1);
+        let mut rng = Rng::new(1);
         for claim in [MAX, MAX - 1, 1 << 20, 300_000, 64 << 10] {
             let case = format!("a byte string claiming {claim} bytes, 2 000 sent");
             let (ok, bad) =
@@ -473,17 +456,8 @@ fn a_claimed_length_costs_nothing_until_its_bytes_arrive() {
 #[test]
 fn random_truncated_and_mutated_frames_never_panic_abort_or_overallocate() {
     in_child("random frames", || {
-        let seed = std::env::var("FUZZ_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
-                    | 1
-            });
-        eprintln!("frame fuzz seed: FUZZ_SEED={seed}");
-        let mut rng = Rng(seed);
+        let seed = lesson::testing::seed("FUZZ_SEED");
+        let mut rng = Rng::new(seed);
         let qd: Queue<Raw<Data>> = Queue::new().map_err(|e| e.to_string())?;
         let qr: Queue<Raw<Record>> = Queue::new().map_err(|e| e.to_string())?;
         let qm: Queue<Raw<BTreeMap<String, Vec<u16>>>> = Queue::new().map_err(|e| e.to_string())?;

@@ -11,6 +11,7 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use ipc::{Data, Manager, ManagerError};
+use lesson::testing::Rng;
 use lesson::within;
 use nix::libc;
 
@@ -341,31 +342,11 @@ fn the_server_removes_its_socket_directory_when_it_is_terminated() {
     });
 }
 
-/// xorshift64*: random test cases without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 #[test]
 fn random_frames_from_raw_clients_never_take_the_server_down() {
     let _fork = serial();
     within(Duration::from_secs(120), "random requests", || {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64)
-            | 1;
-        eprintln!("seed {seed}");
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(lesson::testing::seed("MANAGER_FUZZ_SEED"));
         let m = Manager::start().unwrap();
         let v = m.value(0).unwrap();
         let l = m.list([Data::from(1), Data::from("two")]).unwrap();

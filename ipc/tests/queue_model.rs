@@ -9,22 +9,8 @@ use std::time::Duration;
 
 use ipc::queue::CAPACITY;
 use ipc::{FrameError, Queue};
+use lesson::testing::Rng;
 use lesson::within;
-
-/// xorshift64*: random sequences without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 type Item = (u8, u32, Vec<u8>);
 
@@ -39,11 +25,7 @@ fn payload(p: u8, i: u32, len: usize) -> Vec<u8> {
 
 #[test]
 fn what_is_got_is_exactly_what_was_put_whatever_the_sizes_and_cancellations() {
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64)
-        | 1;
-    eprintln!("seed {seed}");
+    let seed = lesson::testing::seed("QUEUE_MODEL_SEED");
     within(Duration::from_secs(240), "model", move || {
         let q: Queue<Item> = Queue::new().unwrap();
         // The model: each producer's successful puts, in order.
@@ -52,7 +34,7 @@ fn what_is_got_is_exactly_what_was_put_whatever_the_sizes_and_cancellations() {
             .map(|p| {
                 let (q, put) = (q.clone(), put.clone());
                 std::thread::spawn(move || {
-                    let mut rng = Rng(seed ^ ((u64::from(p) + 1) * 0x9e37_79b9));
+                    let mut rng = Rng::new(seed ^ ((u64::from(p) + 1) * 0x9e37_79b9));
                     let mut cancelled = 0;
                     for i in 0..150u32 {
                         let len = match rng.below(6) {

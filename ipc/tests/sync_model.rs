@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize};
 use std::time::Duration;
 
 use ipc::{Array, AtomicValue, Barrier, Condition, Event, RLock, Semaphore};
+use lesson::testing::Rng;
 use lesson::within;
 use processes::Process;
 
@@ -21,43 +22,22 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn seed() -> u64 {
-    let seed = std::env::var("SYNC_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
-    eprintln!("SYNC_SEED={seed}");
-    seed
+    lesson::testing::seed("SYNC_SEED")
 }
 
-/// xorshift64*: enough randomness to vary the interleavings.
-struct Rng(u64);
+/// Process `k`'s random source, from the run's seed.
+fn rng(seed: u64, k: u64) -> Rng {
+    Rng::new(seed ^ (k + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
 
-impl Rng {
-    fn new(seed: u64, k: u64) -> Rng {
-        Rng((seed ^ (k + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    /// A short random pause: nothing, a yield, or spinning.
-    fn pause(&mut self) {
-        match self.below(4) {
-            0 => {}
-            1 => std::thread::yield_now(),
-            _ => {
-                for _ in 0..self.below(2000) {
-                    std::hint::spin_loop();
-                }
+/// A short random pause: nothing, a yield, or spinning.
+fn pause(rng: &mut Rng) {
+    match rng.below(4) {
+        0 => {}
+        1 => std::thread::yield_now(),
+        _ => {
+            for _ in 0..rng.below(2000) {
+                std::hint::spin_loop();
             }
         }
     }
@@ -71,7 +51,7 @@ fn in_processes(
     let mut procs: Vec<Process> = (0..PROCS)
         .map(|k| {
             let f = f.clone();
-            Process::new(move || f(k, &mut Rng::new(seed, k)))
+            Process::new(move || f(k, &mut rng(seed, k)))
         })
         .collect();
     for p in &mut procs {
@@ -99,17 +79,17 @@ fn semaphore_never_lets_more_than_k_in() {
                 let permit = match rng.below(3) {
                     0 => Some(s.acquire()?),
                     1 => s.try_acquire()?,
-                    _ => s.acquire_timeout(Duration::from_micros(rng.below(500)))?,
+                    _ => s.acquire_timeout(Duration::from_micros(rng.below(500) as u64))?,
                 };
                 let Some(permit) = permit else { continue };
                 let now = i.fetch_add(1, SeqCst) + 1;
                 m.fetch_max(now, SeqCst);
                 anyhow::ensure!(now <= K.into(), "{now} inside a semaphore of {K}");
-                rng.pause();
+                pause(rng);
                 i.fetch_sub(1, SeqCst);
                 if rng.below(4) == 0 {
                     permit.forget()?;
-                    rng.pause();
+                    pause(rng);
                     s.release()?;
                 } else {
                     drop(permit);
@@ -134,20 +114,20 @@ fn event_hand_offs_are_never_lost() {
         let seen = AtomicValue::new(AtomicU64::new(0)).unwrap();
         let (pi, po, sn) = (ping.clone(), pong.clone(), seen.clone());
         let mut child = Process::new(move || -> anyhow::Result<()> {
-            let mut rng = Rng::new(seed, 99);
+            let mut rng = rng(seed, 99);
             for _ in 0..ROUNDS {
                 anyhow::ensure!(pi.wait_timeout(LONG), "a ping was lost");
                 pi.clear();
                 sn.fetch_add(1, SeqCst);
-                rng.pause();
+                pause(&mut rng);
                 po.set();
             }
             Ok(())
         });
         child.start().unwrap();
-        let mut rng = Rng::new(seed, 100);
+        let mut rng = rng(seed, 100);
         for r in 0..ROUNDS {
-            rng.pause();
+            pause(&mut rng);
             ping.set();
             assert!(pong.wait_timeout(LONG), "a pong was lost at round {r}");
             pong.clear();
@@ -182,7 +162,8 @@ fn condition_hands_every_item_to_exactly_one_consumer() {
                     }
                 } else {
                     loop {
-                        let t = (rng.below(3) == 0).then(|| Duration::from_micros(rng.below(300)));
+                        let t = (rng.below(3) == 0)
+                            .then(|| Duration::from_micros(rng.below(300) as u64));
                         if g.wait_for(|| it.load(SeqCst) > 0, t.or(Some(LONG)))? {
                             break;
                         }
@@ -192,7 +173,7 @@ fn condition_hands_every_item_to_exactly_one_consumer() {
                     tk.fetch_add(1, SeqCst);
                 }
                 drop(g);
-                rng.pause();
+                pause(rng);
             }
             Ok(())
         });
@@ -213,7 +194,7 @@ fn barrier_rounds_give_each_index_once() {
         let (bb, ix) = (b.clone(), indices.clone());
         in_processes(seed, move |k, rng| {
             for r in 0..ROUNDS {
-                rng.pause();
+                pause(rng);
                 let i = bb.wait()?;
                 ix.lock()?[r * PROCS as usize + k as usize] = i as u8;
             }
@@ -242,7 +223,7 @@ fn rlock_has_one_owner_at_a_time_at_any_depth() {
         in_processes(seed, move |k, rng| {
             let me = k as usize + 1;
             for _ in 0..300 {
-                let depth = 1 + rng.below(3) as usize;
+                let depth = 1 + rng.below(3);
                 let mut guards = Vec::new();
                 for level in 0..depth {
                     guards.push(rr.acquire()?);
@@ -252,7 +233,7 @@ fn rlock_has_one_owner_at_a_time_at_any_depth() {
                     }
                     anyhow::ensure!(rr.count() as usize == level + 1);
                 }
-                rng.pause();
+                pause(rng);
                 ow.store(0, SeqCst);
                 while guards.pop().is_some() {}
             }

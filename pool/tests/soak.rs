@@ -21,28 +21,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use lesson::testing::Rng;
 use lesson::within;
 use pool::{Pool, TaskError};
 use support::{
     LONG, MAX_TASKS, Out, Work, assert_no_children, eventually, kill_if_ours, probe, serial, sq,
 };
-
-/// splitmix64: small, seedable, good enough to pick moments and sizes.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 #[derive(Debug, Clone, Copy)]
 enum Mode {
@@ -169,7 +153,7 @@ fn soak_random_kills_keep_one_result_per_task_in_its_place() {
     eprintln!("soak: seed {seed:#x}, about {secs} s (POOL_SOAK_SEED, POOL_SOAK_SECS)");
     within(Duration::from_secs(secs) + LONG, "the soak", move || {
         let pr = probe();
-        let mut rng = Rng(seed);
+        let mut rng = Rng::new(seed);
         // Every other pass over the modes and chunk sizes uses a pool that also recycles its
         // workers (maxtasksperchild), so kills meet replacements of both kinds.
         let mut pools: [Pool<Work>; 2] = [
@@ -197,26 +181,26 @@ fn soak_random_kills_keep_one_result_per_task_in_its_place() {
             );
             rounds += 1;
             pr.reset();
-            let n = 100 + rng.below(300) as usize;
+            let n = 100 + rng.below(300);
             assert!(n <= MAX_TASKS);
             let work: Vec<Work> = (0..n as u32)
                 .map(|i| match rng.below(4) {
                     0 => Work::Square(i),
-                    _ => Work::Nap(i, rng.below(300)),
+                    _ => Work::Nap(i, rng.below(300) as u64),
                 })
                 .collect();
             let stop = AtomicBool::new(false);
             let killed = Mutex::new(HashSet::new());
-            let mut krng = Rng(rng.next());
+            let mut krng = Rng::new(rng.next());
             let got = std::thread::scope(|s| {
                 s.spawn(|| {
                     while !stop.load(Ordering::SeqCst) {
-                        std::thread::sleep(Duration::from_micros(500 + krng.below(3000)));
+                        std::thread::sleep(Duration::from_micros(500 + krng.below(3000) as u64));
                         let pids = p.worker_pids();
                         if pids.is_empty() {
                             continue;
                         }
-                        let pid = pids[krng.below(pids.len() as u64) as usize];
+                        let pid = pids[krng.below(pids.len())];
                         if kill_if_ours(pid) {
                             killed.lock().unwrap().insert(pid);
                         }
