@@ -270,18 +270,9 @@ fn message_of(i: usize, size: usize) -> Msg {
     }
 }
 
-/// postcard's unsigned varint.
-fn varint(mut n: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let b = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(b);
-            return out;
-        }
-        out.push(b | 0x80);
-    }
+/// postcard's unsigned varint (how it writes a `usize`).
+fn varint(n: usize) -> Vec<u8> {
+    postcard::to_stdvec(&n).expect("a usize always encodes")
 }
 
 /// Write `bytes` from another thread (they are larger than the socket buffer), then close.

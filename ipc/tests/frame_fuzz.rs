@@ -99,18 +99,9 @@ struct Tailed {
     data: ByteBuf,
 }
 
-/// postcard's unsigned varint.
-fn varint(mut n: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let b = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out.push(b);
-            return out;
-        }
-        out.push(b | 0x80);
-    }
+/// postcard's unsigned varint (how it writes a `usize`).
+fn varint(n: usize) -> Vec<u8> {
+    postcard::to_stdvec(&n).expect("a usize always encodes")
 }
 
 /// A frame of `claim` body bytes shaped as `before` and then a byte string running to its
