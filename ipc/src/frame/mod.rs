@@ -8,23 +8,25 @@
 //!
 //! The codec is split along its seams: [`FrameError`] (`error.rs`), writing (`write.rs`:
 //! [`encode`], [`write_frame`], [`write_bytes`], [`write_all`]) and reading (`read.rs`:
-//! [`decode`], [`read_frame`], [`read_one_frame`], [`read_bytes_into`], [`read_bytes_at`],
-//! [`FrameReader`]). Decoding goes through a depth limit (`depth.rs`, [`MAX_DEPTH`]). A large
-//! frame that a [`FrameReader`] receives and whose value ends with a byte string has that
-//! string read from the descriptor straight into the value (`tail.rs`), with no copy through
-//! the read-ahead buffer.
+//! [`decode`], [`read_frame`], [`read_one_frame`], [`read_bytes_into`], [`read_bytes_at`]),
+//! reading ahead (`reader.rs`: [`FrameReader`]). Decoding goes through a depth limit
+//! (`depth.rs`, [`MAX_DEPTH`]). A large frame that a [`FrameReader`] receives and whose value
+//! ends with a byte string has that string read from the descriptor straight into the value
+//! (`tail.rs`), with no copy through the read-ahead buffer.
 
 use std::cell::RefCell;
 
 mod depth;
 mod error;
 mod read;
+mod reader;
 mod tail;
 mod write;
 
 pub use depth::MAX_DEPTH;
 pub use error::{DecodeError, FrameError, LostCause};
-pub use read::{FrameReader, decode, read_bytes_at, read_bytes_into, read_frame, read_one_frame};
+pub use read::{decode, read_bytes_at, read_bytes_into, read_frame, read_one_frame};
+pub use reader::FrameReader;
 pub use write::{DIRECT, encode, write_all, write_bytes, write_frame};
 pub(crate) use write::{encode_into, with_frame, with_scratch};
 
