@@ -10,7 +10,7 @@
 //! multiprocessing fork (`bench/python/process_start.py`); spawn at least 10x faster than
 //! Python's spawn.
 
-use lesson::bench::{Param, line, measure, measure_pair, report_per_op};
+use lesson::bench::{Param, line, measure, measure_pair_counted, report_per_op};
 use nix::libc;
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, fork};
@@ -52,8 +52,9 @@ fn main() {
     processes::spawn_main(ENTRIES);
 
     // One after another: start, join, repeat.
-    let (raw, ours) = measure_pair(
+    let ((raw, raw_counts), (ours, ours_counts)) = measure_pair_counted(
         RUNS,
+        N as u64,
         || {
             for _ in 0..N {
                 waitpid(raw_fork(), None).expect("waitpid");
@@ -71,13 +72,13 @@ fn main() {
         "process_start_join_raw",
         raw,
         N as u64,
-        &[("pattern", "one after another".into())],
+        &raw_counts.with(&[("pattern", "one after another".into())]),
     );
     let ours_seq = report_per_op(
         "process_start_join",
         ours,
         N as u64,
-        &[("pattern", "one after another".into())],
+        &ours_counts.with(&[("pattern", "one after another".into())]),
     );
     ratio(
         "process_vs_raw_fork_sequential",
@@ -88,8 +89,9 @@ fn main() {
     );
 
     // The seed's pattern: start them all, then join them all.
-    let (raw, ours) = measure_pair(
+    let ((raw, raw_counts), (ours, ours_counts)) = measure_pair_counted(
         RUNS,
+        N as u64,
         || {
             let pids: Vec<_> = (0..N).map(|_| raw_fork()).collect();
             for pid in pids {
@@ -110,13 +112,13 @@ fn main() {
         "process_start_join_raw",
         raw,
         N as u64,
-        &[("pattern", "1000 started, then joined".into())],
+        &raw_counts.with(&[("pattern", "1000 started, then joined".into())]),
     );
     let ours_batch = report_per_op(
         "process_start_join",
         ours,
         N as u64,
-        &[("pattern", "1000 started, then joined".into())],
+        &ours_counts.with(&[("pattern", "1000 started, then joined".into())]),
     );
     ratio(
         "process_vs_raw_fork_batch",

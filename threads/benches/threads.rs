@@ -4,7 +4,7 @@
 //! - the CPU-bound prime count at 1, 2, ... available_parallelism() threads (target: speedup at
 //!   N threads at least 0.9 x N).
 
-use lesson::bench::{Param, line, measure, measure_pair, report};
+use lesson::bench::{Param, line, measure, measure_pair_counted, report};
 use threads::Thread;
 use threads::lessons::gil;
 
@@ -12,8 +12,9 @@ const THREADS: usize = 1000;
 const RUNS: usize = 9;
 
 fn main() {
-    let (raw, ours) = measure_pair(
+    let ((raw, raw_counts), (ours, ours_counts)) = measure_pair_counted(
         RUNS,
+        THREADS as u64,
         || {
             let hs: Vec<_> = (0..THREADS)
                 .map(|i| std::thread::spawn(move || i))
@@ -36,13 +37,13 @@ fn main() {
         "thread_spawn_join_1000_raw",
         "ms",
         raw,
-        &params("std::thread::spawn"),
+        &raw_counts.with(&params("std::thread::spawn")),
     );
     report(
         "thread_spawn_join_1000",
         "ms",
         ours,
-        &params("threads::Thread"),
+        &ours_counts.with(&params("threads::Thread")),
     );
     let ratio = ours.median.as_secs_f64() / raw.median.as_secs_f64();
     println!(
