@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use ipc::{Event, Lock, Manager, Pipe, Queue, frame};
 use lesson::bench::{
-    Counters, Param, Sample, line, measure, measure_pair, report_per_op, run_selected,
+    Counters, Param, Sample, line, measure, measure_all, measure_pair, report_per_op, run_selected,
 };
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
@@ -181,45 +181,44 @@ fn rate(name: &str, unit: &str, s: Sample, amount: f64, params: &[(&str, Param)]
 fn bulk() {
     const MIB: usize = 1 << 20;
     const COUNT: usize = 256;
-    let (raw, conn) = measure_pair(
-        RUNS,
-        || {
-            let (mine, theirs) = raw_pair();
-            let mut child = Process::new(move || {
-                let data = vec![7u8; MIB];
-                for _ in 0..COUNT {
-                    if frame::write_all(theirs.as_fd(), &data).is_err() {
-                        break;
-                    }
-                }
-            })
-            .close_in_child(&mine);
-            child.start().expect("start");
-            let mut buf = vec![0u8; MIB];
+    // The three measured in turn, round after round, so that drift of the machine hits them
+    // alike (send_bytes, measured after the other two, once missed its target by drift alone).
+    let mut raw_run = || {
+        let (mine, theirs) = raw_pair();
+        let mut child = Process::new(move || {
+            let data = vec![7u8; MIB];
             for _ in 0..COUNT {
-                assert!(read_exact(&mine, &mut buf));
-            }
-            let _ = child.join();
-        },
-        || {
-            let (ours, theirs) = Pipe::duplex::<(), ByteBuf>().expect("pipe");
-            let mut child = Process::new(move || {
-                let data = ByteBuf::from(vec![7u8; MIB]);
-                for _ in 0..COUNT {
-                    if theirs.send(&data).is_err() {
-                        break;
-                    }
+                if frame::write_all(theirs.as_fd(), &data).is_err() {
+                    break;
                 }
-            })
-            .close_in_child(&ours);
-            child.start().expect("start");
-            for _ in 0..COUNT {
-                assert_eq!(ours.recv().expect("recv").len(), MIB);
             }
-            let _ = child.join();
-        },
-    );
-    let bytes_only = measure(RUNS, || {
+        })
+        .close_in_child(&mine);
+        child.start().expect("start");
+        let mut buf = vec![0u8; MIB];
+        for _ in 0..COUNT {
+            assert!(read_exact(&mine, &mut buf));
+        }
+        let _ = child.join();
+    };
+    let mut conn_run = || {
+        let (ours, theirs) = Pipe::duplex::<(), ByteBuf>().expect("pipe");
+        let mut child = Process::new(move || {
+            let data = ByteBuf::from(vec![7u8; MIB]);
+            for _ in 0..COUNT {
+                if theirs.send(&data).is_err() {
+                    break;
+                }
+            }
+        })
+        .close_in_child(&ours);
+        child.start().expect("start");
+        for _ in 0..COUNT {
+            assert_eq!(ours.recv().expect("recv").len(), MIB);
+        }
+        let _ = child.join();
+    };
+    let mut bytes_run = || {
         let (ours, theirs) = Pipe::duplex::<(), ()>().expect("pipe");
         let mut child = Process::new(move || {
             let data = vec![7u8; MIB];
@@ -236,7 +235,11 @@ fn bulk() {
             assert_eq!(ours.recv_bytes_into(&mut buf, 0).expect("recv"), MIB);
         }
         let _ = child.join();
-    });
+    };
+    let mut all = measure_all(RUNS, &mut [&mut raw_run, &mut conn_run, &mut bytes_run]).into_iter();
+    let (Some(raw), Some(conn), Some(bytes_only)) = (all.next(), all.next(), all.next()) else {
+        unreachable!("three contenders give three samples")
+    };
     let bytes = (COUNT * MIB) as f64;
     let send_bytes = rate(
         "pipe_bulk_send_bytes",

@@ -65,14 +65,26 @@ pub fn measure(runs: usize, mut f: impl FnMut()) -> Sample {
 /// Measure two contenders fairly: one warm-up each, then `runs` (at least 5) rounds of
 /// `a` then `b`, so that drift of the machine (frequency, other load) hits both alike.
 pub fn measure_pair(runs: usize, mut a: impl FnMut(), mut b: impl FnMut()) -> (Sample, Sample) {
-    a();
-    b();
-    let (mut ta, mut tb) = (Vec::new(), Vec::new());
-    for _ in 0..runs.max(5) {
-        ta.push(time(&mut a));
-        tb.push(time(&mut b));
+    let mut all = measure_all(runs, &mut [&mut a, &mut b]).into_iter();
+    match (all.next(), all.next()) {
+        (Some(a), Some(b)) => (a, b),
+        _ => unreachable!("two contenders give two samples"),
     }
-    (sample(ta), sample(tb))
+}
+
+/// [`measure_pair`] for any number of contenders: one warm-up each, then `runs` (at least 5)
+/// rounds of each in turn; one sample per contender, in order.
+pub fn measure_all(runs: usize, fs: &mut [&mut dyn FnMut()]) -> Vec<Sample> {
+    for f in fs.iter_mut() {
+        f();
+    }
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); fs.len()];
+    for _ in 0..runs.max(5) {
+        for (f, t) in fs.iter_mut().zip(&mut times) {
+            t.push(time(f));
+        }
+    }
+    times.into_iter().map(sample).collect()
 }
 
 pub use crate::counters::{CALLGRIND_ENV, Counters, Counts, callgrind_region};
