@@ -30,7 +30,8 @@
 //! into it; `read(2)` is given at most that many bytes of room and writes at most as many as
 //! it returns; only then does the length grow, by exactly that count. `tests/bulk.rs` checks
 //! every byte delivered, over random sizes, frames larger than the socket buffer, and frames
-//! cut short; run it under `valgrind --tool=memcheck` to check the block itself.
+//! cut short; `ipc/memcheck.sh` (run by CI) runs it and `frame_fuzz.rs` under valgrind memcheck,
+//! which reports a write past the capacity or a length set past the bytes read.
 
 use std::cell::Cell;
 use std::os::fd::{AsRawFd, BorrowedFd};
