@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::deadline;
-use crate::shim::{Condvar, Mutex, lock, wait, wait_timeout};
+use crate::shim::{Condvar, Mutex, lock, wait, wait_timeout, yield_now};
 
 #[derive(Debug, Default)]
 struct State {
@@ -42,6 +42,13 @@ impl fmt::Debug for Event {
             .finish()
     }
 }
+
+/// How many times a waiter yields its CPU and looks again before it sleeps (fewer under loom,
+/// whose search grows with every step: two still check the path).
+#[cfg(not(loom))]
+const YIELDS: usize = 8;
+#[cfg(loom)]
+const YIELDS: usize = 2;
 
 impl Event {
     /// A new event, not set.
@@ -94,6 +101,20 @@ impl Event {
             return true;
         }
         let entered = s.generation;
+        // Look again a few times, giving up the CPU in between, before sleeping: a set that
+        // comes soon (from a thread on another core, or the one the yield lets run on this
+        // one) then costs no sleep and no wake-up.
+        for _ in 0..YIELDS {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            drop(s);
+            yield_now();
+            s = lock(&self.state);
+            if s.flag || s.generation != entered {
+                return true;
+            }
+        }
         s.waiting += 1;
         let released = loop {
             if s.flag || s.generation != entered {
