@@ -96,36 +96,16 @@ pub fn serve(backend: Backend, listener: TcpListener, clients: usize) -> anyhow:
         served.waits += 1;
         for &(fd, _) in &ready {
             if fd == listener.as_raw_fd() {
-                loop {
-                    match listener.accept() {
-                        Ok((s, _)) => {
-                            s.set_nonblocking(true)?;
-                            sel.register(s.as_fd(), Events::READ, ())?;
-                            open.insert(s.as_raw_fd(), s);
-                            served.accepted += 1;
-                            served.most_open = served.most_open.max(open.len());
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) => return Err(e).context("accept"),
-                    }
-                }
+                accept_all(&listener, &mut open, &mut served, |s| {
+                    sel.register(s.as_fd(), Events::READ, ())?;
+                    Ok(())
+                })?;
                 continue;
             }
             let Some(c) = open.get_mut(&fd) else {
                 continue;
             };
-            let close = match c.read(&mut buf) {
-                Ok(0) => true,
-                Ok(n) => {
-                    c.set_nonblocking(false)?;
-                    c.write_all(&buf[..n])?;
-                    c.set_nonblocking(true)?;
-                    served.echoed += n;
-                    false
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
-                Err(_) => true,
-            };
+            let close = echo_once(c, &mut buf, &mut served)?;
             if close {
                 sel.unregister(fd)?;
                 open.remove(&fd);
@@ -133,6 +113,46 @@ pub fn serve(backend: Backend, listener: TcpListener, clients: usize) -> anyhow:
         }
     }
     Ok(served)
+}
+
+/// Accept every connection waiting on the (non-blocking) `listener`: each made non-blocking,
+/// handed to `watch` (to register it), then kept in `open` and counted.
+fn accept_all(
+    listener: &TcpListener,
+    open: &mut HashMap<RawFd, TcpStream>,
+    served: &mut Served,
+    mut watch: impl FnMut(&TcpStream) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    loop {
+        match listener.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(true)?;
+                watch(&s)?;
+                open.insert(s.as_raw_fd(), s);
+                served.accepted += 1;
+                served.most_open = served.most_open.max(open.len());
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e).context("accept"),
+        }
+    }
+}
+
+/// Echo what one read of the ready connection `c` brings (written back whole, blocking for
+/// the write); whether the connection is done (end-of-file or an error such as a reset).
+fn echo_once(c: &mut TcpStream, buf: &mut [u8], served: &mut Served) -> anyhow::Result<bool> {
+    Ok(match c.read(buf) {
+        Ok(0) => true,
+        Ok(n) => {
+            c.set_nonblocking(false)?;
+            c.write_all(&buf[..n])?;
+            c.set_nonblocking(true)?;
+            served.echoed += n;
+            false
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+        Err(_) => true,
+    })
 }
 
 /// The echo server by hand on nix's `Epoll`, with no selector in between: the floor the hub's
@@ -160,37 +180,17 @@ pub fn serve_raw_epoll(listener: TcpListener, clients: usize) -> anyhow::Result<
         for ev in &events[..n] {
             let fd = ev.data() as RawFd;
             if fd == lfd {
-                loop {
-                    match listener.accept() {
-                        Ok((s, _)) => {
-                            s.set_nonblocking(true)?;
-                            let ev = EpollEvent::new(EpollFlags::EPOLLIN, s.as_raw_fd() as u64);
-                            epoll.add(s.as_fd(), ev)?;
-                            open.insert(s.as_raw_fd(), s);
-                            served.accepted += 1;
-                            served.most_open = served.most_open.max(open.len());
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) => return Err(e).context("accept"),
-                    }
-                }
+                accept_all(&listener, &mut open, &mut served, |s| {
+                    let ev = EpollEvent::new(EpollFlags::EPOLLIN, s.as_raw_fd() as u64);
+                    epoll.add(s.as_fd(), ev)?;
+                    Ok(())
+                })?;
                 continue;
             }
             let Some(c) = open.get_mut(&fd) else {
                 continue;
             };
-            let close = match c.read(&mut buf) {
-                Ok(0) => true,
-                Ok(n) => {
-                    c.set_nonblocking(false)?;
-                    c.write_all(&buf[..n])?;
-                    c.set_nonblocking(true)?;
-                    served.echoed += n;
-                    false
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
-                Err(_) => true,
-            };
+            let close = echo_once(c, &mut buf, &mut served)?;
             if close && let Some(c) = open.remove(&fd) {
                 let _ = epoll.delete(c.as_fd());
             }

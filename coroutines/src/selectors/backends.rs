@@ -85,14 +85,8 @@ impl<T> Selector<T> for SelectSelector<T> {
         events: Events,
         data: T,
     ) -> Result<&Key<T>, SelectorError> {
-        let old = self.reg.remove(fd.as_raw_fd())?;
-        match self.reg.new_key(fd, events, data) {
-            Ok(key) => Ok(self.reg.insert(key)),
-            Err(e) => {
-                self.reg.insert(old);
-                Err(e)
-            }
-        }
+        let (key, _) = self.reg.rekey(fd, events, data)?;
+        Ok(self.reg.insert(key))
     }
 
     fn select_into(
@@ -210,14 +204,8 @@ impl<T> Selector<T> for PollSelector<T> {
         events: Events,
         data: T,
     ) -> Result<&Key<T>, SelectorError> {
-        let old = self.reg.remove(fd.as_raw_fd())?;
-        match self.reg.new_key(fd, events, data) {
-            Ok(key) => Ok(self.reg.insert(key)),
-            Err(e) => {
-                self.reg.insert(old);
-                Err(e)
-            }
-        }
+        let (key, _) = self.reg.rekey(fd, events, data)?;
+        Ok(self.reg.insert(key))
     }
 
     fn select_into(
@@ -370,17 +358,9 @@ impl<T> Selector<T> for EpollSelector<T> {
         events: Events,
         data: T,
     ) -> Result<&Key<T>, SelectorError> {
-        let raw = fd.as_raw_fd();
-        let old = self.reg.remove(raw)?;
-        let key = match self.reg.new_key(fd, events, data) {
-            Ok(key) => key,
-            Err(e) => {
-                self.reg.insert(old);
-                return Err(e);
-            }
-        };
-        if old.events != events {
-            let mut ev = EpollEvent::new(self.flags(events), raw as u64);
+        let (key, was) = self.reg.rekey(fd, events, data)?;
+        if was != events {
+            let mut ev = EpollEvent::new(self.flags(events), fd.as_raw_fd() as u64);
             if let Err(e) = self.epoll()?.modify(fd, &mut ev) {
                 // Python issue 30014: a failed modify leaves the descriptor unregistered.
                 let _ = self.epoll()?.delete(fd);

@@ -319,6 +319,24 @@ impl<T> Registry<T> {
         &self.keys[&fd]
     }
 
+    /// For `modify`: take `fd`'s key out and build its new one (not yet inserted), with the
+    /// events it had; when the new key cannot be built, the old one stays registered.
+    fn rekey(
+        &mut self,
+        fd: BorrowedFd<'_>,
+        events: Events,
+        data: T,
+    ) -> Result<(Key<T>, Events), SelectorError> {
+        let old = self.remove(fd.as_raw_fd())?;
+        match self.new_key(fd, events, data) {
+            Ok(key) => Ok((key, old.events)),
+            Err(e) => {
+                self.insert(old);
+                Err(e)
+            }
+        }
+    }
+
     fn remove(&mut self, fd: RawFd) -> Result<Key<T>, SelectorError> {
         self.check_open()?;
         self.keys
