@@ -393,31 +393,29 @@ impl<T> Future<T> {
     where
         T: Clone,
     {
-        if !self.wait_done(deadline) {
-            return Err(FutureError::Timeout);
-        }
-        if self.cancelled() {
-            return Err(FutureError::Cancelled);
-        }
-        self.lock()
-            .outcome
-            .clone()
-            .unwrap_or(Err(FutureError::Cancelled))
+        self.outcome_until(deadline, |o| o.clone())
     }
 
     /// Like `result_until`, but takes the value out (for an iterator that holds the only
     /// interest in it).
     pub(crate) fn take_until(&self, deadline: Option<Instant>) -> Result<T, FutureError> {
+        self.outcome_until(deadline, Option::take)
+    }
+
+    /// Once done (by `deadline`): `Timeout` if not, `Cancelled` if cancelled, else what `get`
+    /// makes of the outcome (a clone, or the value taken out).
+    fn outcome_until(
+        &self,
+        deadline: Option<Instant>,
+        get: impl FnOnce(&mut Option<Result<T, FutureError>>) -> Option<Result<T, FutureError>>,
+    ) -> Result<T, FutureError> {
         if !self.wait_done(deadline) {
             return Err(FutureError::Timeout);
         }
         if self.cancelled() {
             return Err(FutureError::Cancelled);
         }
-        self.lock()
-            .outcome
-            .take()
-            .unwrap_or(Err(FutureError::Cancelled))
+        get(&mut self.lock().outcome).unwrap_or(Err(FutureError::Cancelled))
     }
 
     /// The exception it finished with (`None` if it returned a value), waiting at most
