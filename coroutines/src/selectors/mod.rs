@@ -365,3 +365,22 @@ fn millis(timeout: Option<Duration>) -> nix::poll::PollTimeout {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A wait with less than a millisecond left still waits (1 ms): rounded down to 0 it
+    /// returned at once, and the event loop waited once more for nothing.
+    #[test]
+    fn millis_rounds_any_time_left_up_to_a_whole_millisecond() {
+        let ms = |d: Duration| i32::from(millis(Some(d)));
+        assert_eq!(ms(Duration::ZERO), 0);
+        assert_eq!(ms(Duration::from_nanos(1)), 1);
+        assert_eq!(ms(Duration::from_nanos(500)), 1);
+        assert_eq!(ms(Duration::from_micros(1000)), 1);
+        assert_eq!(ms(Duration::from_nanos(1_000_001)), 2);
+        assert_eq!(ms(Duration::MAX), i32::MAX);
+        assert_eq!(i32::from(millis(None)), -1);
+    }
+}
