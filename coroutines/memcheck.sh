@@ -18,7 +18,8 @@
 #   under valgrind, and about the kernel, not memory safety) and tests/not_send.rs (it runs
 #   rustc on a snippet: the compiler's memory, not ours).
 #
-# Usage: coroutines/memcheck.sh [extra valgrind options]
+# Usage: coroutines/memcheck.sh (extra valgrind options in MEMCHECK_OPTIONS; the loop itself is
+# .ci/memcheck-run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,17 +45,4 @@ fi
 # The tests' child processes get more time: under valgrind they run some thirty times slower.
 export COROUTINES_TEST_CHILD_DEADLINE=1200
 
-failed=()
-for bin in "${binaries[@]}"; do
-    echo "== valgrind --tool=memcheck $(basename "$bin")"
-    if ! valgrind --tool=memcheck --error-exitcode=99 --trace-children=yes \
-        --leak-check=no --num-callers=40 -q "$@" "$bin" -q; then
-        failed+=("$(basename "$bin")")
-    fi
-done
-
-if [ "${#failed[@]}" -ne 0 ]; then
-    echo "memcheck: FAILED: ${failed[*]}" >&2
-    exit 1
-fi
-echo "memcheck: ${#binaries[@]} test binaries, no memcheck error"
+exec .ci/memcheck-run "${binaries[@]}"

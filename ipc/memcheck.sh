@@ -11,7 +11,8 @@
 #   child processes (--trace-children=yes checks them too; about 3 minutes here).
 # Leaks are not errors here (the fuzz children exit without freeing).
 #
-# Usage: ipc/memcheck.sh [extra valgrind options]
+# Usage: ipc/memcheck.sh (extra valgrind options in MEMCHECK_OPTIONS; the loop itself is
+# .ci/memcheck-run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,17 +33,4 @@ if [ "${#binaries[@]}" -ne 2 ]; then
     exit 2
 fi
 
-failed=()
-for bin in "${binaries[@]}"; do
-    echo "== valgrind --tool=memcheck $(basename "$bin")"
-    if ! valgrind --tool=memcheck --error-exitcode=99 --trace-children=yes \
-        --leak-check=no --num-callers=40 -q "$@" "$bin" -q; then
-        failed+=("$(basename "$bin")")
-    fi
-done
-
-if [ "${#failed[@]}" -ne 0 ]; then
-    echo "memcheck: FAILED: ${failed[*]}" >&2
-    exit 1
-fi
-echo "memcheck: ipc's bulk and frame_fuzz tests, no memcheck error"
+exec .ci/memcheck-run "${binaries[@]}"
