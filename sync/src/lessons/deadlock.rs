@@ -104,24 +104,28 @@ impl<'a> Narration<'a> {
 }
 
 /// Take `lock` for `action`, drawn on the timeline: a wait while another thread has it, then a
-/// hold until the returned guard drops.
+/// hold until the returned guard drops. A deadlock is reported here, before this returns: the
+/// caller still holds its other locks then, so no thread of the cycle can take one of them and
+/// say a line before the report (reported after the caller's guards dropped, the thread it
+/// released could say "doLockA" first: seen once in CI).
 fn take<'l>(
-    cx: &Cx,
+    n: &Narration,
     lock: &'l TrackedMutex<()>,
     action: &str,
 ) -> Result<Held<TrackedGuard<'l, ()>>, Deadlock> {
     let guard = match lock.try_lock() {
         Some(guard) => guard,
         None => {
-            let _waiting = cx.span(
+            let _waiting = n.cx.span(
                 Activity::Wait,
                 format!("{action}: waiting for {}", lock.name()),
             );
-            lock.lock()?
+            lock.lock()
+                .inspect_err(|deadlock| n.deadlock(deadlock.clone()))?
         }
     };
     Ok(Held::new(
-        cx,
+        n.cx,
         guard,
         format!("{action}: holding {}", lock.name()),
     ))
@@ -129,28 +133,28 @@ fn take<'l>(
 
 /// The seed's `actionA`: A, pause 3 s, then B.
 fn action_a(n: &Narration, a: &TrackedMutex<()>, b: &TrackedMutex<()>) -> Result<(), Deadlock> {
-    let _a = take(n.cx, a, "actionA")?;
+    let _a = take(n, a, "actionA")?;
     n.turn('A');
     n.line("doLockA");
     pause_holding(n.cx, 3.0);
-    let _b = take(n.cx, b, "actionA")?;
+    let _b = take(n, b, "actionA")?;
     n.line("doLockB");
     Ok(())
 }
 
 /// The seed's `actionB`: B, pause 1 s, then A — the opposite order.
 fn action_b(n: &Narration, a: &TrackedMutex<()>, b: &TrackedMutex<()>) -> Result<(), Deadlock> {
-    let _b = take(n.cx, b, "actionB")?;
+    let _b = take(n, b, "actionB")?;
     n.turn('B');
     n.line("doLockB");
     pause_holding(n.cx, 1.0);
-    let _a = take(n.cx, a, "actionB")?;
+    let _a = take(n, a, "actionB")?;
     n.line("doLockA");
     Ok(())
 }
 
 /// Run the seed's five threads (actionA, pause 0.5 s, then actionB; or actionA again when
-/// `lock_order_fixed`). A thread that finds a deadlock reports it and stops (its guards drop,
+/// `lock_order_fixed`). A thread that finds a deadlock reports it, then stops (its guards drop,
 /// releasing what it held), so the others can finish. With the seed's order every line is said
 /// until the first deadlock; with the fixed order only the first thread's lines are.
 pub fn five_threads(cx: &Cx, lock_order_fixed: bool) -> anyhow::Result<Part> {
@@ -179,9 +183,9 @@ pub fn five_threads(cx: &Cx, lock_order_fixed: bool) -> anyhow::Result<Part> {
                             action_b(n, a, b)
                         }
                     });
-                    match outcome {
-                        Ok(()) => n.finished(),
-                        Err(deadlock) => n.deadlock(deadlock),
+                    // A deadlock was reported by `take`, while this thread still held its locks.
+                    if outcome.is_ok() {
+                        n.finished();
                     }
                 })
                 .context("spawning a thread")?;
@@ -346,4 +350,47 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         part.deadlocks
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Barrier;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A deadlock is in the narration before the thread that found it lets go of its locks.
+    /// (CI once saw the released thread say "doLockA" before the report, when the report was
+    /// made by the thread's closure after its guards had dropped; with `take` not reporting,
+    /// this test fails every time: the finder sees 0 deadlocks reported.)
+    #[test]
+    fn a_deadlock_is_reported_before_its_finder_releases_its_locks() {
+        let cx = Cx::quiet(0.02);
+        let graph = LockGraph::with_tick(Duration::from_millis(1));
+        let (a, b) = (graph.mutex("lockA", ()), graph.mutex("lockB", ()));
+        let n = Narration::new(&cx, Show::UntilFirstDeadlock);
+        let both_hold = Barrier::new(2);
+        // Each thread takes one lock, then the other's: a cycle. What the finder saw when its
+        // second `take` failed: (deadlocks reported, whether it still held its first lock).
+        let one = |first: &TrackedMutex<()>, second: &TrackedMutex<()>| {
+            let _first = take(&n, first, "test").expect("the first lock is free");
+            both_hold.wait();
+            take(&n, second, "test")
+                .err()
+                .map(|_| (n.part().deadlocks.len(), first.locked()))
+        };
+        let seen: Vec<(usize, bool)> = std::thread::scope(|s| {
+            let ab = s.spawn(|| one(&a, &b));
+            let ba = s.spawn(|| one(&b, &a));
+            [ab.join().unwrap(), ba.join().unwrap()]
+        })
+        .into_iter()
+        .flatten()
+        .collect();
+        assert_eq!(
+            seen,
+            [(1, true)],
+            "one finder, which had reported while holding"
+        );
+    }
 }
