@@ -116,12 +116,14 @@ fn take<'l>(
     let guard = match lock.try_lock() {
         Some(guard) => guard,
         None => {
-            let _waiting = n.cx.span(
+            let waiting = n.cx.span(
                 Activity::Wait,
                 format!("{action}: waiting for {}", lock.name()),
             );
-            lock.lock()
-                .inspect_err(|deadlock| n.deadlock(deadlock.clone()))?
+            let taken = lock.lock();
+            // The wait ends here; a deadlock is reported after it, still inside the holds.
+            drop(waiting);
+            taken.inspect_err(|deadlock| n.deadlock(deadlock.clone()))?
         }
     };
     Ok(Held::new(
