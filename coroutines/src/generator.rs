@@ -12,14 +12,27 @@
 //!   [`Yielder::suspend`] returns `None` there instead of suspending;
 //! - a panic that the body raises while it is unwound for the drop (say, after catching the
 //!   unwind): it is reported on stderr and the drop completes.
+//!
+//! # Stack overflow
+//!
+//! The body runs on its own stack (1 MiB unless [`Generator::with_stack_size`] says otherwise),
+//! with a guard page below it. While the body runs (in [`Generator::send`], and while a drop
+//! unwinds it) the generator's guard page is marked for the crate's SIGSEGV handler, so running
+//! past the end prints "generator has overflowed its stack" and aborts, as std does for a
+//! thread, instead of dying with a bare "Segmentation fault".
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::rc::Rc;
 
+use corosensei::stack::DefaultStack;
 use corosensei::{Coroutine, CoroutineResult};
 
 use crate::greenlet::{drop_payload, is_message, panic_text, report};
+use crate::overflow::{self, StackMark};
+
+/// A generator's stack when none is asked for: corosensei's default, 1 MiB.
+const DEFAULT_STACK: usize = 1024 * 1024;
 
 /// A coroutine that receives `S` from each [`Generator::send`] and yields `Y` back.
 /// Replaces a Python generator driven with `send()`.
@@ -49,6 +62,8 @@ pub struct Generator<S, Y> {
     co: Coroutine<S, Y, ()>,
     /// Set when the generator is dropped, before its stack is unwound.
     dropping: Rc<Cell<bool>>,
+    /// The first address of the stack's guard page, marked while the body runs.
+    guard: usize,
 }
 
 /// What a generator's body yields with (corosensei's `Yielder`, guarded).
@@ -82,22 +97,42 @@ impl<S, Y> std::fmt::Debug for Generator<S, Y> {
 
 impl<S, Y> Drop for Generator<S, Y> {
     fn drop(&mut self) {
-        // The coroutine (a field) is dropped next, which unwinds a suspended body.
         self.dropping.set(true);
+        // Unwind a suspended body here, with its stack marked (the coroutine's own drop, next,
+        // then finds it done).
+        let _running = StackMark::generator(self.guard);
+        self.co.force_unwind();
     }
 }
 
 impl<S: 'static, Y: 'static> Generator<S, Y> {
     /// A generator running `body`; `body` yields with `yielder.suspend(y)`, which returns
-    /// the next sent value.
+    /// the next sent value. Its stack is 1 MiB; see [`Generator::with_stack_size`].
     ///
     /// # Panics
     /// A panic of `body` comes out of the [`Generator::send`] that ran it, as a Python
-    /// generator's exception comes out of `send()`.
+    /// generator's exception comes out of `send()`. `new` itself panics if the stack cannot
+    /// be mapped (out of memory, or an address-space limit).
     pub fn new(body: impl for<'a> FnOnce(&Yielder<'a, S, Y>, S) + 'static) -> Generator<S, Y> {
+        Generator::with_stack_size(DEFAULT_STACK, body)
+    }
+
+    /// [`Generator::new`] with a stack of `size` bytes (rounded up to whole pages), for a body
+    /// that recurses deeper than 1 MiB allows.
+    ///
+    /// # Panics
+    /// As [`Generator::new`].
+    pub fn with_stack_size(
+        size: usize,
+        body: impl for<'a> FnOnce(&Yielder<'a, S, Y>, S) + 'static,
+    ) -> Generator<S, Y> {
+        let stack = DefaultStack::new(size)
+            .unwrap_or_else(|e| panic!("cannot map a generator stack of {size} bytes: {e}"));
+        overflow::install();
+        let guard = overflow::guard_page(&stack);
         let dropping = Rc::new(Cell::new(false));
         let flag = dropping.clone();
-        let co = Coroutine::new(move |y: &corosensei::Yielder<S, Y>, first: S| {
+        let co = Coroutine::with_stack(stack, move |y: &corosensei::Yielder<S, Y>, first: S| {
             let yielder = Yielder {
                 inner: y,
                 dropping: &flag,
@@ -118,7 +153,11 @@ impl<S: 'static, Y: 'static> Generator<S, Y> {
             }
             drop_payload(payload);
         });
-        Generator { co, dropping }
+        Generator {
+            co,
+            dropping,
+            guard,
+        }
     }
 
     /// Send a value in; the next yielded value, or `None` once the body has returned (Python
@@ -130,6 +169,7 @@ impl<S: 'static, Y: 'static> Generator<S, Y> {
         if self.co.done() {
             return None;
         }
+        let _running = StackMark::generator(self.guard);
         match self.co.resume(value) {
             CoroutineResult::Yield(y) => Some(y),
             CoroutineResult::Return(()) => None,

@@ -1,21 +1,28 @@
-//! A readable death on a coroutine stack overflow. Running past the end of a greenlet's or a
-//! hub task's stack touches its guard page, and the kernel sends SIGSEGV: with nothing more,
+//! A readable death on a coroutine stack overflow. Running past the end of a greenlet's, a hub
+//! task's or a generator's stack touches its guard page, and the kernel sends SIGSEGV: with nothing more,
 //! the process dies with a bare "Segmentation fault". std says what happened when a *thread*
 //! overflows; this does the same for our stacks: a SIGSEGV handler, on the thread's alternate
 //! signal stack (std gives every thread one), checks whether the faulting address is in the
-//! guard page of the current greenlet's stack or of the running hub task's, prints
-//! "greenlet has overflowed its stack" (or "hub task ...") and aborts. Any other fault goes on
+//! guard page of the current greenlet's stack, of the running hub task's or of the running
+//! generator's, prints "greenlet has overflowed its stack" (or "hub task ...", "generator ...")
+//! and aborts. Any other fault goes on
 //! to the handler that was there before (std's, which handles the threads' own guard pages and
 //! otherwise restores the default action, so the fault kills the process as before).
 //!
 //! The handler only reads thread-local `Cell`s without destructors, a plain field of the
 //! current greenlet, and statics set before it was installed; it writes with `write(2)` and
-//! calls `abort`: all async-signal-safe. A fault in a `Generator`'s stack is not recognised
-//! (it has no thread-local saying it runs) and stays a bare SIGSEGV.
+//! calls `abort`: all async-signal-safe.
+//!
+//! A hub task and a generator are marked as running by a [`StackMark`] held around their
+//! `resume`: it puts back the mark it replaced (an outer task or generator, or none) on every way
+//! out, unwinding included. A mark can outlive its run only if the body switches away to another
+//! greenlet and never comes back; the mark then names a guard page that may be unmapped later,
+//! and a fault there would be called an overflow: a wrong message before the same abort.
 
 use std::cell::Cell;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::LocalKey;
 
 use corosensei::stack::{DefaultStack, Stack};
 use nix::libc;
@@ -28,6 +35,8 @@ static PAGE: AtomicUsize = AtomicUsize::new(0);
 thread_local! {
     /// The first address of the running hub task's guard page (0: none runs).
     static TASK_GUARD: Cell<usize> = const { Cell::new(0) };
+    /// The first address of the running generator's guard page (0: none runs).
+    static GENERATOR_GUARD: Cell<usize> = const { Cell::new(0) };
 }
 
 /// The first address of `stack`'s guard page: corosensei maps it at the bottom of the stack's
@@ -66,20 +75,35 @@ pub(crate) fn install() {
     });
 }
 
-/// Marks the running hub task's stack for the handler while it lives; puts back what was
-/// marked before (an outer task, or none) on every way out.
-pub(crate) struct TaskStack(usize);
+/// Marks the running hub task's or generator's stack for the handler while it lives; puts back
+/// what was marked before (an outer one, or none) on every way out.
+pub(crate) struct StackMark {
+    mark: &'static LocalKey<Cell<usize>>,
+    before: usize,
+}
 
-impl TaskStack {
-    /// The task whose guard page begins at `guard` runs from now on.
-    pub(crate) fn enter(guard: usize) -> TaskStack {
-        TaskStack(TASK_GUARD.with(|g| g.replace(guard)))
+impl StackMark {
+    /// The hub task whose guard page begins at `guard` runs from now on.
+    pub(crate) fn task(guard: usize) -> StackMark {
+        StackMark::enter(&TASK_GUARD, guard)
+    }
+
+    /// The generator whose guard page begins at `guard` runs from now on.
+    pub(crate) fn generator(guard: usize) -> StackMark {
+        StackMark::enter(&GENERATOR_GUARD, guard)
+    }
+
+    fn enter(mark: &'static LocalKey<Cell<usize>>, guard: usize) -> StackMark {
+        StackMark {
+            mark,
+            before: mark.with(|g| g.replace(guard)),
+        }
     }
 }
 
-impl Drop for TaskStack {
+impl Drop for StackMark {
     fn drop(&mut self) {
-        TASK_GUARD.with(|g| g.set(self.0));
+        self.mark.with(|g| g.set(self.before));
     }
 }
 
@@ -108,6 +132,10 @@ extern "C" fn on_segv(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     if in_guard(addr, TASK_GUARD.with(Cell::get)) {
         die(b"\nhub task has overflowed its stack (give it more with \
                hub::spawn_with_stack)\nfatal runtime error: stack overflow, aborting\n");
+    }
+    if in_guard(addr, GENERATOR_GUARD.with(Cell::get)) {
+        die(b"\ngenerator has overflowed its stack (give it more with \
+               Generator::with_stack_size)\nfatal runtime error: stack overflow, aborting\n");
     }
     pass_on(sig, info, ctx);
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use super::net::FdWaiters;
 use crate::greenlet::{Pinned, current_key};
-use crate::overflow::TaskStack;
+use crate::overflow::StackMark;
 use crate::selectors::{EpollSelector, Events, Selector};
 
 /// How a wait ended.
@@ -166,7 +166,7 @@ pub(super) fn add(id: u64, co: TaskCo, guard: usize) -> io::Result<()> {
 struct Running {
     before: Option<u64>,
     _pinned: Pinned,
-    _stack: TaskStack,
+    _stack: StackMark,
 }
 
 impl Running {
@@ -175,7 +175,7 @@ impl Running {
         Running {
             before,
             _pinned: Pinned::current(),
-            _stack: TaskStack::enter(guard),
+            _stack: StackMark::task(guard),
         }
     }
 }
