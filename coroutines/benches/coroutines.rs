@@ -24,7 +24,9 @@ use std::time::Instant;
 
 use coroutines::multiplex::serve_raw_epoll;
 use coroutines::{Greenlet, getcurrent, hub, val};
-use lesson::bench::{Param, line, measure, measure_pair_counted, report_per_op, run_selected};
+use lesson::bench::{
+    Counters, Param, line, measure, measure_pair_counted, report_per_op, run_selected,
+};
 
 const RUNS: usize = 7;
 const ROUNDS: u64 = 200_000;
@@ -74,8 +76,10 @@ struct Drive {
 }
 
 /// Open `CONNS` connections, then `ECHO_ROUNDS` times write 16 bytes on each and read them
-/// back on each. Connection set-up is not timed, nor counted in the server's CPU time.
-fn drive(addr: SocketAddr, server: Server) -> Drive {
+/// back on each. Connection set-up is not timed, nor counted in the server's CPU time, nor by
+/// `counters` (which count the timed part, per round trip: the client and whatever was
+/// started after they were opened, such as the server's thread).
+fn drive(addr: SocketAddr, server: Server, counters: &mut Counters) -> Drive {
     let mut conns: Vec<TcpStream> = (0..CONNS)
         .map(|_| TcpStream::connect(addr).expect("connect"))
         .collect();
@@ -87,17 +91,19 @@ fn drive(addr: SocketAddr, server: Server) -> Drive {
     let msg = [7u8; 16];
     let mut back = [0u8; 16];
     let cpu_before = server.cpu_ns();
-    let t = Instant::now();
-    for _ in 0..ECHO_ROUNDS {
-        for c in &mut conns {
-            c.write_all(&msg).expect("write");
-        }
-        for c in &mut conns {
-            c.read_exact(&mut back).expect("read");
-        }
-    }
-    let elapsed = t.elapsed();
     let trips = (CONNS * ECHO_ROUNDS) as f64;
+    let elapsed = counters.count(trips as u64, || {
+        let t = Instant::now();
+        for _ in 0..ECHO_ROUNDS {
+            for c in &mut conns {
+                c.write_all(&msg).expect("write");
+            }
+            for c in &mut conns {
+                c.read_exact(&mut back).expect("read");
+            }
+        }
+        t.elapsed()
+    });
     let server_cpu_ns = cpu_before
         .zip(server.cpu_ns())
         .map(|(before, after)| after.saturating_sub(before) as f64 / trips);
@@ -153,9 +159,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn echo_figures() {
     let mut hub_runs = Vec::new();
     let mut raw_runs = Vec::new();
+    // Opened before the servers' threads start, so that their work is counted (inherit).
+    let (mut hub_counters, mut raw_counters) = (Counters::open(), Counters::open());
     for _ in 0..3 {
         let (addr, server, t) = hub_server();
-        hub_runs.push(drive(addr, server));
+        hub_runs.push(drive(addr, server, &mut hub_counters));
         let _ = t.join();
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = l.local_addr().expect("addr");
@@ -165,7 +173,7 @@ fn echo_figures() {
                 .expect("send");
             serve_raw_epoll(l, CONNS)
         });
-        raw_runs.push(drive(addr, rx.recv().expect("tid")));
+        raw_runs.push(drive(addr, rx.recv().expect("tid"), &mut raw_counters));
         let _ = t.join();
     }
     let p = |via: &str| {
@@ -175,14 +183,18 @@ fn echo_figures() {
             ("runs", 3usize.into()),
         ]
     };
-    let report = |suffix: &str, runs: &[Drive], via: &str| {
+    let report = |suffix: &str, runs: &[Drive], via: &str, counters: Option<&mut Counters>| {
+        let params = match counters {
+            Some(c) => c.counts().with(&p(via)),
+            None => p(via).to_vec(),
+        };
         println!(
             "{}",
             line(
                 &format!("hub_echo_round_trips{suffix}"),
                 "round trips/s",
                 median(runs.iter().map(|d| d.rate).collect()),
-                &p(via)
+                &params
             )
         );
         // The server's own cost, which the round trips per second cannot show once the one
@@ -200,8 +212,8 @@ fn echo_figures() {
             );
         }
     };
-    report("", &hub_runs, "coroutines::hub");
-    report("_raw", &raw_runs, "raw epoll loop");
+    report("", &hub_runs, "coroutines::hub", Some(&mut hub_counters));
+    report("_raw", &raw_runs, "raw epoll loop", Some(&mut raw_counters));
     // gevent, with the same client, if it is installed.
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -221,10 +233,15 @@ fn echo_figures() {
             .and_then(|l| l.trim().parse::<u16>().ok());
         if let Some(port) = port {
             let server = Server::Process(child.id());
+            // gevent's server is not our child: only the client would be counted.
+            let mut client_only = Counters::open();
             let runs: Vec<Drive> = (0..3)
-                .map(|_| drive(SocketAddr::from(([127, 0, 0, 1], port)), server))
+                .map(|_| {
+                    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+                    drive(addr, server, &mut client_only)
+                })
                 .collect();
-            report("_gevent", &runs, "gevent StreamServer");
+            report("_gevent", &runs, "gevent StreamServer", None);
         } else {
             eprintln!("gevent echo server did not start (python3 -m pip install gevent)");
         }

@@ -187,7 +187,7 @@ fn bulk() {
     // alike (send_bytes, measured after the other two, once missed its target by drift alone);
     // and 11 runs, not 5: on this VM any of the three has runs at a tenth of its usual rate
     // (1 GB/s against 10), and a median of 5 was sometimes one of them. A run takes 25 ms.
-    let mut raw_run = || {
+    let raw_run = || {
         let (mine, theirs) = raw_pair();
         let mut child = Process::new(move || {
             let data = vec![7u8; MIB];
@@ -205,7 +205,7 @@ fn bulk() {
         }
         let _ = child.join();
     };
-    let mut conn_run = || {
+    let conn_run = || {
         let (ours, theirs) = Pipe::duplex::<(), ByteBuf>().expect("pipe");
         let mut child = Process::new(move || {
             let data = ByteBuf::from(vec![7u8; MIB]);
@@ -222,7 +222,7 @@ fn bulk() {
         }
         let _ = child.join();
     };
-    let mut bytes_run = || {
+    let bytes_run = || {
         let (ours, theirs) = Pipe::duplex::<(), ()>().expect("pipe");
         let mut child = Process::new(move || {
             let data = vec![7u8; MIB];
@@ -240,11 +240,21 @@ fn bulk() {
         }
         let _ = child.join();
     };
+    // Counted per 1 MiB message; the sending child of each run forks after the counters
+    // opened, so its counts are inherited (the first run of each, the warm-up, is not counted).
+    let mut counters: [(Counters, bool); 3] = std::array::from_fn(|_| (Counters::open(), false));
+    let [(raw_c, raw_w), (conn_c, conn_w), (bytes_c, bytes_w)] = &mut counters;
+    let count = COUNT as u64;
     let mut all = measure_all(
         BULK_RUNS,
-        &mut [&mut raw_run, &mut conn_run, &mut bytes_run],
+        &mut [
+            &mut || counted_after_warm_up(raw_c, raw_w, count, raw_run),
+            &mut || counted_after_warm_up(conn_c, conn_w, count, conn_run),
+            &mut || counted_after_warm_up(bytes_c, bytes_w, count, bytes_run),
+        ],
     )
     .into_iter();
+    let [raw_counts, conn_counts, bytes_counts] = counters.map(|(mut c, _)| c.counts());
     let (Some(raw), Some(conn), Some(bytes_only)) = (all.next(), all.next(), all.next()) else {
         unreachable!("three contenders give three samples")
     };
@@ -254,27 +264,27 @@ fn bulk() {
         "bytes/s",
         bytes_only,
         bytes,
-        &[
+        &bytes_counts.with(&[
             ("message", "1 MiB".into()),
             ("via", "Connection::send_bytes / recv_bytes_into".into()),
-        ],
+        ]),
     );
     let raw = rate(
         "pipe_bulk_raw",
         "bytes/s",
         raw,
         bytes,
-        &[("message", "1 MiB".into()), ("via", "socketpair".into())],
+        &raw_counts.with(&[("message", "1 MiB".into()), ("via", "socketpair".into())]),
     );
     let conn = rate(
         "pipe_bulk_typed",
         "bytes/s",
         conn,
         bytes,
-        &[
+        &conn_counts.with(&[
             ("message", "1 MiB".into()),
             ("via", "ipc::Connection<ByteBuf>".into()),
-        ],
+        ]),
     );
     for (name, v) in [
         ("pipe_bulk_typed_vs_raw", conn),
@@ -370,58 +380,65 @@ fn raw_request_server() -> (Process, Vec<OwnedFd>) {
 fn manager() {
     const PER: i64 = 2_000;
     const PROCS: i64 = 5;
+    // Counters open before the two servers fork, so each server's counts are inherited and
+    // counted with its clients' (per request; the warm-up runs are not counted).
+    let (mut raw_c, mut raw_w) = (Counters::open(), false);
+    let (mut mgr_c, mut mgr_w) = (Counters::open(), false);
+    let requests = (PER * PROCS) as u64;
     let m = Manager::start().expect("manager");
     let d = m.dict().expect("dict");
     let (mut raw_server, client_ends) = raw_request_server();
+    let raw_run = || {
+        let mut procs: Vec<Process> = client_ends
+            .iter()
+            .map(|end| {
+                let end = end.try_clone().expect("dup");
+                let keep = [end.as_raw_fd()];
+                Process::new(move || -> Result<(), &'static str> {
+                    let mut back = [0u8; 5];
+                    for i in 0..PER {
+                        let mut req = [0u8; 12];
+                        req[..8].copy_from_slice(&i.to_le_bytes());
+                        frame::write_all(end.as_fd(), &req).map_err(|_| "write")?;
+                        if !read_exact(&end, &mut back) {
+                            return Err("read");
+                        }
+                    }
+                    Ok(())
+                })
+                .keep_only_fds(&keep)
+            })
+            .collect();
+        for p in &mut procs {
+            p.start().expect("start");
+        }
+        for p in &mut procs {
+            assert_eq!(p.join().expect("join"), 0);
+        }
+    };
+    let manager_run = || {
+        let mut procs: Vec<Process> = (0..PROCS)
+            .map(|p| {
+                let d = d.clone();
+                Process::new(move || -> Result<(), ipc::ManagerError> {
+                    for i in 0..PER {
+                        d.set(p * PER + i, i)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for p in &mut procs {
+            p.start().expect("start");
+        }
+        for p in &mut procs {
+            assert_eq!(p.join().expect("join"), 0);
+        }
+    };
     let (raw, s) = measure_pair(
         RUNS,
-        || {
-            let mut procs: Vec<Process> = client_ends
-                .iter()
-                .map(|end| {
-                    let end = end.try_clone().expect("dup");
-                    let keep = [end.as_raw_fd()];
-                    Process::new(move || -> Result<(), &'static str> {
-                        let mut back = [0u8; 5];
-                        for i in 0..PER {
-                            let mut req = [0u8; 12];
-                            req[..8].copy_from_slice(&i.to_le_bytes());
-                            frame::write_all(end.as_fd(), &req).map_err(|_| "write")?;
-                            if !read_exact(&end, &mut back) {
-                                return Err("read");
-                            }
-                        }
-                        Ok(())
-                    })
-                    .keep_only_fds(&keep)
-                })
-                .collect();
-            for p in &mut procs {
-                p.start().expect("start");
-            }
-            for p in &mut procs {
-                assert_eq!(p.join().expect("join"), 0);
-            }
-        },
-        || {
-            let mut procs: Vec<Process> = (0..PROCS)
-                .map(|p| {
-                    let d = d.clone();
-                    Process::new(move || -> Result<(), ipc::ManagerError> {
-                        for i in 0..PER {
-                            d.set(p * PER + i, i)?;
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            for p in &mut procs {
-                p.start().expect("start");
-            }
-            for p in &mut procs {
-                assert_eq!(p.join().expect("join"), 0);
-            }
-        },
+        || counted_after_warm_up(&mut raw_c, &mut raw_w, requests, raw_run),
+        || counted_after_warm_up(&mut mgr_c, &mut mgr_w, requests, manager_run),
     );
     drop(client_ends);
     let _ = raw_server.join();
@@ -430,17 +447,17 @@ fn manager() {
         "ops/s",
         s,
         (PER * PROCS) as f64,
-        &[("processes", 5usize.into())],
+        &mgr_c.counts().with(&[("processes", 5usize.into())]),
     );
     rate(
         "manager_dict_set_raw",
         "ops/s",
         raw,
         (PER * PROCS) as f64,
-        &[
+        &raw_c.counts().with(&[
             ("processes", 5usize.into()),
             ("via", "a poll server over 5 socketpairs".into()),
-        ],
+        ]),
     );
 }
 
