@@ -382,3 +382,43 @@ fn join_timeout_with_a_timeout_too_large_for_a_deadline_waits_without_a_limit() 
         assert_eq!(p.exitcode(), Some(0));
     });
 }
+
+/// A fork child that panics while another thread of the parent was printing a panic or
+/// resolving a backtrace at the instant of the fork: std's default panic hook takes a private
+/// lock (the one that keeps two panic messages apart); the child's copy of that lock was held
+/// by a thread that does not exist in the child, so the child's panic blocked for ever (seen as
+/// a Manager server that never answered a call whose method panicked). Here a parent thread
+/// holds that lock almost all the time (resolving backtraces), and each child must still panic,
+/// say so, and end.
+#[test]
+fn a_child_panics_and_ends_while_a_parent_thread_holds_the_panic_lock() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    within(LONG * 4, "the children", || {
+        let stop = Arc::new(AtomicBool::new(false));
+        let busy = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    // Resolving a backtrace holds std's backtrace lock (the panic hook's) for
+                    // about a millisecond.
+                    let text = std::backtrace::Backtrace::force_capture().to_string();
+                    std::hint::black_box(text);
+                }
+            })
+        };
+        // The first child that hangs is killed (and reaped) and ends the loop.
+        let mut ended = 0;
+        for _ in 0..40 {
+            let mut p = Process::new(|| -> Result<(), String> { panic!("on purpose") });
+            p.start().expect("start");
+            if !ended_within(&mut p, Duration::from_secs(10)) {
+                break;
+            }
+            assert_eq!(p.exitcode(), Some(1), "a panicking body exits 1");
+            ended += 1;
+        }
+        stop.store(true, Ordering::Relaxed);
+        busy.join().unwrap();
+        assert_eq!(ended, 40, "child {} hung in its panic", ended + 1);
+    });
+}

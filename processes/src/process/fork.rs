@@ -4,7 +4,9 @@
 
 use std::io::{self, Write};
 use std::os::fd::RawFd;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, PanicHookInfo, catch_unwind};
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use nix::errno::Errno;
@@ -33,6 +35,46 @@ fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// Set in a fork child right after the fork: panics there are told by [`child_panic`].
+static IN_FORK_CHILD: AtomicBool = AtomicBool::new(false);
+
+/// Wrap the installed panic hook, once per process, before the first fork (see the module docs
+/// of [`process`](super), "Fork safety"): the parent keeps its hook; a fork child tells its
+/// panics without std's default hook and its lock.
+fn wrap_panic_hook() {
+    static WRAPPED: Once = Once::new();
+    if std::thread::panicking() {
+        return; // set_hook would panic; the next fork wraps it
+    }
+    WRAPPED.call_once(|| {
+        let parent_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_FORK_CHILD.load(Ordering::Relaxed) {
+                child_panic(info);
+            } else {
+                parent_hook(info);
+            }
+        }));
+    });
+}
+
+/// A fork child's panic message, written with one `write(2)` to stderr: no lock that a thread
+/// of the parent may have held at the fork, and no backtrace (resolving one takes such a lock).
+fn child_panic(info: &PanicHookInfo<'_>) {
+    let thread = std::thread::current();
+    let place = info
+        .location()
+        .map(|l| format!(" at {}:{}", l.file(), l.line()))
+        .unwrap_or_default();
+    let text = format!(
+        "thread '{}' (pid {}) panicked{place}: {}\n",
+        thread.name().unwrap_or("<unnamed>"),
+        getpid(),
+        lesson::panic_message(info.payload())
+    );
+    let _ = nix::unistd::write(io::stderr(), text.as_bytes());
+}
+
 /// Fork a child that runs `body` (closing `close`, or all but `keep_only`, first); its pid.
 /// `me` is what the child will know of itself ([`current_process`](super::current_process)).
 pub(super) fn fork_child(
@@ -50,6 +92,7 @@ pub(super) fn fork_child(
         k.dedup();
         k
     });
+    wrap_panic_hook();
     // Flush first, so nothing the parent buffered is in the copy the child gets.
     let _ = io::stdout().flush();
     let _ = io::stderr().flush();
@@ -79,6 +122,7 @@ pub(super) fn fork_child(
             Ok(child)
         }
         Ok(ForkResult::Child) => {
+            IN_FORK_CHILD.store(true, Ordering::Relaxed);
             // Held by this thread since before the fork; nothing else here can be waiting.
             let mut reg = reg;
             reg.become_child(me);

@@ -16,10 +16,19 @@
 //! - the child leaves with `_exit`, so no destructor or `atexit` handler of the parent runs
 //!   twice and no buffered output is written twice (the parent flushes before forking);
 //! - `lesson::Cx::say` in a child prints without touching the narration records' mutex.
+//! - a panic in a fork child (in the body or a thread it starts) does not go through std's
+//!   default panic hook, which takes a private lock (the one that keeps two panic messages or
+//!   backtraces apart) that another parent thread may have held at the fork, printing a panic
+//!   or resolving a `Backtrace`. Before its first fork this crate wraps the installed hook
+//!   once: in the parent it calls the hook it wrapped; in a fork child it writes "thread 'NAME'
+//!   panicked at FILE:LINE: MESSAGE" to stderr itself (one `write`, no lock, no backtrace). A
+//!   hook you install after the first fork replaces the wrapper: it then runs in children too.
 //!
 //! What is left to you: in a **fork** child of a multi-threaded parent, do not take a lock that
 //! another parent thread may have held (your own mutexes, a channel other threads use, the
-//! environment lock behind `std::env::set_var`). Allocating is fine with glibc, whose `fork`
+//! environment lock behind `std::env::set_var`, and std's backtrace lock: capturing a
+//! `std::backtrace::Backtrace`, which `anyhow` does for each error when `RUST_BACKTRACE` or
+//! `RUST_LIB_BACKTRACE` is set). Allocating is fine with glibc, whose `fork`
 //! resets malloc's locks. If you cannot promise that, use [`StartMethod::Spawn`]: the child is
 //! a fresh process running the same binary, with none of the parent's state (nor its locks).
 //!
