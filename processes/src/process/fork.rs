@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use std::os::fd::RawFd;
 use std::panic::{AssertUnwindSafe, PanicHookInfo, catch_unwind};
 use std::sync::Once;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use anyhow::Context;
 use nix::errno::Errno;
@@ -35,8 +35,11 @@ fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-/// Set in a fork child right after the fork: panics there are told by [`child_panic`].
-static IN_FORK_CHILD: AtomicBool = AtomicBool::new(false);
+/// The process that wrapped the panic hook: any other process running the wrapper is a fork
+/// child (or a child's child), whose panics are told by [`child_panic`]. A pid compared at the
+/// panic rather than a flag set after each fork: the child writes nothing for it (a write to a
+/// page it shares with the parent costs a page copy, on every fork).
+static HOOK_PID: AtomicI32 = AtomicI32::new(0);
 
 /// Wrap the installed panic hook, once per process, before the first fork (see the module docs
 /// of [`process`](super), "Fork safety"): the parent keeps its hook; a fork child tells its
@@ -47,12 +50,13 @@ fn wrap_panic_hook() {
         return; // set_hook would panic; the next fork wraps it
     }
     WRAPPED.call_once(|| {
+        HOOK_PID.store(getpid().as_raw(), Ordering::Relaxed);
         let parent_hook = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if IN_FORK_CHILD.load(Ordering::Relaxed) {
-                child_panic(info);
-            } else {
+            if getpid().as_raw() == HOOK_PID.load(Ordering::Relaxed) {
                 parent_hook(info);
+            } else {
+                child_panic(info);
             }
         }));
     });
@@ -122,7 +126,6 @@ pub(super) fn fork_child(
             Ok(child)
         }
         Ok(ForkResult::Child) => {
-            IN_FORK_CHILD.store(true, Ordering::Relaxed);
             // Held by this thread since before the fork; nothing else here can be waiting.
             let mut reg = reg;
             reg.become_child(me);
