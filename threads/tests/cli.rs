@@ -32,6 +32,35 @@ fn join_lesson_narrates_with_speakers() {
 }
 
 #[test]
+fn excepthook_lesson_reports_on_stderr_what_its_hook_hands_on() {
+    // `cargo run -p threads -- excepthook`: the chapter's hook prints the panics of the first
+    // thread ("the hook's line is on stderr") and of `other` ("the previous hook reports me")
+    // on stderr, one line each; the lesson's hook narrates the workers' and main's on stdout.
+    let out = run(&["excepthook"]);
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for (name, message) in [
+        ("default-hook", "nobody replaced the hook"),
+        ("other", "not a worker: the previous hook reports me"),
+    ] {
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.contains(&format!("thread '{name}' panicked at ")))
+            .collect();
+        assert_eq!(lines.len(), 1, "{name}: {stderr}");
+        assert!(lines[0].ends_with(message), "{}", lines[0]);
+    }
+    for name in ["worker-1", "worker-2", "main"] {
+        assert!(!stderr.contains(&format!("thread '{name}'")), "{stderr}");
+        assert!(
+            stdout.contains(&format!("my hook: thread {name} panicked at ")),
+            "{name}: {stdout}"
+        );
+    }
+}
+
+#[test]
 fn daemon_lesson_runs_its_helpers_from_the_binary() {
     let out = run(&["daemon", "--scale", "0.04", "--timeline"]);
     assert!(out.status.success());

@@ -24,9 +24,47 @@ fn a_hook_sees_worker_panics_before_unwinding_and_the_previous_hook_is_put_back(
             .any(|x| x.speaker == "other" && x.text.starts_with("my hook"))
     );
     assert!(r.iter().all(|x| x.kind == Kind::Said));
+    let me = std::thread::current();
+    let main = me.name().unwrap();
     pos(
-        std::thread::current().name().unwrap(),
+        main,
         "the mutex the workers held while panicking is poisoned: true",
+    );
+    // join() returned each panic as an Err, with the thread's name and message.
+    let said = |text: &str| {
+        assert!(
+            r.iter().any(|x| x.speaker == main && x.text == text),
+            "{text:?} in {r:#?}"
+        );
+    };
+    said(
+        "join() -> Err: thread default-hook panicked: nobody replaced the hook (the hook's line \
+         is on stderr)",
+    );
+    said(
+        "join() of each -> Err: thread other panicked: not a worker: the previous hook reports \
+         me; thread worker-1 panicked: bad input #1; thread worker-2 panicked: bad input #2",
+    );
+    // "it serves every thread, main included": the lesson's own thread (here the test's)
+    // panicked under the same hook, which ran before that thread's destructors, and the panic
+    // was caught.
+    let hooked = pos(main, &format!("my hook: thread {main} panicked at "));
+    assert!(
+        r[hooked].text.ends_with(": main panics too"),
+        "{}",
+        r[hooked].text
+    );
+    assert!(r[hooked].text.contains("excepthook.rs"));
+    assert!(hooked < pos(main, "destructors run"));
+    let caught = pos(
+        main,
+        "catch_unwind on main -> Err: main panics too (the hook ran",
+    );
+    assert!(pos(main, "destructors run") < caught);
+    assert_eq!(
+        r.iter().filter(|x| x.text.starts_with("my hook:")).count(),
+        3,
+        "two workers and main: {r:#?}"
     );
     // The hook was put back: a worker's panic now goes to the previous hook, not the lesson.
     let before = cx.records().len();

@@ -119,12 +119,62 @@ fn gil_claims_parallelism_only_when_its_figures_show_it() {
         assert!(line.text.contains("ran on CPU "), "{}", line.text);
         assert!(line.cpu.is_some());
     }
+    // "their 'working' bars overlap" (said when there are 2 or more workers): in each run,
+    // every worker's Work span began before any ended. The workers wait at a starting line
+    // inside their spans, so this holds however late the machine starts a thread.
+    if n >= 2 {
+        assert_eq!(work_spans_overlap(&r, n), gil::RUNS, "{r:#?}");
+    }
     // The GIL's release while sleeping, said beside the sleep demos' claim.
     let python = said.iter().find(|x| x.text.starts_with("python3"));
     if let Some(py) = python {
         assert!(py.text.contains("speedup"), "{}", py.text);
     }
 }
+/// In how many runs the Work spans of `worker-1` .. `worker-n` overlap in time: the i-th span
+/// of each worker is run i, and they overlap when the latest start comes before the earliest
+/// end.
+fn work_spans_overlap(r: &[Record], n: usize) -> usize {
+    let per_worker: Vec<Vec<(std::time::Duration, std::time::Duration)>> = (1..=n)
+        .map(|k| {
+            let who = format!("worker-{k}");
+            r.iter()
+                .filter(|x| x.speaker == who)
+                .filter_map(|x| match x.kind {
+                    Kind::Span {
+                        activity: Activity::Work,
+                        until,
+                    } => Some((x.at, until)),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect();
+    let runs = per_worker.iter().map(Vec::len).min().unwrap_or(0);
+    (0..runs)
+        .filter(|&i| {
+            let latest_start = per_worker.iter().map(|s| s[i].0).max().unwrap();
+            let earliest_end = per_worker.iter().map(|s| s[i].1).min().unwrap();
+            latest_start < earliest_end
+        })
+        .count()
+}
+
+#[test]
+fn work_spans_overlap_counts_only_runs_whose_spans_overlap() {
+    // The check above can fail: one worker's span ending before the other's begins is no
+    // overlap.
+    let ms = std::time::Duration::from_millis;
+    let span = |who: &str, a, b| Record::span(ms(a), ms(b), who, Activity::Work, "count");
+    let r = [
+        span("worker-1", 0, 10),
+        span("worker-2", 5, 15),
+        span("worker-1", 20, 30),
+        span("worker-2", 30, 40),
+    ];
+    assert_eq!(work_spans_overlap(&r, 2), 1);
+}
+
 #[test]
 fn python_counts_the_same_primes_when_present() {
     match gil::python(20_000, 2).unwrap() {
@@ -133,18 +183,52 @@ fn python_counts_the_same_primes_when_present() {
     }
 }
 
+/// The position of the record whose text is exactly `text`, said by `who`.
+fn said_by(r: &[Record], who: &str, text: &str) -> usize {
+    r.iter()
+        .position(|x| x.speaker == who && x.text == text)
+        .unwrap_or_else(|| panic!("{who} never said {text:?}: {r:#?}"))
+}
+
 #[test]
 fn spawn_threads_overlap_and_run_directly_stays_on_the_caller() {
+    // `cargo run -p threads -- spawn`. The orderings hold by construction (each thread says
+    // done only once both said hello and main said ending), not by the length of the sleeps.
     let cx = cx();
     spawn::run(&cx).unwrap();
     let r = cx.records();
-    let hellos = [index(&r, "hello 10"), index(&r, "hello 9")];
-    let dones = [index(&r, "done 10"), index(&r, "done 9")];
+    let main = std::thread::current().name().unwrap().to_owned();
+    let hellos = [
+        said_by(&r, "Thread-1", "hello 10"),
+        said_by(&r, "Thread-2", "hello 9"),
+    ];
+    let dones = [
+        said_by(&r, "Thread-1", "done 10"),
+        said_by(&r, "Thread-2", "done 9"),
+    ];
+    // Both threads said hello before either was done: they ran at the same time.
     assert!(hellos.iter().max() < dones.iter().min(), "{r:#?}");
-    assert_eq!(r[hellos[0]].speaker, "Thread-1");
-    assert_eq!(r[hellos[1]].speaker, "Thread-2");
-    assert_eq!(r[index(&r, "running on number: 1")].speaker, "MyThread-1");
-    index(&r, "the threads returned 1 and 2");
+    // "main went on at once": its ending came before either thread was done.
+    let ending = said_by(&r, &main, "ending....");
+    assert!(ending < *dones.iter().min().unwrap(), "{r:#?}");
+    // The subclass style: the same, with "ending......" before either "finished number".
+    let running = [
+        said_by(&r, "MyThread-1", "running on number: 1"),
+        said_by(&r, "MyThread-2", "running on number: 2"),
+    ];
+    let finished = [
+        said_by(&r, "MyThread-1", "finished number: 1"),
+        said_by(&r, "MyThread-2", "finished number: 2"),
+    ];
+    assert!(running.iter().max() < finished.iter().min(), "{r:#?}");
+    let ending2 = said_by(&r, &main, "ending......");
+    assert!(
+        *dones.iter().max().unwrap() < ending2,
+        "part 2 after part 1"
+    );
+    assert!(ending2 < *finished.iter().min().unwrap(), "{r:#?}");
+    let joined = said_by(&r, &main, "joined: the threads returned 1 and 2");
+    assert!(*finished.iter().max().unwrap() < joined);
     let direct = &r[index(&r, "running on number: 3")];
     assert_eq!(Some(direct.speaker.as_str()), std::thread::current().name());
 }
@@ -158,12 +242,24 @@ fn join_orders_ending_before_or_after_the_game() {
     assert_eq!(stops.len(), 2);
     assert!(index(&r, "ending.... (without join)") < stops[0], "{r:#?}");
     assert!(index(&r, "ending.... (with join)") > stops[1], "{r:#?}");
-    assert!(
-        r[index(&r, "joined only the last")]
-            .text
-            .ends_with("still alive = [sleeper-1, sleeper-2]")
+    // Joining only the last sleeper (1 s) returned while the others were alive: they wait,
+    // after their sleep, until main has looked, so this holds however slow the machine is.
+    let looked = said_by(
+        &r,
+        std::thread::current().name().unwrap(),
+        "joined only the last: still alive = [sleeper-1, sleeper-2]",
     );
-    assert!(index(&r, "joined every thread") > index(&r, "slept 3 s"));
+    assert!(said_by(&r, "sleeper-3", "slept 1 s") < looked, "{r:#?}");
+    assert!(said_by(&r, "sleeper-2", "slept 2 s") > looked, "{r:#?}");
+    assert!(said_by(&r, "sleeper-1", "slept 3 s") > looked, "{r:#?}");
+    let all = index(&r, "joined every thread");
+    for (who, text) in [
+        ("sleeper-1", "slept 3 s"),
+        ("sleeper-2", "slept 2 s"),
+        ("sleeper-3", "slept 1 s"),
+    ] {
+        assert!(said_by(&r, who, text) < all, "{who}");
+    }
 }
 
 #[test]
@@ -185,7 +281,18 @@ fn daemon_main_returning_kills_threads_and_joining_emulates_python() {
         &r,
         "joining music only: music stopped? yes, game stopped? no",
     );
-    assert!(index(&r, "scope returned") > index(&r, "stop to game"));
+    // Part 4, in this process: the scope's threads are `music` and `game` themselves (the
+    // helpers' are `python-default/game` and so on). The scope returned after the last line of
+    // each: it had joined them.
+    let main = std::thread::current().name().unwrap().to_owned();
+    let returned = said_by(&r, &main, "scope returned: both threads had stopped");
+    for (who, what) in [("music", "listen music"), ("game", "to game")] {
+        let begin = said_by(&r, who, &format!("begin {what}"));
+        let stop = said_by(&r, who, &format!("stop {what}"));
+        let last = r.iter().rposition(|x| x.speaker == who).unwrap();
+        assert_eq!(last, stop, "{who}'s last line: {r:#?}");
+        assert!(begin < stop && stop < returned, "{who}: {r:#?}");
+    }
     // `cargo run -p threads -- daemon`: the seed's "hangs forever" without setDaemon is
     // corrected: the child waited for the game, then ended by itself.
     let waited = index(
@@ -193,6 +300,19 @@ fn daemon_main_returning_kills_threads_and_joining_emulates_python() {
         "it does not hang, it waits. The process ended on its own after",
     );
     assert!(index(&r, "joining all: music stopped? yes, game stopped? yes") < waited);
+    // ... "after X s, once the game's 5 s (x0.04 = 0.20 s) were over": X is at least the
+    // game's scaled 5 s (both printed to the hundredth; rounding keeps X >= 0.20 when it is).
+    let text = &r[waited].text;
+    let game = cx.scaled(5.0).as_secs_f64();
+    assert!(
+        text.contains(&format!("5 s (x{SCALE} = {game:.2} s)")),
+        "{text}"
+    );
+    let took = number_after(text, "ended on its own after ");
+    assert!(
+        took >= game,
+        "ended after {took} s, the game sleeps {game} s: {text}"
+    );
 }
 
 #[test]

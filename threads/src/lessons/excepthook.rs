@@ -3,7 +3,7 @@
 //! their own way; Rust's runs in the panicking thread *before* its stack unwinds, for every
 //! thread including `main`, and is one per process.
 
-use std::panic::PanicHookInfo;
+use std::panic::{AssertUnwindSafe, PanicHookInfo};
 use std::sync::{Arc, Mutex};
 
 use anyhow::ensure;
@@ -23,16 +23,18 @@ impl Drop for Guard {
     }
 }
 
-/// Replace the panic hook with one that narrates the panics of threads whose name starts with
-/// `worker` through `cx` and hands every other to the previous hook; the previous hook, to put
-/// back with [`std::panic::set_hook`].
+/// Replace the panic hook with one that narrates through `cx` the panics of threads whose name
+/// starts with `worker` and of the thread that installed it (`main`, in the lesson), and hands
+/// every other to the previous hook; the previous hook, to put back with
+/// [`std::panic::set_hook`].
 pub fn install(cx: &Cx) -> Arc<Hook> {
     let previous: Arc<Hook> = Arc::new(std::panic::take_hook());
     let (cx, chain) = (cx.clone(), Arc::clone(&previous));
+    let installer = std::thread::current().id();
     std::panic::set_hook(Box::new(move |info| {
         let me = std::thread::current();
         let name = me.name().unwrap_or("<unnamed>");
-        if !name.starts_with("worker") {
+        if !name.starts_with("worker") && me.id() != installer {
             return chain(info);
         }
         let place = info
@@ -71,7 +73,7 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     cx.explain(
         "2) threading.excepthook = my_hook  ->  std::panic::set_hook(Box::new(my_hook)).\n\
          Like Python's hook (args.thread), it knows the thread: this one narrates the panics of\n\
-         threads named worker-* and hands the others to the previous hook.",
+         threads named worker-* and of main, and hands the others to the previous hook.",
     );
     let previous = install(cx);
     let outcome = (|| -> anyhow::Result<Vec<String>> {
@@ -101,6 +103,19 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
             "the mutex the workers held while panicking is poisoned: {}",
             lock.is_poisoned()
         ));
+        // The same hook serves main: a panic here, caught so the lesson goes on.
+        let caught = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let _guard = Guard(cx.clone());
+            panic!("main panics too");
+        }));
+        let message = caught
+            .err()
+            .map(|payload| lesson::panic_message(payload.as_ref()));
+        cx.say(format!(
+            "catch_unwind on main -> Err: {} (the hook ran all the same, before the unwinding; \
+             Python's sys.excepthook sees only an exception nobody caught)",
+            message.as_deref().unwrap_or("none: main did not panic")
+        ));
         Ok(errors)
     })();
     restore(previous);
@@ -112,13 +127,17 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         .iter()
         .filter(|r| r.text.starts_with("my hook:"))
         .count();
-    ensure!(hooked == 2, "the hook saw {hooked} worker panics, not 2");
+    ensure!(
+        hooked == 3,
+        "the hook saw {hooked} panics, not 3 (two workers and main)"
+    );
     cx.explain(
         "3) the differences:\n\
          - the hook runs in the panicking thread before its stack unwinds: its line comes\n\
          \x20 before that thread's destructors ran (and released the mutex, poisoned);\n\
          \x20 Python's excepthook runs after run() has raised, its finally blocks done;\n\
-         - it serves every thread, main included (Python: sys.excepthook for the main thread);\n\
+         - it serves every thread, main included, as above (Python: sys.excepthook for the\n\
+         \x20 main thread), and runs even for a panic that is caught;\n\
          - it is one per process: set it once, early, or put the previous one back as here;\n\
          - with panic = \"abort\" in Cargo.toml the hook still runs, then the process aborts.",
     );

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::process::Command;
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
@@ -183,7 +184,9 @@ pub struct Worker {
 
 /// The job on `n` named threads (`worker-1`, ...), each marking its computing as a Work span
 /// on the timeline and, if `narrate`, saying what it did: the total, the wall time, and each
-/// worker's report.
+/// worker's report. Each worker begins its span, then waits at a starting line (a
+/// [`Barrier`]) until every worker has begun its own: so the spans overlap in time, however
+/// late the machine starts a thread (none ends before the last one begins).
 ///
 /// # Errors
 /// If a thread cannot be started, or a worker panicked.
@@ -195,10 +198,12 @@ pub fn observed(
 ) -> anyhow::Result<(u64, Duration, Vec<Worker>)> {
     let n = n.max(1);
     let t = Instant::now();
+    let start_line = Barrier::new(n);
     let workers = std::thread::scope(|s| -> anyhow::Result<Vec<Worker>> {
         let handles = (0..n)
             .map(|k| {
                 let name = format!("worker-{}", k + 1);
+                let start_line = &start_line;
                 std::thread::Builder::new()
                     .name(name.clone())
                     .spawn_scoped(s, move || {
@@ -206,6 +211,7 @@ pub fn observed(
                             Activity::Work,
                             format!("count my share of the primes below {limit}"),
                         );
+                        start_line.wait();
                         let cpu0 = thread_cpu_time();
                         let mut cpus = BTreeSet::new();
                         let mut primes = 0;
@@ -351,10 +357,21 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     }
     cx.explain(
         "No GIL: Rust threads may execute on different cores at the same instant (parallelism),\n\
-         and the compiler refuses data races instead of a global lock preventing them. The\n\
-         timeline shows each worker as a row: their 'working' bars overlap, and each line says\n\
-         which CPU ran it (the digit).",
+         and the compiler refuses data races instead of a global lock preventing them.",
     );
+    if n >= 2 {
+        cx.explain(
+            "The timeline shows each worker as a row: their 'working' bars overlap in time (each\n\
+             worker begins its bar, then waits at a starting line until all have begun theirs),\n\
+             and each line says which CPU ran it (the digit). Overlapping bars are concurrency;\n\
+             that the CPUs computed at the same instant is what the speedup above measures.",
+        );
+    } else {
+        cx.explain(
+            "The timeline shows the one worker as a row, and its line says which CPU ran it\n\
+             (the digit): with one CPU to use there is no second worker to overlap with.",
+        );
+    }
     match python(LIMIT, n)? {
         None => cx.say("python3 not found: skipping the Python side (install Python 3 to compare)"),
         Some(py) => {

@@ -1,8 +1,11 @@
 //! Lesson `join` (join和setDaemon): the music/game demo without and with `join`, and the seed's
 //! join loop that joins only the last thread.
 
+use std::sync::Arc;
+
 use lesson::{Activity, Cx};
 
+use super::Latch;
 use crate::Thread;
 
 fn music(cx: &Cx) {
@@ -48,17 +51,24 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     cx.explain(
         "3) the seed's loop `for i in threads: t.join()` joins `t`, the last thread, every time.\n\
          Python lets the loop variable of an earlier loop leak; Rust does not (`t` would not\n\
-         even be in scope). Here is what joining only the last one does:",
+         even be in scope). Here is what joining only the last one does (sleeper-1 and\n\
+         sleeper-2 also wait, after their sleep, until main has looked: on a busy machine main\n\
+         could otherwise look late, and what it saw would depend on the machine's speed):",
     );
+    let looked = Arc::new(Latch::new(1));
     let sleepers: Vec<Thread<f64>> = [3.0, 2.0, 1.0]
         .into_iter()
         .enumerate()
         .map(|(i, secs)| {
-            let cx = cx.clone();
+            let (cx, looked) = (cx.clone(), Arc::clone(&looked));
+            let last = i == 2;
             Thread::builder()
                 .name(format!("sleeper-{}", i + 1))
                 .spawn(move || {
                     cx.sleep(secs);
+                    if !last {
+                        looked.wait(&cx, "until main has looked");
+                    }
                     cx.say(format!("slept {secs} s"));
                     secs
                 })
@@ -66,7 +76,7 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         .collect::<Result<_, _>>()?;
     if let Some(last) = sleepers.last() {
         let _waiting = cx.span(Activity::Wait, "join the last only");
-        last.join_timeout(cx.scaled(60.0));
+        last.join_timeout(cx.long_wait());
     }
     let alive: Vec<&str> = sleepers
         .iter()
@@ -77,6 +87,7 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         "joined only the last: still alive = [{}]",
         alive.join(", ")
     ));
+    looked.count_down();
     {
         let _waiting = cx.span(Activity::Wait, "join every thread");
         for t in sleepers {
