@@ -58,10 +58,55 @@ fn thousand_runs_both_sides() {
     index(&r, "a process cost");
 }
 
+/// `cargo run -p processes -- thousand`: "only the first 3 print": of the 200 processes and 200
+/// threads, exactly three of each say their `fun() #` line, numbered 0, 1 and 2; the
+/// processes' lines come from child processes, the threads' from this one.
+#[test]
+fn thousand_only_the_first_three_of_each_print() {
+    let r = run(thousand::run);
+    let me = std::process::id();
+    let fun: Vec<&Record> = r.iter().filter(|x| x.text.starts_with("fun() #")).collect();
+    let numbers = |from_children: bool| {
+        let mut n: Vec<&str> = fun
+            .iter()
+            .filter(|x| (x.pid != me) == from_children)
+            .map(|x| &x.text["fun() #".len()..x.text.find(" at ").unwrap()])
+            .collect();
+        n.sort_unstable();
+        n
+    };
+    assert_eq!(numbers(true), ["0", "1", "2"], "processes: {fun:#?}");
+    assert_eq!(numbers(false), ["0", "1", "2"], "threads: {fun:#?}");
+    // Three children, each its own process.
+    let mut pids: Vec<u32> = fun.iter().map(|x| x.pid).filter(|&p| p != me).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    assert_eq!(pids.len(), 3, "{fun:#?}");
+    // The threads' lines come after every process was joined, before the threads' summary.
+    let processes_done = index(&r, "processes started then joined");
+    let threads_done = index(&r, "threads started then joined");
+    for (i, x) in r.iter().enumerate() {
+        if x.text.starts_with("fun() #") {
+            if x.pid == me {
+                assert!(processes_done < i && i < threads_done, "{r:#?}");
+            } else {
+                assert!(i < processes_done, "{r:#?}");
+            }
+        }
+    }
+}
+
 #[test]
 fn api_timeouts_signals_and_failures_have_python_exit_codes() {
     let r = run(api::run);
     index(&r, "before start: name sleeper, is_alive() false");
+    let after = &r[index(&r, "after start: pid ")].text;
+    let pid: u32 = after["after start: pid ".len()..]
+        .strip_suffix(", is_alive() true")
+        .unwrap_or_else(|| panic!("not alive after start: {after:?}"))
+        .parse()
+        .unwrap_or_else(|e| panic!("no pid in {after:?}: {e}"));
+    assert!(pid > 0 && pid != std::process::id(), "{after:?}");
     index(&r, "join_timeout(0.5 s) -> false; is_alive() true");
     index(&r, "join() -> exitcode 0; is_alive() false");
     index(&r, "exitcode -15");
@@ -118,6 +163,22 @@ fn api_children_and_helpers_speak_under_their_names() {
     }
     // The sleeper slept in its own row; main waited for it.
     assert!(spans_of(&r, "sleeper", Activity::Sleep) >= 1);
+    // "after start: pid N": N is the process that slept as the sleeper.
+    let after = &r[index(&r, "after start: pid ")].text;
+    let pid: u32 = after["after start: pid ".len()..]
+        .split(',')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {after:?}"));
+    let sleeper_pids: Vec<u32> = r
+        .iter()
+        .filter(|x| x.speaker == "sleeper")
+        .map(|x| x.pid)
+        .collect();
+    assert!(
+        !sleeper_pids.is_empty() && sleeper_pids.iter().all(|&p| p == pid),
+        "the sleeper's records come from {sleeper_pids:?}, not pid {pid}"
+    );
     let main = std::thread::current().name().map(str::to_owned);
     assert!(
         r.iter().any(|x| Some(&x.speaker) == main.as_ref()
@@ -198,6 +259,65 @@ fn start_methods_fork_inherits_spawn_does_not() {
     index(&r, "an unknown entry: start() -> Err");
 }
 
+/// `cargo run -p processes -- start-methods`: the lesson states start times as what one run
+/// measured, and ranks them as this run saw them; it claims no speed. So this checks only that
+/// the ranking line lists the three figures measured above it, in their order, and says it is
+/// this run's (speed itself is for `cargo bench -p processes`).
+#[test]
+fn start_methods_rank_the_measured_times_as_this_runs() {
+    let r = run(start_methods::run);
+    let ms = |what: &str| -> f64 {
+        let line = &r[index(&r, &format!("{what}: started and joined in "))].text;
+        assert!(
+            line.contains(" ms (measured, this run), exit code 0"),
+            "{line:?}"
+        );
+        line[format!("{what}: started and joined in ").len()..]
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no figure in {line:?}"))
+    };
+    let mut want: Vec<(&str, f64)> = ["fork", "spawn", "forkserver"]
+        .into_iter()
+        .map(|what| (what, ms(what)))
+        .collect();
+    // Ties (equal to the printed 0.1 ms) may be listed either way: compare the figures.
+    let ranking = &r[index(&r, "this run, fastest first: ")];
+    let listed: Vec<(&str, f64)> = ranking.text["this run, fastest first: ".len()..]
+        .split(" (one start and join each")
+        .next()
+        .unwrap()
+        .split(", ")
+        .map(|item| {
+            let (what, figure) = item.split_once(' ').unwrap();
+            (what, figure.trim_end_matches(" ms").parse().unwrap())
+        })
+        .collect();
+    want.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let figures = |v: &[(&str, f64)]| v.iter().map(|x| x.1).collect::<Vec<_>>();
+    assert_eq!(figures(&listed), figures(&want), "{}", ranking.text);
+    let mut names: Vec<&str> = listed.iter().map(|x| x.0).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["fork", "forkserver", "spawn"], "{}", ranking.text);
+    for (what, figure) in &listed {
+        assert_eq!(ms(what), *figure, "{}", ranking.text);
+    }
+    assert!(
+        ranking
+            .text
+            .ends_with("another run, or a loaded machine, may rank them otherwise)"),
+        "{}",
+        ranking.text
+    );
+    // No line claims a start method is faster or slower in general.
+    for x in &r {
+        for claim in ["the slowest", "the fastest", "fork's speed"] {
+            assert!(!x.text.contains(claim), "a speed claim: {:?}", x.text);
+        }
+    }
+}
+
 #[test]
 fn start_methods_forkserver_inherits_like_spawn_and_children_have_rows() {
     // `cargo run -p processes -- start-methods`: the forkserver child is forked by a server
@@ -207,7 +327,30 @@ fn start_methods_forkserver_inherits_like_spawn_and_children_have_rows() {
     let line = &r[index(&r, "forkserver child: MADE_BY_PARENT is empty here")];
     assert_eq!(line.speaker, "forkserver-child");
     index(&r, "the forkserver child had 4 descriptors open");
-    index(&r, "the fork server runs as pid");
+    // "a child of this process": the lesson read the server's parent pid from /proc and says
+    // it; it is this test process (the lesson runs here, on a thread of its own).
+    let line = &r[index(&r, "the fork server runs as pid ")].text;
+    let me = std::process::id();
+    assert!(
+        line.contains(&format!(
+            ", its parent pid {me}: a child of this process (pid {me}), running "
+        )),
+        "{line:?}"
+    );
+    let server: i32 = line["the fork server runs as pid ".len()..]
+        .split(',')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {line:?}"));
+    assert!(line.ends_with(&format!(
+        "running {} afresh",
+        env!("CARGO_BIN_EXE_processes")
+    )));
+    // Still ours now, as the shared server lives as long as this process.
+    assert_eq!(
+        start_methods::parent_pid_of(server).unwrap(),
+        i32::try_from(me).unwrap()
+    );
     for who in ["fork-child", "spawn-child", "forkserver-child"] {
         assert!(r.iter().any(|x| x.speaker == who), "{who}");
     }

@@ -26,9 +26,23 @@ fn why_queues_racy_version_errors_and_both_fixes_take_each_item_once() {
     });
     let errors: Vec<_> = outcomes.iter().filter_map(|o| o.error.as_ref()).collect();
     assert_eq!(errors.len(), 1, "{outcomes:?}");
-    assert!(errors[0].contains("not in the list"));
+    // Both looked at 5 before either removed it (the lesson waits for both looks): one removed
+    // it, the other found it gone and stopped; the first then took the rest alone.
+    assert_eq!(
+        errors[0].as_str(),
+        "remove(5): 5 is not in the list any more"
+    );
+    let mut removed: Vec<&[i32]> = outcomes.iter().map(|o| o.removed.as_slice()).collect();
+    removed.sort();
+    assert_eq!(removed, [&[][..], &[5, 4, 3, 2, 1][..]], "{outcomes:?}");
     let r = run(why_queues::run);
-    index(&r, "1 thread(s) stopped on an error");
+    let looks: Vec<usize> = (0..r.len())
+        .filter(|&i| r[i].text == "the last item is 5")
+        .collect();
+    assert_eq!(looks.len(), 2, "{r:#?}");
+    assert_ne!(r[looks[0]].speaker, r[looks[1]].speaker);
+    assert!(looks[1] < index(&r, "error: remove(5)"), "{r:#?}");
+    index(&r, "1 thread(s) stopped on an error; the two removed");
     index(&r, "one locked pop()");
     index(&r, "a Queue:");
 }
@@ -190,7 +204,39 @@ fn channels_select_gets_everything_and_times_out_in_the_pause() {
         &r,
         "got numbers [1, 2, 3, 4, 5, 6] and words [\"alpha\", \"beta\", \"gamma\"]",
     );
-    index(&r, "nothing on either channel for 1 s");
+    index(
+        &r,
+        "got numbers [1, 2, 3, 4, 5, 6] and words [\"alpha\", \"beta\", \"gamma\"]; 1 time-out(s), while both producers paused",
+    );
+    // The producers paused before the loop looked, and it timed out once, before any of the
+    // second batch: 4, 5, 6 and gamma come only after it let them go on.
+    let paused = index(&r, "both producers have sent their first batch and paused");
+    let timeout = index(
+        &r,
+        "nothing on either channel for 1 s: both producers are paused; letting them go on",
+    );
+    assert!(paused < timeout);
+    for first in [
+        "number 1",
+        "number 2",
+        "number 3",
+        "word alpha",
+        "word beta",
+    ] {
+        assert!(
+            paused < index(&r, first) && index(&r, first) < timeout,
+            "{first}: {r:#?}"
+        );
+    }
+    for second in ["number 4", "number 5", "number 6", "word gamma"] {
+        assert!(timeout < index(&r, second), "{second}: {r:#?}");
+    }
+    assert_eq!(
+        r.iter()
+            .filter(|x| x.text.starts_with("nothing on either channel"))
+            .count(),
+        1
+    );
     index(
         &r,
         "bounded(0).send with no receiver -> timed out; Queue::new(0) took 10000 puts -> never full",

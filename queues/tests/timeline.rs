@@ -71,7 +71,8 @@ fn why_queues_draws_the_two_locked_steps_and_the_gap() {
 }
 
 /// `cargo run -p queues -- fifo --timeline`: main waits on the full queue twice: 1 s in vain,
-/// then until the consumer makes room.
+/// then until the consumer makes room. The consumer starts its pause only once main's wait has
+/// begun (a handshake in the lesson), so the order holds on a loaded machine too.
 #[test]
 fn fifo_draws_main_waiting_on_the_full_queue() {
     let (said, t) = run(fifo::run);
@@ -81,8 +82,20 @@ fn fifo_draws_main_waiting_on_the_full_queue() {
     assert!(timed[0].end() - timed[0].at >= Cx::quiet(SCALE).scaled(1.0));
     let blocked = spans(&t, Activity::Wait, "put(7): the queue is full");
     assert_eq!(blocked.len(), 1);
+    let pause: Vec<&Record> = spans(&t, Activity::Sleep, "sleep")
+        .into_iter()
+        .filter(|s| s.speaker == "consumer")
+        .collect();
+    assert_eq!(pause.len(), 1);
     let room = said[index(&said, "get(), making room")].at;
-    assert!(blocked[0].at <= room && room <= blocked[0].end());
+    assert!(
+        blocked[0].at <= pause[0].at && pause[0].end() <= room && room <= blocked[0].end(),
+        "main's wait {:?}..{:?}, the consumer's pause {:?}..{:?}, room made at {room:?}",
+        blocked[0].at,
+        blocked[0].end(),
+        pause[0].at,
+        pause[0].end()
+    );
 }
 
 /// `cargo run -p queues -- lifo|priority|sizes --timeline`: the seed's loop's consumer is
@@ -151,23 +164,50 @@ fn producer_consumer_draws_the_waits_on_the_full_and_the_empty_queue() {
 }
 
 /// `cargo run -p queues -- channels --timeline`: main waits on both channels at once while
-/// both producers pause; every time-out line follows a wait of at least 1 s.
+/// both producers pause: exactly one time-out, after a wait of at least 1 s, and that wait and
+/// its line fall inside each producer's pause (the producers pause until main has timed out,
+/// so this holds whatever the scheduling).
 #[test]
 fn channels_draws_main_waiting_on_both_channels() {
     let (said, t) = run(channels::run);
     assert_speakers(&t, &["numbers", "words", &main_thread()]);
     let waits = spans(&t, Activity::Wait, "select!: waiting on both channels");
     let second = Cx::quiet(SCALE).scaled(1.0);
-    let long = waits.iter().filter(|w| w.end() - w.at >= second).count();
-    let timeouts = said
+    let timeouts: Vec<&Record> = said
         .iter()
-        .filter(|r| r.text == "nothing on either channel for 1 s")
-        .count();
-    assert!(timeouts >= 1);
+        .filter(|r| r.text.starts_with("nothing on either channel for 1 s"))
+        .collect();
+    assert_eq!(timeouts.len(), 1, "{said:#?}");
+    let line = timeouts[0];
+    // The wait that timed out is the one that ended last before the line.
+    let wait = waits
+        .iter()
+        .filter(|w| w.end() <= line.at)
+        .max_by_key(|w| w.end())
+        .expect("no wait before the time-out");
     assert!(
-        long >= timeouts,
-        "{long} waits of 1 s for {timeouts} time-outs"
+        wait.end() - wait.at >= second,
+        "a time-out after a wait of {:?}",
+        wait.end() - wait.at
     );
+    for who in ["numbers", "words"] {
+        let pauses: Vec<&Record> = spans(&t, Activity::Wait, "paused: until main lets")
+            .into_iter()
+            .filter(|p| p.speaker == who)
+            .collect();
+        assert_eq!(pauses.len(), 1, "{who}: {t:#?}");
+        let pause = pauses[0];
+        assert!(
+            pause.at <= wait.at && line.at <= pause.end(),
+            "the time-out (wait {:?}..{:?}, line at {:?}) is not inside {who}'s pause \
+             {:?}..{:?}",
+            wait.at,
+            wait.end(),
+            line.at,
+            pause.at,
+            pause.end()
+        );
+    }
 }
 
 /// Bug found by the timeline (`cargo run -p queues -- why-queues --timeline`): the "one locked

@@ -13,6 +13,8 @@ use crate::deadline;
 struct State {
     owner: Option<ThreadId>,
     count: usize,
+    /// Threads asleep in `acquire` (or about to look again after a wake-up).
+    waiting: usize,
 }
 
 /// A reentrant lock: the thread that holds it may take it again; each take adds one to a
@@ -103,6 +105,13 @@ impl RLock {
         self.lock_state().count
     }
 
+    /// How many threads are waiting to take the lock right now (a snapshot; for lessons and
+    /// tests). A thread counts from the moment it goes to sleep on the lock until it wakes;
+    /// `try_acquire` never waits, so never counts.
+    pub fn waiting(&self) -> usize {
+        self.lock_state().waiting
+    }
+
     /// Whether the calling thread holds the lock. Any thread may ask; only the owner gets
     /// `true`. Replaces Python's `rlock._is_owned()` (what `threading.Condition` uses).
     pub fn is_owned(&self) -> bool {
@@ -143,19 +152,19 @@ impl RLock {
                 }
                 Some(_) => {}
             }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return None;
+            }
+            s.waiting += 1;
             s = match deadline {
                 None => self.cv.wait(s).unwrap_or_else(|e| e.into_inner()),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return None;
-                    }
-                    match self.cv.wait_timeout(s, deadline - now) {
-                        Ok((s, _)) => s,
-                        Err(e) => e.into_inner().0,
-                    }
-                }
+                Some(deadline) => match self.cv.wait_timeout(s, deadline - now) {
+                    Ok((s, _)) => s,
+                    Err(e) => e.into_inner().0,
+                },
             };
+            s.waiting -= 1;
         }
         Some(RLockGuard {
             lock: self,

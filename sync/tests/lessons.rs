@@ -225,6 +225,24 @@ fn event_workers_speak_only_after_each_set() {
     index(&r, "wait_timeout(1 s) -> false");
 }
 
+/// `cargo run -p sync -- event`: the boss looks at the flag before each set(): down both times
+/// (the first time nobody has set it, the second time every worker has cleared it before
+/// waiting again); and after set() then clear() the flag is down again.
+#[test]
+fn event_is_set_before_each_set_is_false() {
+    let r = run(event::run);
+    index(
+        &r,
+        "boss: everyone works until 22:00 tonight (is_set before: false)",
+    );
+    index(&r, "boss: it is 22:00, go home (is_set before: false)");
+    index(
+        &r,
+        "the waiter's wait() -> true (the flag is down again: is_set() = false)",
+    );
+    assert!(all(&r, "is_set before: true").is_empty(), "{r:#?}");
+}
+
 #[test]
 fn condition_consumer_gets_every_item_in_order() {
     let r = run(condition::run);
@@ -260,6 +278,26 @@ fn barrier_every_past_follows_every_arrival_with_one_leader() {
     index(&r, "reset() -> broken = false");
 }
 
+/// `cargo run -p sync -- barrier`: once two parties' time-outs broke it, the barrier says so,
+/// and a third party's wait() gets BrokenBarrier without waiting for anyone (no other party
+/// exists: a wait that blocked would hang the lesson past its deadline). It comes after both
+/// time-outs and before the reset.
+#[test]
+fn barrier_a_broken_barrier_refuses_the_third_party() {
+    let r = run(barrier::run);
+    let timeouts = all(&r, "a party's wait(timeout=1 s) -> Err(BrokenBarrier)");
+    assert_eq!(timeouts.len(), barrier::PARTIES - 1, "{r:#?}");
+    let third = index(
+        &r,
+        "broken = true; the third party would get BrokenBarrier at once: Err(BrokenBarrier)",
+    );
+    let reset = index(&r, "reset() -> broken = false");
+    assert!(
+        timeouts.iter().all(|&t| t < third) && third < reset,
+        "{r:#?}"
+    );
+}
+
 /// Bug 6 of issue 16: `threading.Barrier(n, action)` runs the action before any party is
 /// released, so the action's line comes before every "past the barrier" line, every run.
 #[test]
@@ -282,6 +320,40 @@ fn timer_fires_and_a_cancelled_one_never_does() {
     index(&r, "the 2 s timer fired");
     index(&r, "cancel() after 1 s -> true");
     assert!(all(&r, "the 30 s timer fired").is_empty());
+}
+
+/// `cargo run -p sync -- timer`: "the 2 s timer fired" comes no earlier than 2 s (scaled) after
+/// the line said just before the timer was started, and the 30 s timer is cancelled no earlier
+/// than 1 s after it was started. Lower bounds only: a loaded machine makes them later, never
+/// earlier.
+#[test]
+fn timer_fires_after_its_delay_and_is_cancelled_after_1_s() {
+    let r = run(timer::run);
+    let cx = Cx::quiet(SCALE);
+    let starting = r[index(&r, "starting a 2 s timer")].at;
+    let fired = r[index(&r, "the 2 s timer fired")].at;
+    assert!(
+        fired - starting >= cx.scaled(2.0),
+        "fired {:?} after the start, before 2 s ({:?})",
+        fired - starting,
+        cx.scaled(2.0)
+    );
+    let started = r[index(&r, "started a 30 s timer")].at;
+    let cancelled = r[index(&r, "cancel() after 1 s -> true")].at;
+    assert!(cancelled - started >= cx.scaled(1.0), "{r:#?}");
+}
+
+/// `cargo run -p sync -- timer`: cancel() returns false once the function has started; the
+/// function's line comes first (the lesson calls cancel() only after hearing it started).
+#[test]
+fn timer_cancel_after_the_function_started_returns_false() {
+    let r = run(timer::run);
+    let started = index(&r, "the 0 s timer's function started");
+    let cancel = index(
+        &r,
+        "cancel() after its function started -> false: too late, it ran",
+    );
+    assert!(started < cancel, "{r:#?}");
 }
 
 #[test]

@@ -143,13 +143,60 @@ fn rlock_reenters_and_excludes_others_until_fully_released() {
         drop(g1);
         assert_eq!(lock.count(), 0);
         assert!(other(&lock));
-        // A waiting thread gets in when the count reaches zero.
-        let g = lock.acquire();
+        // A waiting thread gets in when the count reaches zero, not before. It is seen waiting
+        // (asleep in acquire) before main lets go of either level, whatever the scheduling.
+        let g1 = lock.acquire();
+        let g2 = lock.acquire();
         let l = lock.clone();
-        let t = thread::spawn(move || l.acquire_timeout(LONG).map(|_| ()).is_some());
-        thread::sleep(Duration::from_millis(5));
-        drop(g);
-        assert!(t.join().unwrap());
+        let (took_tx, took_rx) = mpsc::channel();
+        let t = thread::spawn(move || {
+            let got = l.acquire();
+            took_tx.send(l.count()).unwrap();
+            drop(got);
+        });
+        spin_until("the other thread never waited for the RLock", || {
+            lock.waiting() == 1
+        });
+        drop(g2);
+        // Still held (count 1): the waiter cannot have it.
+        assert_eq!(lock.count(), 1);
+        assert!(lock.is_owned());
+        assert!(took_rx.try_recv().is_err(), "the waiter got in at count 1");
+        drop(g1);
+        assert_eq!(took_rx.recv_timeout(LONG), Ok(1), "the waiter never got in");
+        t.join().unwrap();
+        assert_eq!((lock.count(), lock.waiting()), (0, 0));
+    });
+}
+
+/// `cargo run -p sync -- deadlock` says two separate RLocks taken in opposite orders deadlock
+/// like two Locks: reentrancy is per lock, so a thread holding one RLock waits for the other
+/// like anyone else. Each thread holds its first lock until both have tried the other one
+/// (a barrier), so each try meets the other's hold: both time out, whatever the scheduling.
+#[test]
+fn two_rlocks_taken_in_opposite_orders_block_each_other() {
+    within(LONG, "two rlocks", || {
+        let (a, b) = (RLock::new(), RLock::new());
+        let both_hold_one = Barrier::new(2);
+        let both_tried = Barrier::new(2);
+        let try_for = Duration::from_millis(50);
+        let outcomes = thread::scope(|s| {
+            let [t1, t2] = [(&a, &b), (&b, &a)].map(|(first, second)| {
+                let (both_hold_one, both_tried) = (&both_hold_one, &both_tried);
+                s.spawn(move || {
+                    let _first = first.acquire();
+                    // Reentrant on the lock it holds...
+                    let again = first.try_acquire().is_some();
+                    both_hold_one.wait();
+                    // ...but not on the other thread's.
+                    let got = second.acquire_timeout(try_for).is_some();
+                    both_tried.wait();
+                    (again, got)
+                })
+            });
+            [t1.join().unwrap(), t2.join().unwrap()]
+        });
+        assert_eq!(outcomes, [(true, false), (true, false)]);
     });
 }
 
@@ -251,6 +298,42 @@ fn a_cancelled_timer_never_fires_an_uncancelled_one_does() {
         f.fetch_add(1, Ordering::SeqCst);
     }));
     assert_eq!(fired.load(Ordering::SeqCst), 1);
+}
+
+/// `cargo run -p sync -- timer` says cancel() returns false when the function had already
+/// started, and then waits for it to finish. The function here is held inside until released,
+/// so cancel() is called while it runs (or, on a slow machine, after it ended): false either
+/// way, and never before the function has finished.
+#[test]
+fn cancelling_a_timer_whose_function_started_returns_false_after_it_finished() {
+    within(LONG, "timer cancel after start", || {
+        let finished = Arc::new(AtomicUsize::new(0));
+        let (started_tx, started_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        let f = finished.clone();
+        let t = Timer::start(Duration::ZERO, move || {
+            started_tx.send(()).unwrap();
+            release_rx.recv_timeout(LONG).unwrap();
+            f.store(1, Ordering::SeqCst);
+        })
+        .unwrap();
+        started_rx.recv_timeout(LONG).unwrap();
+        let f = finished.clone();
+        let canceller = thread::spawn(move || {
+            let cancelled = t.cancel();
+            (cancelled, f.load(Ordering::SeqCst))
+        });
+        release_tx.send(()).unwrap();
+        let (cancelled, finished_then) = canceller.join().unwrap();
+        assert!(
+            !cancelled,
+            "cancel() after the function started returned true"
+        );
+        assert_eq!(
+            finished_then, 1,
+            "cancel() returned before the function finished"
+        );
+    });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -152,19 +152,31 @@ fn forkserved(cx: &Cx, entry: &str, arg: &impl serde::Serialize) -> anyhow::Resu
     })
 }
 
-/// Start `p`, join it, and say how long the start and join took.
-fn timed(cx: &Cx, mut p: Process, what: &str) -> anyhow::Result<i32> {
+/// The parent pid of process `pid`, from `/proc/<pid>/stat` (the field after the state, which
+/// follows the `)` closing the command name).
+pub fn parent_pid_of(pid: i32) -> anyhow::Result<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+        .and_then(|ppid| ppid.parse().ok())
+        .with_context(|| format!("no parent pid in /proc/{pid}/stat: {stat:?}"))
+}
+
+/// Start `p`, join it, and say how long the start and join took (this once: one run, on this
+/// machine, as loaded as it is now). Its exit code and the milliseconds.
+fn timed(cx: &Cx, mut p: Process, what: &str) -> anyhow::Result<(i32, f64)> {
     let t = Instant::now();
     p.start()?;
     let code = {
         let _waiting = cx.span(Activity::Wait, format!("join {}", p.name()));
         p.join()?
     };
+    let ms = t.elapsed().as_secs_f64() * 1e3;
     cx.say(format!(
-        "{what}: started and joined in {:.1} ms, exit code {code}",
-        t.elapsed().as_secs_f64() * 1e3
+        "{what}: started and joined in {ms:.1} ms (measured, this run), exit code {code}"
     ));
-    Ok(code)
+    Ok((code, ms))
 }
 
 /// The lesson.
@@ -180,10 +192,17 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     );
     let server = crate::ForkServer::shared(cx.exe())?;
     let server_pid = server.ensure_running()?;
+    let server_parent = parent_pid_of(server_pid)?;
+    let me = std::process::id();
     cx.say(format!(
-        "the fork server runs as pid {server_pid}: a child of this process, running this binary \
-         afresh"
+        "the fork server runs as pid {server_pid}, its parent pid {server_parent}: a child of \
+         this process (pid {me}), running {} afresh",
+        server.exe().display()
     ));
+    ensure!(
+        i64::from(server_parent) == i64::from(me),
+        "the fork server's parent is pid {server_parent}, not this process ({me})"
+    );
     let c = cx.clone();
     let forked = Process::new(move || match MADE_BY_PARENT.get() {
         Some(v) => {
@@ -193,13 +212,28 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         None => Err(anyhow::anyhow!("the fork child did not inherit the value")),
     })
     .named("fork-child");
-    let fork_code = timed(cx, forked, "fork")?;
-    let spawn_code = timed(cx, spawned(cx, "show-inherited", &cx.handoff())?, "spawn")?;
-    let server_code = timed(
+    let (fork_code, fork_ms) = timed(cx, forked, "fork")?;
+    let (spawn_code, spawn_ms) = timed(cx, spawned(cx, "show-inherited", &cx.handoff())?, "spawn")?;
+    let (server_code, server_ms) = timed(
         cx,
         forkserved(cx, "show-inherited", &cx.handoff())?,
         "forkserver",
     )?;
+    let mut measured = [
+        ("fork", fork_ms),
+        ("spawn", spawn_ms),
+        ("forkserver", server_ms),
+    ];
+    measured.sort_by(|a, b| a.1.total_cmp(&b.1));
+    cx.say(format!(
+        "this run, fastest first: {} (one start and join each: another run, or a loaded \
+         machine, may rank them otherwise)",
+        measured
+            .iter()
+            .map(|(what, ms)| format!("{what} {ms:.1} ms"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
     cx.say(format!(
         "fork child inherited it (exit {fork_code}); spawn child did not (exit {spawn_code}); \
          forkserver child did not (exit {server_code})"
@@ -271,12 +305,16 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         Err(e) => cx.say(format!("an unknown entry: start() -> Err: {e}")),
     }
     cx.explain(
-        "what each inherits:\n\
-         - fork: memory (every value), every descriptor, only the forking thread. Fast; unsafe\n\
-         \x20 with threads running (a lock another thread held stays locked in the child).\n\
-         - spawn: nothing; the binary runs again with stdin, stdout, stderr. The slowest (exec).\n\
-         - forkserver: the server's clean state (it was fork + exec'd, as Python starts it),\n\
-         \x20 stdout, stderr, a pidfd of its parent. A fork's speed plus a round trip.\n\
+        "what each inherits, and what each start costs in steps (the times above are one run's;\n\
+         cargo bench -p processes measures them properly):\n\
+         - fork: memory (every value), every descriptor, only the forking thread. One fork, no\n\
+         \x20 exec; unsafe with threads running (a lock another thread held stays locked in the\n\
+         \x20 child).\n\
+         - spawn: nothing; the binary runs again with stdin, stdout, stderr: a fork and an exec\n\
+         \x20 of the whole binary, for every child.\n\
+         - forkserver: the server's clean state (it was fork + exec'd once, as Python starts it),\n\
+         \x20 stdout, stderr, a pidfd of its parent: per child, a request to the server and its\n\
+         \x20 reply around the server's fork, no exec.\n\
          Python 3.14 moved Linux's default from fork to forkserver for the fork row's danger.",
     );
     Ok(())

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, ensure};
+use anyhow::{Context, bail, ensure};
 use crossbeam::channel::{self, Receiver, RecvError, RecvTimeoutError, SendTimeoutError};
 use lesson::{Activity, Cx};
 
@@ -32,41 +32,70 @@ fn pick(numbers: &Receiver<u32>, words: &Receiver<&'static str>, timeout: Option
     }
 }
 
+/// A producer's pause: from when it says so on `paused` until main drops the sending end of
+/// `resume` (after its select! has waited 1 s in vain), drawn on the timeline as a wait.
+fn pause(cx: &Cx, paused: &channel::Sender<()>, resume: &Receiver<()>) {
+    let _pause = cx.span(
+        Activity::Wait,
+        "paused: until main lets the producers go on",
+    );
+    // The span is open before main hears of the pause, and closes after main resumes us.
+    let _ = paused.send(());
+    // Nothing is ever sent on `resume`: it disconnects when main drops its end.
+    let _ = resume.recv_timeout(cx.long_wait());
+}
+
 /// The lesson.
 pub fn run(cx: &Cx) -> anyhow::Result<()> {
     cx.explain(
         "Two producers on two channels: numbers on one, words on the other, with a pause in\n\
          the middle. One loop waits on both at once with a timeout: crossbeam's select!.\n\
-         (Python's queue.Queue cannot wait on two queues at once.)",
+         (Python's queue.Queue cannot wait on two queues at once.) The producers pause until\n\
+         main has waited 1 s in vain, so the time-out falls in their pause on any machine:",
     );
     let (num_tx, num_rx) = channel::bounded::<u32>(4);
     let (word_tx, word_rx) = channel::unbounded::<&'static str>();
+    let (paused_tx, paused_rx) = channel::unbounded::<()>();
+    let (resume_tx, resume_rx) = channel::bounded::<()>(0);
     let (nums, words, timeouts) = std::thread::scope(|s| -> anyhow::Result<_> {
+        let (paused, resume) = (paused_tx.clone(), resume_rx.clone());
         std::thread::Builder::new()
             .name("numbers".into())
             .spawn_scoped(s, move || {
                 for n in 1..=3 {
                     let _ = num_tx.send(n);
                 }
-                cx.sleep(3.0);
+                pause(cx, &paused, &resume);
                 for n in 4..=6 {
                     let _ = num_tx.send(n);
                 }
                 // num_tx dropped here: the receiver sees the channel disconnect.
             })
             .context("spawning")?;
+        let (paused, resume) = (paused_tx, resume_rx);
         std::thread::Builder::new()
             .name("words".into())
             .spawn_scoped(s, move || {
                 for w in ["alpha", "beta"] {
                     let _ = word_tx.send(w);
                 }
-                cx.sleep(3.0);
+                pause(cx, &paused, &resume);
                 let _ = word_tx.send("gamma");
             })
             .context("spawning")?;
+        {
+            let _waiting = cx.span(Activity::Wait, "until both producers have paused");
+            for _ in 0..2 {
+                paused_rx
+                    .recv_timeout(cx.long_wait())
+                    .context("a producer never paused")?;
+            }
+        }
+        cx.say("both producers have sent their first batch and paused");
         let (mut nums, mut words, mut timeouts) = (Vec::new(), Vec::new(), 0);
         let (mut num_rx, mut word_rx) = (Some(num_rx), Some(word_rx));
+        // Dropped (the producers go on) at the first time-out.
+        let mut resume = Some(resume_tx);
         // A disconnected channel is swapped for one that never delivers, so select! skips it.
         let (never_num, never_word) = (channel::never::<u32>(), channel::never::<&str>());
         while num_rx.is_some() || word_rx.is_some() {
@@ -74,11 +103,18 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
                 num_rx.as_ref().unwrap_or(&never_num),
                 word_rx.as_ref().unwrap_or(&never_word),
             );
-            // Drawn as a wait only when neither channel has something at once.
+            // Drawn as a wait only when neither channel has something at once. While the
+            // producers are paused, wait 1 s; once they go on, only a lesson bug could leave
+            // both channels silent for the long wait.
             let got = match pick(n, w, None) {
                 Got::Nothing => {
                     let _waiting = cx.span(Activity::Wait, "select!: waiting on both channels");
-                    pick(n, w, Some(cx.scaled(1.0)))
+                    let limit = if resume.is_some() {
+                        cx.scaled(1.0)
+                    } else {
+                        cx.long_wait()
+                    };
+                    pick(n, w, Some(limit))
                 }
                 got => got,
             };
@@ -100,21 +136,29 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
                     word_rx = None;
                 }
                 Got::Nothing => {
+                    let Some(resume) = resume.take() else {
+                        bail!("nothing on either channel long after the producers went on");
+                    };
                     timeouts += 1;
-                    cx.say("nothing on either channel for 1 s");
+                    cx.say(
+                        "nothing on either channel for 1 s: both producers are paused; letting \
+                         them go on",
+                    );
+                    drop(resume);
                 }
             }
         }
         Ok((nums, words, timeouts))
     })?;
     cx.say(format!(
-        "got numbers {nums:?} and words {words:?}; {timeouts} time-outs while both producers paused"
+        "got numbers {nums:?} and words {words:?}; {timeouts} time-out(s), while both producers \
+         paused"
     ));
     ensure!(
         nums == [1, 2, 3, 4, 5, 6] && words == ["alpha", "beta", "gamma"],
         "lost messages"
     );
-    ensure!(timeouts >= 1, "the time-out branch never ran");
+    ensure!(timeouts == 1, "{timeouts} time-outs, not 1");
 
     cx.explain(
         "maxsize 0: in Python, Queue(0) has no limit. In crossbeam, bounded(0) has no room at\n\

@@ -1,10 +1,11 @@
 //! Lesson `fifo` (队列 调用一): `Queue(maxsize=3)`: first in, first out; a put on a full queue
 //! waits; `try_put` and `try_get` say Full and Empty instead of waiting.
 
+use std::sync::mpsc;
+
 use anyhow::{Context, bail, ensure};
 use lesson::{Activity, Cx};
 
-use super::put;
 use crate::{GetError, PutError, Queue};
 
 /// The lesson.
@@ -22,10 +23,20 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         Err(PutError::Full(7)) => cx.say("put(7) on a full queue waited 1 s -> Full (timed out)"),
         other => bail!("put_timeout on a full queue gave {other:?}"),
     }
+    // The consumer makes room only once main is waiting on the full queue (main says so on
+    // `waiting` as its wait begins), so main's put(7) waits for it on any machine.
+    let (waiting_tx, waiting_rx) = mpsc::channel::<()>();
     std::thread::scope(|s| -> anyhow::Result<()> {
+        // Moved in: dropped if main fails early, so the consumer is not left waiting.
+        let waiting_tx = waiting_tx;
+        let q = &q;
         std::thread::Builder::new()
             .name("consumer".into())
-            .spawn_scoped(s, || {
+            .spawn_scoped(s, move || {
+                if waiting_rx.recv_timeout(cx.long_wait()).is_err() {
+                    cx.say("main never waited on the full queue");
+                    return;
+                }
                 cx.sleep(1.0);
                 // Said before the get: the get is what lets put(7) return, so this line is
                 // certain to come before main's.
@@ -37,7 +48,14 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
             })
             .context("spawning the consumer")?;
         cx.say("put(7) again, without a timeout: waits for room");
-        put(cx, &q, 7, "put(7): the queue is full").map_err(|e| anyhow::anyhow!("put(7): {e}"))?;
+        match q.try_put(7) {
+            Err(PutError::Full(7)) => {
+                let _waiting = cx.span(Activity::Wait, "put(7): the queue is full");
+                let _ = waiting_tx.send(());
+                q.put(7).map_err(|e| anyhow::anyhow!("put(7): {e}"))?;
+            }
+            other => bail!("put(7) on a full queue gave {other:?} at once"),
+        }
         cx.say("put(7) returned: the consumer made room");
         Ok(())
     })?;

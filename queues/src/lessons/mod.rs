@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use anyhow::{Context, ensure};
 use lesson::{Activity, Chapter, Cx, Lesson};
 
-use crate::{BlockingQueue, GetError, PutError, Store};
+use crate::{BlockingQueue, GetError, Store};
 
 /// `q.get()`, drawn on the timeline: a wait span saying `what` while the queue is empty (none
 /// when an item is there at once).
@@ -29,22 +29,6 @@ pub(crate) fn get<S: Store>(
         Err(GetError::Empty) => {
             let _waiting = cx.span(Activity::Wait, what);
             q.get()
-        }
-        other => other,
-    }
-}
-
-/// `q.put(item)`, drawn on the timeline: a wait span saying `what` while the queue is full.
-pub(crate) fn put<S: Store>(
-    cx: &Cx,
-    q: &BlockingQueue<S>,
-    item: S::Item,
-    what: &str,
-) -> Result<(), PutError<S::Item>> {
-    match q.try_put(item) {
-        Err(PutError::Full(item)) => {
-            let _waiting = cx.span(Activity::Wait, what);
-            q.put(item)
         }
         other => other,
     }

@@ -58,10 +58,12 @@ impl std::ops::DerefMut for Held<'_> {
     }
 }
 
-/// Look at the last item (one lock), pause, remove it (another lock).
-fn look_then_remove(cx: &Cx, list: &Mutex<Vec<i32>>, start: &Barrier) -> Outcome {
+/// Look at the last item (one lock), pause, remove it (another lock). In the first round,
+/// each thread also waits after its pause until the other has looked (`both_looked`): the
+/// seed counts on its 1 s pause for that, which a loaded machine need not give.
+fn look_then_remove(cx: &Cx, list: &Mutex<Vec<i32>>, both_looked: &Barrier) -> Outcome {
     let mut out = Outcome::default();
-    start.wait();
+    let mut first_round = true;
     loop {
         let last = {
             let l = held(cx, list, "holding the list's lock: look");
@@ -72,6 +74,10 @@ fn look_then_remove(cx: &Cx, list: &Mutex<Vec<i32>>, start: &Barrier) -> Outcome
         };
         cx.say(format!("the last item is {last}"));
         cx.sleep(1.0);
+        if std::mem::take(&mut first_round) {
+            let _waiting = cx.span(Activity::Wait, "until the other thread has looked too");
+            both_looked.wait();
+        }
         let mut l = held(cx, list, "holding the list's lock: remove");
         match l.iter().position(|&x| x == last) {
             Some(i) => {
@@ -108,11 +114,11 @@ fn two_threads<T: Send>(f: impl Fn() -> T + Sync) -> anyhow::Result<Vec<T>> {
     })
 }
 
-/// The racy version: two threads started together on the seed's list.
+/// The racy version: two threads on the seed's list, both looking before either removes.
 pub fn racy(cx: &Cx) -> anyhow::Result<Vec<Outcome>> {
     let list = Mutex::new(ITEMS.to_vec());
-    let start = Barrier::new(2);
-    two_threads(|| look_then_remove(cx, &list, &start))
+    let both_looked = Barrier::new(2);
+    two_threads(|| look_then_remove(cx, &list, &both_looked))
 }
 
 /// The fix with a lock: one locked `pop` looks and removes in one step.
@@ -162,7 +168,9 @@ fn each_once(taken: &[Vec<i32>]) -> bool {
 pub fn run(cx: &Cx) -> anyhow::Result<()> {
     cx.explain(
         "Two threads, one list [1, 2, 3, 4, 5]. Each looks at the last item (locked), pauses,\n\
-         then removes that item (locked again). Both look before either removes:",
+         then removes that item (locked again). The seed's 1 s pause lets both look before\n\
+         either removes; here, in the first round, each also waits until the other has looked,\n\
+         so that happens on a loaded machine too:",
     );
     let outcomes = racy(cx)?;
     let failed = outcomes.iter().filter(|o| o.error.is_some()).count();

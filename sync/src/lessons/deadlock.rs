@@ -316,7 +316,8 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
          as above. Done as described, one RLock under both names: the same thread may re-take\n\
          it (the count goes 1, 2), others wait until it is back to 0. It works only because it\n\
          is ONE lock under two names, so each action is exclusive; two separate RLocks taken in\n\
-         opposite orders deadlock exactly like two Locks. The first thread's lines are shown:",
+         opposite orders deadlock just as two Locks do (reentrancy is per lock: a thread holding\n\
+         one waits for the other like anyone else). The first thread's lines are shown:",
     );
     let part = one_rlock(cx)?;
     cx.say(format!(
