@@ -341,6 +341,10 @@ fn a_killed_manager_server_fails_calls_within_their_timeout() {
     });
 }
 
+/// `cargo run -p ipc -- manager-served` says the socket sits in a directory only its user may
+/// enter and the server refuses other users. The first part is checked by anyone; the second
+/// needs root (to become another user), and without it this test says, past the harness's
+/// capture, that it was skipped.
 #[test]
 fn the_socket_directory_is_private_and_another_uid_is_refused() {
     let _fork = serial();
@@ -348,28 +352,61 @@ fn the_socket_directory_is_private_and_another_uid_is_refused() {
         let m = Manager::start().unwrap();
         let d = m.dict().unwrap();
         let dir = m.socket_dir().to_owned();
+        let socket = m.address().to_owned();
+        assert_eq!(
+            socket.parent(),
+            Some(dir.as_path()),
+            "the socket is in its directory"
+        );
         let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o700);
+        assert_eq!(
+            mode, 0o700,
+            "only the owner may enter the socket's directory"
+        );
         if !nix::unistd::geteuid().is_root() {
-            eprintln!("not root: cannot become another user to test the SO_PEERCRED check");
+            // Written to the process's stderr, not through eprintln!, which a passing test's
+            // capture would swallow.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED (not root): the_socket_directory_is_private_and_another_uid_is_refused \
+                 checked the directory's mode 0700 only; becoming another user to test the \
+                 server's SO_PEERCRED refusal needs root"
+            );
             return;
         }
         // As root we can open the way (directory and socket world-accessible) and become
         // nobody in a child: then only the server's SO_PEERCRED check stands in the way.
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::set_permissions(dir.join("socket"), std::fs::Permissions::from_mode(0o777))
-            .unwrap();
-        let other = d.clone();
+        std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let nobody = nix::unistd::Uid::from_raw(65534);
+        let (other, path) = (d.clone(), socket.clone());
         let mut child = Process::new(move || -> anyhow::Result<()> {
-            nix::unistd::setuid(nix::unistd::Uid::from_raw(65534))?;
+            nix::unistd::setuid(nobody)?;
+            anyhow::ensure!(nix::unistd::geteuid() == nobody, "still root");
+            // The file system lets nobody connect now: a refusal can only be the server's.
+            drop(std::os::unix::net::UnixStream::connect(&path)?);
             match other.set("intruder", 1) {
                 Ok(()) => anyhow::bail!("a process of another uid was served"),
-                Err(_) => Ok(()),
+                // The server hung up on this connection (its proxy reconnects in a child).
+                Err(ipc::ManagerError::Connection(_)) => Ok(()),
+                Err(e) => anyhow::bail!("refused, but not by a hang-up: {e}"),
             }
         });
         child.start().unwrap();
         assert_eq!(child.join().unwrap(), 0, "the other uid was not refused");
+        // The same way in, by a child of the owner's uid: served (so the refusal was the uid's).
+        let sibling = d.clone();
+        let mut same =
+            Process::new(move || -> Result<(), ipc::ManagerError> { sibling.set("sibling", 1) });
+        same.start().unwrap();
+        assert_eq!(
+            same.join().unwrap(),
+            0,
+            "a child of the owner's uid was refused"
+        );
         assert_eq!(d.get("intruder").unwrap(), None);
+        assert_eq!(d.get("sibling").unwrap(), Some(ipc::Data::Int(1)));
         d.set("owner", 1).unwrap();
         assert_eq!(d.get("owner").unwrap(), Some(ipc::Data::Int(1)));
     });

@@ -26,8 +26,37 @@ fn queue_crosses_a_thread_queue_does_not_and_a_full_queue_is_reported() {
     assert!(got[2] < waiting && waiting < stopped);
     index(&r, "Process-3 left its loop, joined, exitcode 0");
     index(&r, "parent: Process-3 got [1, 2, 3] from the process queue");
-    index(&r, "recv_timeout(1 s) on the thread queue -> Err(Timeout)");
-    index(&r, "had fitted in the queue's 64 KiB; drained");
+    index(
+        &r,
+        "parent: the child exited 0; recv_timeout(1 s) on the thread queue -> Err(Timeout)",
+    );
+    let gave_up = index(&r, "child: put_timeout -> ");
+    assert_eq!(r[gave_up].speaker, "Process-5");
+    // "joined the child first (exit 0): N items of 1 KiB had fitted in the queue's 64 KiB;
+    // drained M": the child exited cleanly, what fitted is within 64 KiB, all of it drained.
+    let full = &r[index(&r, "parent: joined the child first (exit 0): ")].text;
+    let number_before = |marker: &str| -> u32 {
+        let head = &full[..full
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker:?} in {full:?}"))];
+        let digits = head.rsplit(' ').next().unwrap_or_default();
+        digits
+            .parse()
+            .unwrap_or_else(|_| panic!("no number before {marker:?} in {full:?}"))
+    };
+    let fitted = number_before(" items of 1 KiB had fitted in the queue's 64 KiB;");
+    let drained: u32 = full
+        .rsplit("drained ")
+        .next()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("no drained count in {full:?}"));
+    assert_eq!(ipc::queue::CAPACITY, 64 * 1024, "the lesson says 64 KiB");
+    assert!(
+        fitted > 0 && fitted <= 64,
+        "{fitted} items of 1 KiB in 64 KiB: {full:?}"
+    );
+    assert!(gave_up < index(&r, "parent: joined the child first"));
+    assert_eq!(drained, fitted, "{full:?}");
 }
 
 /// `cargo run -p ipc -- pipe` (issue 18, claim 1): the parent's end-of-file waits for its own
@@ -85,7 +114,15 @@ fn lock_joins_ten_and_recovers_from_a_dead_holder() {
         &r,
         "joined all 10, exit codes [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]",
     );
-    index(&r, "owner_died() = true; afterwards the lock works: true");
+    let holding = index(&r, "holder: I have the lock, and I will never let go");
+    assert_eq!(r[holding].speaker, "Process-11");
+    // SIGKILL is signal 9: Python's exitcode for it is -9.
+    let killed = index(
+        &r,
+        "parent: killed the holder (exitcode -9) while it held the lock",
+    );
+    let recovered = index(&r, "owner_died() = true; afterwards the lock works: true");
+    assert!(holding < killed && killed < recovered);
 }
 
 #[test]
@@ -118,6 +155,21 @@ fn event_boss_first_workers_after_and_a_dead_holders_permit_back() {
     assert_eq!((firsts.len(), seconds.len()), (5, 5));
     assert!(firsts.iter().all(|&i| i > boss && i < boss_again));
     assert!(seconds.iter().all(|&i| i > boss_again));
+    // The boss asks is_set() before each set: not set before the first, and cleared by all
+    // five workers before the second.
+    let is_set: Vec<usize> = r
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.text.contains("event.is_set() -> "))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(is_set.len(), 2, "{r:#?}");
+    for &i in &is_set {
+        assert_eq!(r[i].text, "boss: event.is_set() -> false");
+        assert_eq!(r[i].speaker, "Process-6");
+    }
+    assert!(boss < is_set[0] && firsts.iter().all(|&i| is_set[0] < i));
+    assert!(boss_again < is_set[1] && seconds.iter().all(|&i| is_set[1] < i));
     let mut speakers: Vec<&str> = firsts.iter().map(|&i| r[i].speaker.as_str()).collect();
     speakers.sort();
     assert_eq!(
@@ -130,10 +182,15 @@ fn event_boss_first_workers_after_and_a_dead_holders_permit_back() {
             "Process-5"
         ]
     );
-    index(
+    let holding = index(&r, "holder: I have the only permit");
+    assert_eq!(r[holding].speaker, "Process-7");
+    // SIGKILL is signal 9: Python's exitcode for it is -9.
+    let killed = index(&r, "parent: killed the holder (exitcode -9)");
+    let back = index(
         &r,
         "acquire() -> got it; owner_died() = true, reclaimed() = 1",
     );
+    assert!(holding < killed && killed < back);
 }
 
 /// `cargo run -p ipc -- shared-memory-by-name`: a child started with spawn attaches both
@@ -163,7 +220,66 @@ fn wait_reports_each_pipe_and_the_sentinel_once() {
         index(&r, &format!("parent: pipe {i} ready -> \"done after"));
     }
     index(&r, "the quiet child's sentinel ready: it has exited");
-    index(&r, "parent: handled in the order");
+    let handled = index(&r, "parent: handled in the order");
+    // At this scale the pauses are 10 to 60 ms apart: a busy machine may reorder them, and
+    // the lesson must then say so (the next test runs it where the order is the pauses').
+    let said = &r[handled + 1].text;
+    let order = if said.contains("that is the order of the pauses") {
+        "[\"sentinel\", \"pipe 2\", \"pipe 3\", \"pipe 1\"]"
+    } else {
+        assert!(
+            said.contains("that is not the order of the pauses"),
+            "{r:#?}"
+        );
+        ""
+    };
+    assert!(r[handled].text.contains(order), "{r:#?}");
+}
+
+/// `cargo run -p ipc -- wait` claims the order follows the pauses (0.5, 1, 2, 3 s). At a
+/// quarter of the seed's time they are 125 ms and more apart, each counted from one instant
+/// taken before the first child starts: the quiet child's sentinel first, then pipes 2, 3, 1.
+#[test]
+fn wait_handles_them_in_the_order_of_the_pauses() {
+    let _fork = FORK.lock().unwrap_or_else(|e| e.into_inner());
+    let r = lesson::testing::run_lesson(Cx::quiet(0.25), ipc::lessons::wait::run);
+    let order = index(
+        &r,
+        "parent: handled in the order [\"sentinel\", \"pipe 2\", \"pipe 3\", \"pipe 1\"]",
+    );
+    let verdict = index(
+        &r,
+        "parent: that is the order of the pauses (0.5, 1, 2, 3 s)",
+    );
+    assert_eq!(verdict, order + 1);
+    let ready: Vec<usize> = [
+        "the quiet child's sentinel ready",
+        "pipe 2 ready -> \"done after 1 s\"",
+        "pipe 3 ready -> \"done after 2 s\"",
+        "pipe 1 ready -> \"done after 3 s\"",
+    ]
+    .iter()
+    .map(|l| index(&r, l))
+    .collect();
+    assert!(ready.is_sorted() && ready[3] < order, "{r:#?}");
+}
+
+/// The lesson's verdict on an order that is not the pauses' says so, and names theirs.
+#[test]
+fn wait_says_when_the_order_is_not_the_pauses() {
+    use ipc::lessons::wait::{order_of_the_pauses, verdict};
+    let expected = order_of_the_pauses();
+    assert_eq!(expected, ["sentinel", "pipe 2", "pipe 3", "pipe 1"]);
+    assert!(verdict(&expected).contains("that is the order of the pauses"));
+    let late: Vec<String> = ["pipe 2", "sentinel", "pipe 3", "pipe 1"]
+        .map(String::from)
+        .into();
+    let said = verdict(&late);
+    assert!(
+        said.contains("that is not the order of the pauses")
+            && said.contains("[\"sentinel\", \"pipe 2\", \"pipe 3\", \"pipe 1\"]"),
+        "{said}"
+    );
 }
 
 /// `cargo run -p ipc -- manager-served`: a spawned client connects by address and works

@@ -14,6 +14,29 @@ fn run(f: lesson::RunFn) -> Vec<Record> {
     lesson::testing::run_lesson(Cx::quiet(0.01), f)
 }
 
+/// The tasks the pool lesson says started before any task had finished.
+fn first_wave(r: &[Record]) -> Vec<usize> {
+    let line = &r[index(r, "started before any task had finished: tasks [")].text;
+    let list = line
+        .split_once("tasks [")
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(list, _)| list)
+        .unwrap_or_else(|| panic!("no list of tasks in {line:?}"));
+    list.split(", ")
+        .filter(|t| !t.is_empty())
+        .map(|t| t.parse().unwrap_or_else(|_| panic!("{t:?} in {line:?}")))
+        .collect()
+}
+
+/// The most tasks the pool lesson says ran at once.
+fn most_at_once(r: &[Record]) -> u64 {
+    let line = &r[index(r, "tasks ran at once")].text;
+    line.split_once("at most ")
+        .and_then(|(_, rest)| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {line:?}"))
+}
+
 #[test]
 fn pool_runs_every_callback_in_the_parent() {
     let r = run(pool::lessons::pool::run);
@@ -25,6 +48,32 @@ fn pool_runs_every_callback_in_the_parent() {
         .collect();
     assert_eq!(callbacks.len(), pool::lessons::pool::DEFAULT_COUNT);
     assert!(callbacks.iter().all(|x| x.speaker == "pool-results"));
+    // Tasks of 10 ms: a busy machine may start one of the first five after another finished,
+    // but the first wave is never empty and holds only tasks of the first five.
+    let first = first_wave(&r);
+    assert!(
+        !first.is_empty() && first.iter().all(|&j| j < 5),
+        "{first:?}"
+    );
+    assert!((1..=5).contains(&most_at_once(&r)), "{r:#?}");
+}
+
+/// `cargo run -p pool -- pool`: the seed's "five at a time". With tasks of 250 ms (a quarter
+/// of the seed's second), the five workers all start their first task long before one ends:
+/// tasks 0 to 4 are the first wave, five ran at once, and no later task started before a
+/// worker was free (the lesson fails otherwise).
+#[test]
+fn pool_starts_the_first_five_before_any_finishes() {
+    let _fork = FORK.lock().unwrap_or_else(|e| e.into_inner());
+    let r = lesson::testing::run_lesson(Cx::quiet(0.25), pool::lessons::pool::run);
+    assert_eq!(first_wave(&r), [0, 1, 2, 3, 4], "{r:#?}");
+    index(
+        &r,
+        "started before any task had finished: tasks [0, 1, 2, 3, 4]; every later task started \
+         only when a worker was free",
+    );
+    assert_eq!(most_at_once(&r), 5, "{r:#?}");
+    index(&r, "at most 5 tasks ran at once");
 }
 
 /// `cargo run -p pool -- pool --timeline`: each task's lines and its sleeping span belong to
@@ -127,6 +176,46 @@ fn crawler_records_pages_and_the_error() {
         "p.join() returned; 3 db lines; 1 callback panicked; the 500 page's get(): Ok(None)",
     );
     assert!(panicked < joined);
+    // "The temporary directories and the servers are gone now." Each crawl said where its db
+    // file was (its db.txt lines above were read back from it): a directory of its own,
+    // `pool-crawler-PID-...` under the temporary directory. Neither is left, nor any other of
+    // this process's, and neither crawl's server still takes connections.
+    let dbs: Vec<std::path::PathBuf> = r
+        .iter()
+        .filter_map(|l| l.text.strip_prefix("the db file: "))
+        .filter_map(|t| t.split_once(" (in a temporary directory"))
+        .map(|(path, _)| path.into())
+        .collect();
+    assert_eq!(dbs.len(), 2, "{r:#?}");
+    let tmp = std::env::temp_dir();
+    let prefix = format!("pool-crawler-{}-", std::process::id());
+    let dirs: Vec<&std::path::Path> = dbs.iter().filter_map(|db| db.parent()).collect();
+    assert!(dirs.len() == 2 && dirs[0] != dirs[1], "{dbs:?}");
+    for dir in &dirs {
+        assert_eq!(dir.parent(), Some(tmp.as_path()), "{dir:?}");
+        let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        assert!(name.starts_with(&prefix), "{dir:?}");
+        assert!(!dir.exists(), "{dir:?} is still there");
+    }
+    let left: Vec<std::path::PathBuf> = std::fs::read_dir(&tmp)
+        .expect("the temporary directory")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    let servers: std::collections::BTreeSet<&str> = r
+        .iter()
+        .filter_map(|l| l.text.split_once("> get http://"))
+        .filter_map(|(_, url)| url.split('/').next())
+        .collect();
+    assert_eq!(servers.len(), 2, "{r:#?}");
+    for addr in servers {
+        assert!(
+            std::net::TcpStream::connect(addr).is_err(),
+            "the server at {addr} still takes connections"
+        );
+    }
 }
 
 #[test]
@@ -134,6 +223,13 @@ fn map_orders_and_crash_recovers() {
     let r = run(pool::lessons::map::run);
     index(&r, "map: [0, 1, 2, 3, 4, 5, 6, 7]");
     index(&r, "imap: [0, 1, 2, 3, 4, 5, 6, 7]");
+    // The tasks finish one at a time in FINISH_ORDER (each at its turn, the next turn handed
+    // out when a result arrives): imap_unordered gives them in just that order.
+    assert_eq!(pool::lessons::map::FINISH_ORDER, [2, 1, 0, 5, 4, 3, 7, 6]);
+    index(
+        &r,
+        "imap_unordered: [2, 1, 0, 5, 4, 3, 7, 6] (a stream, in the order they finished",
+    );
     index(&r, "sum 499500");
     let r = run(pool::lessons::crash::run);
     index(&r, "task 3: Err(task panicked");

@@ -148,6 +148,7 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         "parent: the child exited {code}; recv_timeout(1 s) on the thread queue -> {got:?}"
     ));
     ensure!(got.is_err(), "a thread queue crossed processes?!");
+    ensure!(code == 0, "the thread-queue child failed (exit {code})");
     cx.explain(
         "Python's multiprocessing.Queue hides a feeder thread that writes after put() returns;\n\
          joining a child before reading what it put deadlocks once the pipe is full. Here put()\n\
@@ -155,12 +156,17 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     );
     let (fitted, code, drained) = full_queue(cx)?;
     cx.say(format!(
-        "parent: joined the child first (exit {code}): {fitted} items of 1 KiB had fitted in the queue's 64 KiB; drained {drained}"
+        "parent: joined the child first (exit {code}): {fitted} items of 1 KiB had fitted in the \
+         queue's {} KiB; drained {drained}",
+        crate::queue::CAPACITY / 1024
     ));
+    ensure!(code == 0, "the full-queue child failed (exit {code})");
     ensure!(
-        fitted > 0 && drained == fitted,
-        "lost items in the full-queue demo"
+        fitted > 0 && fitted as usize * 1024 <= crate::queue::CAPACITY,
+        "{fitted} items of 1 KiB in a queue of {} bytes",
+        crate::queue::CAPACITY
     );
+    ensure!(drained == fitted, "lost items in the full-queue demo");
     cx.explain(
         "The rule stays: drain the queue before joining its producers, or join with a timeout.",
     );

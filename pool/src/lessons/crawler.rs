@@ -52,6 +52,10 @@ pub fn crawl(cx: &Cx) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     let server = PageServer::start(&PAGES, Duration::ZERO)?;
     let dir = TempDir::new()?;
     let db = dir.0.join("db.txt");
+    cx.say(format!(
+        "the db file: {} (in a temporary directory, removed afterwards)",
+        db.display()
+    ));
     let (err_tx, err_rx) = mpsc::channel();
     let talk = cx.handoff();
     let urls = PAGES
@@ -111,6 +115,10 @@ pub fn crawl_as_written(cx: &Cx) -> anyhow::Result<AsWritten> {
     let server = PageServer::start(&PAGES, Duration::ZERO)?;
     let dir = TempDir::new()?;
     let db = dir.0.join("db.txt");
+    cx.say(format!(
+        "the db file: {} (in a temporary directory, removed afterwards)",
+        db.display()
+    ));
     let talk = cx.handoff();
     let mut handles = Vec::new();
     for url in PAGES

@@ -1,14 +1,23 @@
-//! Lesson `map` (beyond the seed): `map`, `imap` and `imap_unordered` on the same work.
+//! Lesson `map` (beyond the seed): `map` and `imap` on work whose early items finish last,
+//! `imap_unordered` on tasks made to finish one at a time in a set order.
 
-use anyhow::ensure;
+use anyhow::{Context, ensure};
 use lesson::{Activity, Cx};
 
-use crate::Pool;
-use crate::lessons::tasks::Trouble;
+use crate::lessons::tasks::{Trouble, gauge};
+use crate::{Builder, Pool};
+
+/// The order in which the lesson lets the 8 tasks given to `imap_unordered` finish, one at a
+/// time. Pool(3) hands out tasks in order, one to each free worker, so each task here is among
+/// the three running when its turn comes.
+pub const FINISH_ORDER: [u32; 8] = [2, 1, 0, 5, 4, 3, 7, 6];
 
 /// The lesson.
 pub fn run(cx: &Cx) -> anyhow::Result<()> {
-    let mut pool: Pool<Trouble> = Pool::new(3)?;
+    // The turns live in shared memory the workers inherit: made before the pool forks them.
+    let g = gauge().context("no shared memory for the turns")?;
+    // One task per free worker, in order (see FINISH_ORDER), whatever the tasks' lengths.
+    let mut pool: Pool<Trouble> = Builder::default().processes(3).max_batch(1).build()?;
     // Earlier items sleep longer, so they finish later.
     let work = |n: u32| -> Vec<Trouble> {
         (0..n)
@@ -23,17 +32,32 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     cx.say(format!(
         "imap: {ordered:?} (a stream, in order: early finishers wait in a buffer)"
     ));
-    let unordered: Vec<u32> = pool.imap_unordered(work(8), 1)?.collect::<Result<_, _>>()?;
-    cx.say(format!(
-        "imap_unordered: {unordered:?} (a stream, in the order they finished)"
-    ));
-    let mut sorted = unordered.clone();
-    sorted.sort();
     ensure!(
         mapped == (0..8).collect::<Vec<_>>() && ordered == mapped,
         "order broken"
     );
-    ensure!(sorted == mapped, "imap_unordered lost or repeated a result");
+    // Task i may finish at its turn, its place in FINISH_ORDER; the next turn comes only once
+    // a result has arrived, so the tasks finish one at a time, in that order.
+    g.reset();
+    let mut turns: Vec<(u32, u64)> = FINISH_ORDER.iter().copied().zip(0..).collect();
+    turns.sort_unstable();
+    let tasks = turns
+        .into_iter()
+        .map(|(i, turn)| Trouble::Turn { i, turn })
+        .collect();
+    let mut unordered = Vec::new();
+    for result in pool.imap_unordered(tasks, 1)? {
+        unordered.push(result?);
+        g.next_turn();
+    }
+    cx.say(format!(
+        "imap_unordered: {unordered:?} (a stream, in the order they finished: each task waited \
+         for its turn, {FINISH_ORDER:?}, handed out as each result arrived)"
+    ));
+    ensure!(
+        unordered == FINISH_ORDER,
+        "imap_unordered gave {unordered:?}, not the order the tasks finished in"
+    );
     let big: Vec<Trouble> = (0..1000).map(Trouble::Fine).collect();
     let chunk = pool.default_chunksize(big.len());
     let sum: u32 = pool.map(big, chunk)?.iter().sum();

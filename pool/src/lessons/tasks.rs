@@ -21,6 +21,8 @@ pub struct Gauge {
     finished: AtomicValue<AtomicU64>,
     /// Set: the tasks that wait for it ([`Trouble::Hold`]) go on.
     released: AtomicValue<AtomicBool>,
+    /// Whose turn it is to finish ([`Trouble::Turn`]): counted up by [`Gauge::next_turn`].
+    turn: AtomicValue<AtomicU64>,
     /// Per task number (the first [`Gauge::TRACKED`]): 1 + how many tasks had finished when it
     /// started; 0 if it has not started.
     before: Array<u32>,
@@ -37,6 +39,7 @@ pub fn gauge() -> Option<&'static Gauge> {
                 most: AtomicValue::new(AtomicU64::new(0)).ok()?,
                 finished: AtomicValue::new(AtomicU64::new(0)).ok()?,
                 released: AtomicValue::new(AtomicBool::new(false)).ok()?,
+                turn: AtomicValue::new(AtomicU64::new(0)).ok()?,
                 before: Array::new(Gauge::TRACKED, 0).ok()?,
             })
         })
@@ -53,6 +56,7 @@ impl Gauge {
         self.most.store(0, Ordering::SeqCst);
         self.finished.store(0, Ordering::SeqCst);
         self.released.store(false, Ordering::SeqCst);
+        self.turn.store(0, Ordering::SeqCst);
         if let Ok(mut b) = self.before.lock() {
             b.fill(0);
         }
@@ -80,6 +84,12 @@ impl Gauge {
     /// Let the tasks that wait for it ([`Trouble::Hold`]) go on.
     pub fn release(&self) {
         self.released.store(true, Ordering::SeqCst);
+    }
+
+    /// Let the task whose turn is next ([`Trouble::Turn`]) finish: turns count from 0 at
+    /// [`Gauge::reset`].
+    pub fn next_turn(&self) {
+        self.turn.fetch_add(1, Ordering::SeqCst);
     }
 
     /// The most tasks that were running at once since the last reset.
@@ -165,6 +175,15 @@ pub enum Trouble {
     /// Wait (up to 10 s) until the [`gauge`] is released ([`Gauge::release`]), then return the
     /// number.
     Hold(u32),
+    /// Wait (up to 10 s) until it is turn `turn` ([`Gauge::next_turn`]), then return the
+    /// number `i`: handing the next turn only once the last result arrived makes the tasks
+    /// finish one at a time, in the order of their turns.
+    Turn {
+        /// The task's number.
+        i: u32,
+        /// When it may finish: after `turn` calls of [`Gauge::next_turn`].
+        turn: u64,
+    },
     /// Count as running in the [`gauge`]; if its number is below `n`, wait (up to 10 s) as
     /// [`Trouble::Meet`] does; then sleep `ms` milliseconds.
     Wave {
@@ -205,6 +224,14 @@ impl Task for Trouble {
                 let g = gauge().context("no shared memory for the gauge")?;
                 let deadline = std::time::Instant::now() + Duration::from_secs(10);
                 while !g.released.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                Ok(i)
+            }
+            Trouble::Turn { i, turn } => {
+                let g = gauge().context("no shared memory for the gauge")?;
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while g.turn.load(Ordering::SeqCst) < turn && std::time::Instant::now() < deadline {
                     std::thread::sleep(Duration::from_micros(200));
                 }
                 Ok(i)
