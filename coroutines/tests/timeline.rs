@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use lesson::testing::run_lesson;
+use lesson::testing::{index, run_lesson};
 use lesson::{Activity, Cx, Kind, PageServer, Record, within};
 
 use coroutines::lessons::{events, gevent, greenlet, r#yield};
@@ -147,15 +147,47 @@ fn gevent_rows_show_serial_tasks_then_overlapping_waits() {
     );
 }
 
-/// `cargo run -p coroutines -- yield --timeline`: the consumer generator has its own row.
+/// `cargo run -p coroutines -- yield --timeline`: the producer (the lesson's thread, its own
+/// row) and the consumer generator (a row of its own) take turns, as the lesson says: made
+/// bun 1, eating bun 1, made bun 2, ... in order, nothing else between; and on one thread:
+/// the lesson names the thread each ran on, the same one, which is the lesson's.
 #[test]
-fn yield_the_consumer_has_its_own_row() {
+fn yield_producer_and_consumer_take_turns_on_one_thread() {
     let said = run_lesson(Cx::quiet(0.01), r#yield::run);
-    let s = speakers(&said);
-    assert!(
-        s.contains(&"consumer") && s.contains(&main_thread().as_str()),
-        "{s:?}"
+    let main = main_thread();
+    let turns: Vec<(&str, &str)> = said
+        .iter()
+        .filter(|r| r.text.contains(" bun "))
+        .map(|r| (r.speaker.as_str(), r.text.as_str()))
+        .collect();
+    let lines: Vec<(String, String)> = (1..=5)
+        .flat_map(|i| {
+            [
+                (main.clone(), format!("producer: made bun {i}")),
+                ("consumer".to_owned(), format!("consumer: eating bun {i}")),
+            ]
+        })
+        .collect();
+    let want: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|(who, what)| (who.as_str(), what.as_str()))
+        .collect();
+    assert_eq!(
+        turns, want,
+        "the producer and the consumer did not take turns"
     );
+    let line = &said[index(&said, "the producer ran on ")].text;
+    let (producer, consumer) = line
+        .strip_prefix("the producer ran on ")
+        .and_then(|rest| rest.split_once(", the consumer on "))
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(
+        producer.starts_with(&format!("thread {main:?} (ThreadId(")),
+        "the producer did not run on the lesson's thread: {line}"
+    );
+    assert_eq!(consumer, producer, "not one thread: {line}");
+    // Every line was said in this process.
+    assert!(said.iter().all(|r| r.pid == std::process::id()));
 }
 
 /// `cargo run -p coroutines -- events --timeline`: the keyboard thread and the event loop have
