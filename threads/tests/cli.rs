@@ -29,6 +29,17 @@ fn join_lesson_narrates_with_speakers() {
             "{who}: {what}"
         );
     }
+    // Without join, main's ending comes before the game stops (the game waits for it).
+    let at = |who: &str, what: &str| {
+        stdout
+            .lines()
+            .position(|l| l.contains(&format!(" {who} ")) && l.contains(what))
+            .unwrap()
+    };
+    assert!(
+        at("main", "ending.... (without join)") < at("game", "stop to game"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -66,7 +77,8 @@ fn daemon_lesson_runs_its_helpers_from_the_binary() {
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("child> "));
-    assert!(stdout.contains("music stopped? no, game stopped? no"));
+    assert!(stdout.contains("main returned: music stopped? no, game stopped? no"));
+    assert!(stdout.contains("joining music only: music stopped? yes, game stopped? no"));
     assert!(stdout.contains("timeline: 0 .."));
 }
 

@@ -3,30 +3,61 @@
 //! process exits and takes its threads with it. Each case runs as a child process of this
 //! chapter's binary, because "what happens when main returns" needs a main that can return.
 
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use lesson::{Activity, Cx};
 
+use super::Latch;
+
+/// One of the helpers' threads, music or game (see [`start_music_and_game`]).
+struct Player {
+    handle: JoinHandle<()>,
+    /// Opened once main waits for the thread: only then does it say stop.
+    waited_for: Arc<Latch>,
+}
+
+impl Player {
+    /// What Python's interpreter does at exit for a non-daemon thread: wait for it. The thread
+    /// may now say stop (once its sleep is over); join it.
+    fn join(self) -> anyhow::Result<()> {
+        let name = self.handle.thread().name().unwrap_or("a thread").to_owned();
+        self.waited_for.count_down();
+        self.handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("{name} panicked"))
+    }
+}
+
 /// Start the music (3 s) and game (5 s) threads; return once both have said "begin" (Python's
 /// `start()` likewise returns once the thread is running), so the demo does not depend on luck.
 /// In helper `helper`, they speak as `helper/music` and `helper/game` on the timeline.
-fn start_music_and_game(cx: &Cx, helper: &str) -> anyhow::Result<(JoinHandle<()>, JoinHandle<()>)> {
+///
+/// Each thread, after its sleep, says stop only once main waits for it ([`Player::join`]). So
+/// a thread main does not wait for is still running when main returns and when the process
+/// ends, however late a busy machine makes main: that it never says stop does not depend on its
+/// sleep being long enough. The wait has a deadline ([`Cx::long_wait`]): were the process to
+/// wait for its threads at exit, they would say stop then.
+fn start_music_and_game(cx: &Cx, helper: &str) -> anyhow::Result<(Player, Player)> {
     let (started_tx, started) = mpsc::channel();
     let spawn = |name: &str, what: &'static str, secs: f64| {
         let cx = cx.as_speaker(format!("{helper}/{name}"));
         let started_tx = started_tx.clone();
-        std::thread::Builder::new()
+        let waited_for = Arc::new(Latch::new(1));
+        let opened = Arc::clone(&waited_for);
+        let handle = std::thread::Builder::new()
             .name(name.into())
             .spawn(move || {
                 cx.say(format!("begin {what}"));
                 let _ = started_tx.send(());
                 cx.sleep(secs);
+                opened.wait(&cx, "until main waits for me");
                 cx.say(format!("stop {what}"));
             })
-            .context("spawning a thread")
+            .context("spawning a thread")?;
+        anyhow::Ok(Player { handle, waited_for })
     };
     let music = spawn("music", "listen music", 3.0)?;
     let game = spawn("game", "to game", 5.0)?;
@@ -38,9 +69,10 @@ fn start_music_and_game(cx: &Cx, helper: &str) -> anyhow::Result<(JoinHandle<()>
     Ok((music, game))
 }
 
-/// Helper `main-returns`: start both threads, say ending, return from main.
+/// Helper `main-returns`: start both threads, say ending, return from main (waiting for
+/// neither).
 pub fn main_returns(cx: &Cx) -> anyhow::Result<()> {
-    let _handles = start_music_and_game(cx, "main-returns")?;
+    let _players = start_music_and_game(cx, "main-returns")?;
     cx.as_speaker("main-returns/main")
         .say("ending.... main returns now");
     Ok(())
@@ -54,7 +86,7 @@ pub fn python_default(cx: &Cx) -> anyhow::Result<()> {
     cx.say("ending.... main waits for its threads");
     let _waiting = cx.span(Activity::Wait, "join every thread at exit");
     for t in [music, game] {
-        t.join().map_err(|_| anyhow::anyhow!("a thread panicked"))?;
+        t.join()?;
     }
     Ok(())
 }
@@ -66,10 +98,8 @@ pub fn python_daemon(cx: &Cx) -> anyhow::Result<()> {
     let cx = cx.as_speaker("python-daemon/main");
     cx.say("ending.... main waits for music only");
     let _waiting = cx.span(Activity::Wait, "join music");
-    music
-        .join()
-        .map_err(|_| anyhow::anyhow!("music panicked"))?;
-    Ok(())
+    // The game, not waited for, is still running when main returns: it dies with the process.
+    music.join()
 }
 
 /// Run one of the helpers above in a child process and return the lines it printed.
@@ -106,7 +136,14 @@ fn yes(b: bool) -> &'static str {
 
 /// The lesson.
 pub fn run(cx: &Cx) -> anyhow::Result<()> {
-    cx.explain("1) Rust: main returns while music (3 s) and game (5 s) still sleep");
+    cx.explain(
+        "1) Rust: main returns while music (3 s) and game (5 s) are still running\n\
+         (in these children a thread, after its sleep, says stop only once main waits for it, by\n\
+         a join standing for the wait Python's interpreter does at exit: a thread nobody waits\n\
+         for is then still running when main returns, on a busy machine too; were the process to\n\
+         wait for its threads, that wait would run out, a minute (scaled) later, and they would\n\
+         say stop)",
+    );
     let (music, game) = show(cx, "main-returns")?;
     cx.say(format!(
         "rust, main returned: music stopped? {}, game stopped? {}",

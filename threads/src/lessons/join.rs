@@ -13,24 +13,37 @@ fn music(cx: &Cx) {
     cx.say("stop listen music");
 }
 
-fn game(cx: &Cx) {
+/// The seed's game: 5 s (scaled), then it says stop, but only once `ending` is open (main
+/// said its ending line), so that part 1's order does not depend on the machine's speed.
+fn game(cx: &Cx, ending: &Latch) {
     cx.say("begin to game");
     cx.sleep(5.0);
+    ending.wait(cx, "until main said ending");
     cx.say("stop to game");
 }
 
-fn start_both(cx: &Cx) -> anyhow::Result<(Thread<()>, Thread<()>)> {
-    let (c1, c2) = (cx.clone(), cx.clone());
+/// Start music and game; the game says stop only once `ending` is open.
+fn start_both(cx: &Cx, ending: &Arc<Latch>) -> anyhow::Result<(Thread<()>, Thread<()>)> {
+    let (c1, c2, ending) = (cx.clone(), cx.clone(), Arc::clone(ending));
     let t1 = Thread::builder().name("music").spawn(move || music(&c1))?;
-    let t2 = Thread::builder().name("game").spawn(move || game(&c2))?;
+    let t2 = Thread::builder()
+        .name("game")
+        .spawn(move || game(&c2, &ending))?;
     Ok((t1, t2))
 }
 
 /// The lesson.
 pub fn run(cx: &Cx) -> anyhow::Result<()> {
-    cx.explain("1) without join: main prints its last line while the game is still playing");
-    let (t1, t2) = start_both(cx)?;
+    cx.explain(
+        "1) without join: main prints its last line while the game is still playing\n\
+         (the game, after its 5 s, also waits until main said ending, so that this order holds\n\
+         on a busy machine too; were spawn to run the game to its end, that wait would run out,\n\
+         a minute (scaled) later, and the order would break)",
+    );
+    let ending = Arc::new(Latch::new(1));
+    let (t1, t2) = start_both(cx, &ending)?;
     cx.say("ending.... (without join)");
+    ending.count_down();
     cx.say(format!("t1.name() = {}", t1.name()));
     // Joined only so this part's output stays in this part; "ending" was already said.
     {
@@ -40,7 +53,8 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
     }
 
     cx.explain("2) with join: main waits for both threads, then says ending");
-    let (t1, t2) = start_both(cx)?;
+    // Open from the start: here main says ending only after the game stopped.
+    let (t1, t2) = start_both(cx, &Arc::new(Latch::new(0)))?;
     {
         let _waiting = cx.span(Activity::Wait, "t1.join(); t2.join()");
         t1.join()?;
