@@ -2,6 +2,8 @@
 //! killed mid-task. The panic is that task's error and the worker lives on; the killed
 //! worker's task fails with WorkerDied, a new worker takes its place, the rest finish.
 
+use std::time::{Duration, Instant};
+
 use anyhow::{bail, ensure};
 use lesson::{Activity, Cx};
 
@@ -37,6 +39,14 @@ pub fn trouble(cx: &Cx) -> anyhow::Result<Aftermath> {
     let waiting = cx.span(Activity::Wait, "[r.get() for r in results]");
     let results = handles.into_iter().map(|h| h.get()).collect();
     waiting.end();
+    // The last results can come from the surviving worker while the dead one's replacement is
+    // still being forked: wait for it (with a deadline) before looking at the workers.
+    let replaced = cx.span(Activity::Wait, "until the dead worker is replaced");
+    let deadline = Instant::now() + cx.long_wait();
+    while pool.live_workers() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    replaced.end();
     let after = pool.worker_pids();
     let live = pool.live_workers();
     pool.close();
