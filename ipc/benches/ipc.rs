@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use ipc::{Event, Lock, Manager, Pipe, Queue, frame};
 use lesson::bench::{
-    Counters, Param, Sample, line, measure, measure_all, measure_pair, report_per_op, run_selected,
+    Counters, Param, Sample, line, measure, measure_all, measure_counted, measure_pair,
+    report_per_op, run_selected,
 };
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
@@ -308,7 +309,8 @@ fn bulk() {
 
 fn queue() {
     const MSGS: u64 = 100_000;
-    let s = measure(RUNS, || {
+    // Counted per message; each run's child forks after the counters opened (inherit).
+    let (s, counts) = measure_counted(RUNS, MSGS, || {
         let q: Queue<u64> = Queue::new().expect("queue");
         let child_q = q.clone();
         let mut child = Process::new(move || {
@@ -329,7 +331,7 @@ fn queue() {
         "msgs/s",
         s,
         MSGS as f64,
-        &[("message", "u64".into())],
+        &counts.with(&[("message", "u64".into())]),
     );
 }
 

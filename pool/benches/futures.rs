@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use crossbeam::channel;
-use lesson::bench::{Sample, line, measure, measure_pair, report_per_op, run_selected};
+use lesson::bench::{Counters, Sample, line, measure, measure_pair, report_per_op, run_selected};
 use pool::futures::{ThreadPoolExecutor, as_completed};
 
 const RUNS: usize = 7;
@@ -18,6 +18,8 @@ const WORKERS: usize = 4;
 
 fn round_trip() {
     const TRIPS: u64 = 20_000;
+    // Opened before the echo thread and the executor's workers start (inherit).
+    let (mut raw_c, mut pool_c) = (Counters::open(), Counters::open());
     let ex = ThreadPoolExecutor::new(WORKERS).expect("executor");
     let (to, from_main) = channel::unbounded::<u64>();
     let (back, from_echo) = channel::unbounded::<u64>();
@@ -28,20 +30,23 @@ fn round_trip() {
             }
         }
     });
+    let raw_run = || {
+        for i in 0..TRIPS {
+            to.send(i).expect("send");
+            assert_eq!(from_echo.recv().expect("recv"), i);
+        }
+    };
+    let pool_run = || {
+        for i in 0..TRIPS {
+            let f = ex.submit(move || Ok(i)).expect("submit");
+            assert_eq!(f.result(None), Ok(i));
+        }
+    };
+    let (mut raw_w, mut pool_w) = (false, false);
     let (raw, pooled) = measure_pair(
         RUNS,
-        || {
-            for i in 0..TRIPS {
-                to.send(i).expect("send");
-                assert_eq!(from_echo.recv().expect("recv"), i);
-            }
-        },
-        || {
-            for i in 0..TRIPS {
-                let f = ex.submit(move || Ok(i)).expect("submit");
-                assert_eq!(f.result(None), Ok(i));
-            }
-        },
+        || counted_after_warm_up(&mut raw_c, &mut raw_w, TRIPS, raw_run),
+        || counted_after_warm_up(&mut pool_c, &mut pool_w, TRIPS, pool_run),
     );
     drop(to);
     let _ = echo.join();
@@ -49,15 +54,26 @@ fn round_trip() {
         "futures_round_trip_raw",
         raw,
         TRIPS,
-        &[("via", "crossbeam channel ping-pong".into())],
+        &raw_c
+            .counts()
+            .with(&[("via", "crossbeam channel ping-pong".into())]),
     );
     report_per_op(
         "futures_submit_result_round_trip",
         pooled,
         TRIPS,
-        &[("max_workers", WORKERS.into())],
+        &pool_c.counts().with(&[("max_workers", WORKERS.into())]),
     );
     ex.shutdown(true, false);
+}
+
+/// Run `f` (doing `ops` operations) counted by `counters`, except the first time (the warm-up).
+fn counted_after_warm_up(counters: &mut Counters, warm: &mut bool, ops: u64, f: impl FnOnce()) {
+    if std::mem::replace(warm, true) {
+        counters.count(ops, f);
+    } else {
+        f();
+    }
 }
 
 fn rate(name: &str, s: Sample, amount: f64, params: &[(&str, lesson::bench::Param)]) {
@@ -71,27 +87,38 @@ fn rate(name: &str, s: Sample, amount: f64, params: &[(&str, lesson::bench::Para
 
 fn as_completed_10000() {
     const FUTURES: u64 = 10_000;
+    let mut counters = Counters::open();
     let ex = ThreadPoolExecutor::new(WORKERS).expect("executor");
+    let mut warm = false;
     let s = measure(RUNS, || {
-        let fs: Vec<_> = (0..FUTURES)
-            .map(|i| ex.submit(move || Ok(i)).expect("submit"))
-            .collect();
-        let mut sum = 0;
-        for f in as_completed(fs, None) {
-            sum += f.expect("no time-out").result(None).expect("a value");
+        if !std::mem::replace(&mut warm, true) {
+            as_completed_once(&ex, FUTURES); // the warm-up, not counted
+        } else {
+            counters.count(FUTURES, || as_completed_once(&ex, FUTURES));
         }
-        assert_eq!(sum, FUTURES * (FUTURES - 1) / 2);
     });
     rate(
         "futures_as_completed",
         s,
         FUTURES as f64,
-        &[
+        &counters.counts().with(&[
             ("max_workers", WORKERS.into()),
             ("futures", (FUTURES as f64).into()),
-        ],
+        ]),
     );
     ex.shutdown(true, false);
+}
+
+/// Submit `n` futures and take them back with `as_completed`.
+fn as_completed_once(ex: &ThreadPoolExecutor, n: u64) {
+    let fs: Vec<_> = (0..n)
+        .map(|i| ex.submit(move || Ok(i)).expect("submit"))
+        .collect();
+    let mut sum = 0;
+    for f in as_completed(fs, None) {
+        sum += f.expect("no time-out").result(None).expect("a value");
+    }
+    assert_eq!(sum, n * (n - 1) / 2);
 }
 
 fn main() {

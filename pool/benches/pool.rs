@@ -74,27 +74,37 @@ fn main() {
     }
 
     const ITEMS: u64 = 200_000;
+    // Opened before the workers fork (inherit); counted per item, timed runs only.
+    let mut counters = [Counters::open(), Counters::open()];
     let mut p: Pool<Square> = Pool::new(2).expect("pool");
     let items: Vec<Square> = (0..ITEMS).map(Square).collect();
     let default = p.default_chunksize(items.len());
-    for chunk in [default, 1] {
+    for (chunk, counters) in [default, 1].into_iter().zip(&mut counters) {
         let runs = if chunk == 1 { 3 } else { RUNS };
+        let mut warm = false;
         let s = measure(runs, || {
-            let out = p.map(items.clone(), chunk).expect("map");
-            assert_eq!(out.len(), ITEMS as usize);
+            let run = || {
+                let out = p.map(items.clone(), chunk).expect("map");
+                assert_eq!(out.len(), ITEMS as usize);
+            };
+            if std::mem::replace(&mut warm, true) {
+                counters.count(ITEMS, run);
+            } else {
+                run();
+            }
         });
         rate(
             "pool_map",
             s,
             ITEMS as f64,
-            &[
+            &counters.counts().with(&[
                 ("processes", 2usize.into()),
                 ("chunksize", chunk.into()),
                 (
                     "chunking",
                     Param::from(if chunk == default { "default" } else { "1" }),
                 ),
-            ],
+            ]),
         );
     }
 

@@ -10,7 +10,7 @@
 //! multiprocessing fork (`bench/python/process_start.py`); spawn at least 10x faster than
 //! Python's spawn.
 
-use lesson::bench::{Param, line, measure, measure_pair_counted, report_per_op};
+use lesson::bench::{Param, line, measure, measure_counted, measure_pair_counted, report_per_op};
 use nix::libc;
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, fork};
@@ -129,7 +129,8 @@ fn main() {
     );
 
     const SPAWNS: usize = 50;
-    let s = measure(RUNS, || {
+    // Counted per process; the children (fork + exec) inherit the counters.
+    let (s, spawn_counts) = measure_counted(RUNS, SPAWNS as u64, || {
         for _ in 0..SPAWNS {
             let mut p = Process::spawn_entry("noop", &()).expect("serialize");
             p.start().expect("spawn");
@@ -140,7 +141,7 @@ fn main() {
         "process_spawn_start_join",
         s,
         SPAWNS as u64,
-        &[("method", "spawn".into())],
+        &spawn_counts.with(&[("method", "spawn".into())]),
     );
 
     // The server is started (and warmed) before the measured runs, as Python's forkserver is
