@@ -296,14 +296,7 @@ fn one_line_panics() {
         return;
     }
     std::panic::set_hook(Box::new(|info| {
-        let thread = std::thread::current();
-        let name = thread.name().unwrap_or("<unnamed>");
-        let message = crate::panic_message(info.payload());
-        let place = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        eprintln!("           ! thread '{name}' panicked{place}: {message}");
+        eprintln!("{}", crate::panic_line(info, None))
     }));
 }
 

@@ -60,6 +60,22 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// A panic told in one line, as the chapter binaries print it (not the default hook's several
+/// lines and backtrace, which would bury the narration): `! thread 'NAME' panicked at
+/// FILE:LINE: MESSAGE`, indented like the narration's explanations; `who` (such as `(pid 42)`)
+/// follows the thread's name when given.
+pub fn panic_line(info: &std::panic::PanicHookInfo<'_>, who: Option<&str>) -> String {
+    let thread = std::thread::current();
+    let name = thread.name().unwrap_or("<unnamed>");
+    let who = who.map(|w| format!(" {w}")).unwrap_or_default();
+    let message = panic_message(info.payload());
+    let place = info
+        .location()
+        .map(|l| format!(" at {}:{}", l.file(), l.line()))
+        .unwrap_or_default();
+    format!("           ! thread '{name}'{who} panicked{place}: {message}")
+}
+
 /// The one way a chapter binary is run again as a child of a lesson: `CHAPTER_BINARY --helper
 /// NAME`. NAME is either one of the chapter's [`Chapter::helpers`], which [`main`] runs with a
 /// [`Cx`] rebuilt from the [`Handoff`] that [`Cx::helper`] puts in the child's environment

@@ -62,20 +62,12 @@ fn wrap_panic_hook() {
     });
 }
 
-/// A fork child's panic message, written with one `write(2)` to stderr: no lock that a thread
-/// of the parent may have held at the fork, and no backtrace (resolving one takes such a lock).
+/// A fork child's panic message ([`lesson::panic_line`], with the child's pid), written with
+/// one `write(2)` to stderr: no lock that a thread of the parent may have held at the fork, and
+/// no backtrace (resolving one takes such a lock).
 fn child_panic(info: &PanicHookInfo<'_>) {
-    let thread = std::thread::current();
-    let place = info
-        .location()
-        .map(|l| format!(" at {}:{}", l.file(), l.line()))
-        .unwrap_or_default();
-    let text = format!(
-        "thread '{}' (pid {}) panicked{place}: {}\n",
-        thread.name().unwrap_or("<unnamed>"),
-        getpid(),
-        lesson::panic_message(info.payload())
-    );
+    let mut text = lesson::panic_line(info, Some(&format!("(pid {})", getpid())));
+    text.push('\n');
     let _ = nix::unistd::write(io::stderr(), text.as_bytes());
 }
 

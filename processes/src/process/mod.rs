@@ -20,8 +20,8 @@
 //!   default panic hook, which takes a private lock (the one that keeps two panic messages or
 //!   backtraces apart) that another parent thread may have held at the fork, printing a panic
 //!   or resolving a `Backtrace`. Before its first fork this crate wraps the installed hook
-//!   once: in the parent it calls the hook it wrapped; in a fork child it writes "thread 'NAME'
-//!   panicked at FILE:LINE: MESSAGE" to stderr itself (one `write`, no lock, no backtrace). A
+//!   once: in the parent it calls the hook it wrapped; in a fork child it writes the panic as one line
+//!   ([`lesson::panic_line`]) to stderr itself (one `write`, no lock, no backtrace). A
 //!   hook you install after the first fork replaces the wrapper: it then runs in children too.
 //!
 //! What is left to you: in a **fork** child of a multi-threaded parent, do not take a lock that
