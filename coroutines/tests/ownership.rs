@@ -357,6 +357,18 @@ fn a_kill_cut_short_by_the_killers_unwind_still_kills_the_victim() {
     );
 }
 
+/// Run this test's child part (`name`): it must die of SIGABRT with `message` on stderr.
+fn aborts_saying(name: &str, message: &str) {
+    let out = run_child(name, Duration::from_secs(60));
+    assert_eq!(
+        out.status.signal(),
+        Some(nix::libc::SIGABRT),
+        "{}",
+        describe(&out)
+    );
+    assert!(stderr(&out).contains(message), "{}", describe(&out));
+}
+
 /// Issue 14, 5: a greenlet's stack overflow was a bare SIGSEGV; now it says what happened and
 /// aborts, as std does for a thread.
 #[test]
@@ -367,18 +379,7 @@ fn a_greenlet_stack_overflow_says_so_and_aborts() {
         let _ = g.switch(val(()));
         unreachable!("the recursion came back");
     }
-    let out = run_child(name, Duration::from_secs(60));
-    assert_eq!(
-        out.status.signal(),
-        Some(nix::libc::SIGABRT),
-        "{}",
-        describe(&out)
-    );
-    assert!(
-        stderr(&out).contains("greenlet has overflowed its stack"),
-        "{}",
-        describe(&out)
-    );
+    aborts_saying(name, "greenlet has overflowed its stack");
 }
 
 /// The same for a hub task.
@@ -390,18 +391,7 @@ fn a_hub_task_stack_overflow_says_so_and_aborts() {
         let _ = hub::joinall(&[&t]);
         unreachable!("the recursion came back");
     }
-    let out = run_child(name, Duration::from_secs(60));
-    assert_eq!(
-        out.status.signal(),
-        Some(nix::libc::SIGABRT),
-        "{}",
-        describe(&out)
-    );
-    assert!(
-        stderr(&out).contains("hub task has overflowed its stack"),
-        "{}",
-        describe(&out)
-    );
+    aborts_saying(name, "hub task has overflowed its stack");
 }
 
 /// The same for a generator (it was still a bare SIGSEGV after the greenlet and hub task were
@@ -416,18 +406,7 @@ fn a_generator_stack_overflow_says_so_and_aborts() {
         let _ = g.send(u64::MAX);
         unreachable!("the recursion came back");
     }
-    let out = run_child(name, Duration::from_secs(60));
-    assert_eq!(
-        out.status.signal(),
-        Some(nix::libc::SIGABRT),
-        "{}",
-        describe(&out)
-    );
-    assert!(
-        stderr(&out).contains("generator has overflowed its stack"),
-        "{}",
-        describe(&out)
-    );
+    aborts_saying(name, "generator has overflowed its stack");
 }
 
 /// A generator given a bigger stack recurses deeper than the default 1 MiB allows.
