@@ -1,13 +1,13 @@
 //! A readable death on a coroutine stack overflow. Running past the end of a greenlet's, a hub
-//! task's or a generator's stack touches its guard page, and the kernel sends SIGSEGV: with nothing more,
-//! the process dies with a bare "Segmentation fault". std says what happened when a *thread*
-//! overflows; this does the same for our stacks: a SIGSEGV handler, on the thread's alternate
-//! signal stack (std gives every thread one), checks whether the faulting address is in the
-//! guard page of the current greenlet's stack, of the running hub task's or of the running
-//! generator's, prints "greenlet has overflowed its stack" (or "hub task ...", "generator ...")
-//! and aborts. Any other fault goes on
-//! to the handler that was there before (std's, which handles the threads' own guard pages and
-//! otherwise restores the default action, so the fault kills the process as before).
+//! task's or a generator's stack touches its guard page, and the kernel sends SIGSEGV: with
+//! nothing more, the process dies with a bare "Segmentation fault". std says what happened when
+//! a *thread* overflows; this does the same for our stacks: a SIGSEGV handler, on the thread's
+//! alternate signal stack (std gives every thread one), checks whether the faulting address is
+//! in the guard page of the current greenlet's stack, of the running hub task's or of the
+//! running generator's, prints "greenlet has overflowed its stack" (or "hub task ...",
+//! "generator ...") and aborts. Any other fault goes on to the handler that was there before
+//! (std's, which handles the threads' own guard pages and otherwise restores the default
+//! action, so the fault kills the process as before).
 //!
 //! The handler only reads thread-local `Cell`s without destructors, a plain field of the
 //! current greenlet, and statics set before it was installed; it writes with `write(2)` and

@@ -20,16 +20,17 @@
 //!   default panic hook, which takes a private lock (the one that keeps two panic messages or
 //!   backtraces apart) that another parent thread may have held at the fork, printing a panic
 //!   or resolving a `Backtrace`. Before its first fork this crate wraps the installed hook
-//!   once: in the parent it calls the hook it wrapped; in a fork child it writes the panic as one line
-//!   ([`lesson::panic_line`]) to stderr itself (one `write`, no lock, no backtrace). A
-//!   hook you install after the first fork replaces the wrapper: it then runs in children too.
+//!   once: in the parent it calls the hook it wrapped; in a fork child it writes the panic as
+//!   one line ([`lesson::panic_line`]) to stderr itself (one `write`, no lock, no backtrace).
+//!   A hook you install after the first fork replaces the wrapper: it then runs in children
+//!   too.
 //!
 //! What is left to you: in a **fork** child of a multi-threaded parent, do not take a lock that
 //! another parent thread may have held (your own mutexes, a channel other threads use, the
 //! environment lock behind `std::env::set_var`, and std's backtrace lock: capturing a
 //! `std::backtrace::Backtrace`, which `anyhow` does for each error when `RUST_BACKTRACE` or
-//! `RUST_LIB_BACKTRACE` is set). Allocating is fine with glibc, whose `fork`
-//! resets malloc's locks. If you cannot promise that, use [`StartMethod::Spawn`]: the child is
+//! `RUST_LIB_BACKTRACE` is set). Allocating is fine with glibc, whose `fork` resets malloc's
+//! locks. If you cannot promise that, use [`StartMethod::Spawn`]: the child is
 //! a fresh process running the same binary, with none of the parent's state (nor its locks).
 //!
 //! Python's third method, `forkserver`, starts one server process early, while the parent is
