@@ -368,6 +368,15 @@ mod tests {
     /// this test fails every time: the finder sees 0 deadlocks reported.)
     #[test]
     fn a_deadlock_is_reported_before_its_finder_releases_its_locks() {
+        // A deadline: were the detection broken, both threads would wait for ever.
+        lesson::within(
+            Duration::from_secs(60),
+            "the two threads",
+            finder_reports_first,
+        );
+    }
+
+    fn finder_reports_first() {
         let cx = Cx::quiet(0.02);
         let graph = LockGraph::with_tick(Duration::from_millis(1));
         let (a, b) = (graph.mutex("lockA", ()), graph.mutex("lockB", ()));

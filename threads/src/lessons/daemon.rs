@@ -141,8 +141,8 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
          (in these children a thread, after its sleep, says stop only once main waits for it, by\n\
          a join standing for the wait Python's interpreter does at exit: a thread nobody waits\n\
          for is then still running when main returns, on a busy machine too; were the process to\n\
-         wait for its threads, that wait would run out, a minute (scaled) later, and they would\n\
-         say stop)",
+         wait for its threads, that wait would run out, a scaled minute and 10 s later, and\n\
+         they would say stop)",
     );
     let (music, game) = show(cx, "main-returns")?;
     cx.say(format!(

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 use std::process::Command;
-use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
@@ -185,8 +184,9 @@ pub struct Worker {
 /// The job on `n` named threads (`worker-1`, ...), each marking its computing as a Work span
 /// on the timeline and, if `narrate`, saying what it did: the total, the wall time, and each
 /// worker's report. Each worker begins its span, then waits at a starting line (a
-/// [`Barrier`]) until every worker has begun its own: so the spans overlap in time, however
-/// late the machine starts a thread (none ends before the last one begins).
+/// [`Latch`](super::Latch), with a deadline: a worker that could not be started does not keep
+/// the others waiting for ever) until every worker has begun its own: so the spans overlap in
+/// time, however late the machine starts a thread (none ends before the last one begins).
 ///
 /// # Errors
 /// If a thread cannot be started, or a worker panicked.
@@ -198,7 +198,7 @@ pub fn observed(
 ) -> anyhow::Result<(u64, Duration, Vec<Worker>)> {
     let n = n.max(1);
     let t = Instant::now();
-    let start_line = Barrier::new(n);
+    let start_line = super::Latch::new(n);
     let workers = std::thread::scope(|s| -> anyhow::Result<Vec<Worker>> {
         let handles = (0..n)
             .map(|k| {
@@ -211,7 +211,8 @@ pub fn observed(
                             Activity::Work,
                             format!("count my share of the primes below {limit}"),
                         );
-                        start_line.wait();
+                        start_line.count_down();
+                        start_line.wait(cx, "at the starting line, until every worker is there");
                         let cpu0 = thread_cpu_time();
                         let mut cpus = BTreeSet::new();
                         let mut primes = 0;

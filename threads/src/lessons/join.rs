@@ -38,7 +38,7 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
         "1) without join: main prints its last line while the game is still playing\n\
          (the game, after its 5 s, also waits until main said ending, so that this order holds\n\
          on a busy machine too; were spawn to run the game to its end, that wait would run out,\n\
-         a minute (scaled) later, and the order would break)",
+         a scaled minute and 10 s later, and the order would break)",
     );
     let ending = Arc::new(Latch::new(1));
     let (t1, t2) = start_both(cx, &ending)?;

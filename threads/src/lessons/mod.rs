@@ -45,15 +45,16 @@ impl Latch {
     }
 
     /// Whether every awaited event has happened.
-    pub fn is_open(&self) -> bool {
+    fn is_open(&self) -> bool {
         *self.left.lock().unwrap_or_else(|e| e.into_inner()) == 0
     }
 
-    /// Wait until the latch is open, at most [`Cx::long_wait`]; `true` if it opened. If it
-    /// has to wait, the wait is a span on the timeline (`what`).
-    pub fn wait(&self, cx: &Cx, what: &str) -> bool {
+    /// Wait until the latch is open, at most [`Cx::long_wait`] (a lesson whose other side
+    /// failed goes on instead of hanging, and its own checks then fail). If it has to wait, the
+    /// wait is a span on the timeline (`what`).
+    pub fn wait(&self, cx: &Cx, what: &str) {
         if self.is_open() {
-            return true;
+            return;
         }
         let _waiting = cx.span(Activity::Wait, what);
         let deadline = Instant::now() + cx.long_wait();
@@ -61,14 +62,13 @@ impl Latch {
         while *left > 0 {
             let now = Instant::now();
             if now >= deadline {
-                return false;
+                return;
             }
             left = match self.opened.wait_timeout(left, deadline - now) {
                 Ok((guard, _)) => guard,
                 Err(e) => e.into_inner().0,
             };
         }
-        true
     }
 }
 

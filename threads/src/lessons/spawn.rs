@@ -69,9 +69,9 @@ pub fn run(cx: &Cx) -> anyhow::Result<()> {
          threads said hello before either was done: while one slept the other ran. That overlap\n\
          in time is concurrency (并发). (Each waits, after its sleep, until both said hello and\n\
          main said ending, so that this order holds on a busy machine too; were spawn to run the\n\
-         thread to its end, that wait would run out, a minute (scaled) later, and the order\n\
-         would break.) On two cores they can also execute at the same instant: parallelism\n\
-         (并行), which the gil lesson measured.",
+         thread to its end, that wait would run out, a scaled minute and 10 s later, and the\n\
+         order would break.) On two cores they can also execute at the same instant:\n\
+         parallelism (并行), which the gil lesson measured.",
     );
     // Python would wait for these non-daemon threads at exit; here we join explicitly
     // (the `daemon` lesson shows what happens if you do not).
