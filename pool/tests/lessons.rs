@@ -225,10 +225,12 @@ fn map_orders_and_crash_recovers() {
     index(&r, "imap: [0, 1, 2, 3, 4, 5, 6, 7]");
     // The tasks finish one at a time in FINISH_ORDER (each at its turn, the next turn handed
     // out when a result arrives): imap_unordered gives them in just that order.
-    assert_eq!(pool::lessons::map::FINISH_ORDER, [2, 1, 0, 5, 4, 3, 7, 6]);
     index(
         &r,
-        "imap_unordered: [2, 1, 0, 5, 4, 3, 7, 6] (a stream, in the order they finished",
+        &format!(
+            "imap_unordered: {:?} (a stream, in the order they finished",
+            pool::lessons::map::FINISH_ORDER
+        ),
     );
     index(&r, "sum 499500");
     let r = run(pool::lessons::crash::run);
