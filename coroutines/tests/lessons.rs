@@ -65,13 +65,9 @@ fn tradeoffs_a_refcell_borrow_held_across_a_switch_panics_in_the_other_greenlet(
         let s = shared.clone();
         let other = Greenlet::new(move |_| {
             let caught = catch_unwind(AssertUnwindSafe(|| s.borrow_mut().push("other")));
-            let message = caught.err().map(|payload| {
-                payload
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| payload.downcast_ref::<&str>().map(|m| (*m).to_owned()))
-                    .unwrap_or_else(|| "a panic with no message".to_owned())
-            });
+            let message = caught
+                .err()
+                .map(|payload| lesson::panic_message(payload.as_ref()));
             Ok(val(message))
         })
         .unwrap();

@@ -1,7 +1,7 @@
 //! Each lesson's claims on its narration records. The lessons fork, so (as in tests/ipc.rs)
 //! they run one at a time.
 
-use lesson::testing::index;
+use lesson::testing::{index, indices};
 use lesson::{Cx, Record};
 
 static FORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -140,29 +140,14 @@ fn event_boss_first_workers_after_and_a_dead_holders_permit_back() {
     let r = run(ipc::lessons::event::run);
     let boss = index(&r, "boss: 今天大家要加班到22点");
     let boss_again = index(&r, "boss: <22:00> 可以下班了");
-    let firsts: Vec<usize> = r
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.text.contains("worker: 哎呀生活苦呀"))
-        .map(|(i, _)| i)
-        .collect();
-    let seconds: Vec<usize> = r
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.text.contains("worker: oyear下班了"))
-        .map(|(i, _)| i)
-        .collect();
+    let firsts: Vec<usize> = indices(&r, "worker: 哎呀生活苦呀");
+    let seconds: Vec<usize> = indices(&r, "worker: oyear下班了");
     assert_eq!((firsts.len(), seconds.len()), (5, 5));
     assert!(firsts.iter().all(|&i| i > boss && i < boss_again));
     assert!(seconds.iter().all(|&i| i > boss_again));
     // The boss asks is_set() before each set: not set before the first, and cleared by all
     // five workers before the second.
-    let is_set: Vec<usize> = r
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.text.contains("event.is_set() -> "))
-        .map(|(i, _)| i)
-        .collect();
+    let is_set: Vec<usize> = indices(&r, "event.is_set() -> ");
     assert_eq!(is_set.len(), 2, "{r:#?}");
     for &i in &is_set {
         assert_eq!(r[i].text, "boss: event.is_set() -> false");

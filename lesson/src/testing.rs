@@ -66,6 +66,34 @@ pub fn index(records: &[crate::Record], needle: &str) -> usize {
         .unwrap_or_else(|| panic!("no line containing {needle:?} in {records:#?}"))
 }
 
+/// The positions of every record whose text contains `needle`, in order (none: empty).
+pub fn indices(records: &[crate::Record], needle: &str) -> Vec<usize> {
+    records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.text.contains(needle))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The number that follows `needle` in `text` ("... speedup 1.93x", "speedup " -> 1.93):
+/// digits and a decimal point, up to the first other character.
+///
+/// # Panics
+/// If `needle` is not in `text`, or no number follows it (this is for tests).
+pub fn number_after(text: &str, needle: &str) -> f64 {
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} in {text}"));
+    let digits: String = text[at + needle.len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("a number after {needle:?} in {text}"))
+}
+
 /// How long [`run_lesson`] lets a lesson run before the test fails.
 pub const LESSON_LIMIT: Duration = Duration::from_secs(120);
 

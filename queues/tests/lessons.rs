@@ -190,9 +190,7 @@ fn producer_consumer_every_bun_once_with_backpressure_join_then_shutdown() {
         .rposition(|x| x.text.starts_with("ate bun"))
         .unwrap();
     assert!(last_ate < joined, "join returned before the last task_done");
-    let home: Vec<usize> = (0..r.len())
-        .filter(|&i| r[i].text.contains("ShutDown: going home"))
-        .collect();
+    let home = lesson::testing::indices(&r, "ShutDown: going home");
     assert_eq!(home.len(), producer_consumer::CONSUMERS);
     assert!(home.iter().all(|&i| i > joined));
 }

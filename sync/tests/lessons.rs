@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use lesson::testing::index;
+use lesson::testing::{index, indices};
 use lesson::{Cx, Record, within};
 use sync::lessons::{barrier, condition, deadlock, event, poison, race, rlock, semaphore, timer};
 
@@ -12,12 +12,6 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 fn run(f: lesson::RunFn) -> Vec<Record> {
     lesson::testing::run_lesson(Cx::quiet(SCALE), f)
-}
-
-fn all(r: &[Record], needle: &str) -> Vec<usize> {
-    (0..r.len())
-        .filter(|&i| r[i].text.contains(needle))
-        .collect()
 }
 
 #[test]
@@ -53,7 +47,7 @@ fn deadlock_is_detected_and_both_fixes_finish() {
         &r,
         "one lock order (A before B): 0 deadlock(s); all 5 threads finished",
     );
-    let reports = all(&r, "holds lockA and waits for lockB");
+    let reports = indices(&r, "holds lockA and waits for lockB");
     assert!(!reports.is_empty());
 }
 
@@ -187,8 +181,8 @@ fn semaphore_admits_at_most_5_and_reaches_5() {
     });
     assert_eq!(most, 5);
     let r = run(semaphore::run);
-    assert_eq!(all(&r, "inside (").len(), 10);
-    for i in all(&r, "inside (") {
+    assert_eq!(indices(&r, "inside (").len(), 10);
+    for i in indices(&r, "inside (") {
         let n: usize = r[i].text["inside (".len()..]
             .split(' ')
             .next()
@@ -206,8 +200,8 @@ fn event_workers_speak_only_after_each_set() {
     let r = run(event::run);
     let first_set = index(&r, "boss: everyone works until 22:00");
     let second_set = index(&r, "boss: it is 22:00");
-    let firsts = all(&r, "worker: sigh");
-    let seconds = all(&r, "worker: finally");
+    let firsts = indices(&r, "worker: sigh");
+    let seconds = indices(&r, "worker: finally");
     assert_eq!(firsts.len(), event::WORKERS);
     assert_eq!(seconds.len(), event::WORKERS);
     assert!(
@@ -240,13 +234,13 @@ fn event_is_set_before_each_set_is_false() {
         &r,
         "the waiter's wait() -> true (the flag is down again: is_set() = false)",
     );
-    assert!(all(&r, "is_set before: true").is_empty(), "{r:#?}");
+    assert!(indices(&r, "is_set before: true").is_empty(), "{r:#?}");
 }
 
 #[test]
 fn condition_consumer_gets_every_item_in_order() {
     let r = run(condition::run);
-    let took: Vec<&str> = all(&r, "took item")
+    let took: Vec<&str> = indices(&r, "took item")
         .iter()
         .map(|&i| r[i].text.as_str())
         .collect();
@@ -268,12 +262,12 @@ fn condition_consumer_gets_every_item_in_order() {
 #[test]
 fn barrier_every_past_follows_every_arrival_with_one_leader() {
     let r = run(barrier::run);
-    let at = all(&r, "at the barrier");
-    let past = all(&r, "past the barrier");
+    let at = indices(&r, "at the barrier");
+    let past = indices(&r, "past the barrier");
     assert_eq!((at.len(), past.len()), (barrier::PARTIES, barrier::PARTIES));
     assert!(at.iter().max() < past.iter().min());
-    assert_eq!(all(&r, "[std] is_leader() -> true").len(), 1);
-    assert_eq!(all(&r, "[std] released").len(), barrier::PARTIES);
+    assert_eq!(indices(&r, "[std] is_leader() -> true").len(), 1);
+    assert_eq!(indices(&r, "[std] released").len(), barrier::PARTIES);
     index(&r, "wait(timeout=1 s) -> Err(BrokenBarrier)");
     index(&r, "reset() -> broken = false");
 }
@@ -285,7 +279,7 @@ fn barrier_every_past_follows_every_arrival_with_one_leader() {
 #[test]
 fn barrier_a_broken_barrier_refuses_the_third_party() {
     let r = run(barrier::run);
-    let timeouts = all(&r, "a party's wait(timeout=1 s) -> Err(BrokenBarrier)");
+    let timeouts = indices(&r, "a party's wait(timeout=1 s) -> Err(BrokenBarrier)");
     assert_eq!(timeouts.len(), barrier::PARTIES - 1, "{r:#?}");
     let third = index(
         &r,
@@ -304,9 +298,9 @@ fn barrier_a_broken_barrier_refuses_the_third_party() {
 fn barrier_action_runs_before_any_party_is_released() {
     for round in 0..10 {
         let r = run(barrier::run);
-        let action = all(&r, "action done");
+        let action = indices(&r, "action done");
         assert!(!action.is_empty(), "no action line");
-        let past = all(&r, "past the barrier");
+        let past = indices(&r, "past the barrier");
         assert!(
             action.iter().max() < past.iter().min(),
             "round {round}: a party passed before the action ran: {r:#?}"
@@ -319,7 +313,7 @@ fn timer_fires_and_a_cancelled_one_never_does() {
     let r = run(timer::run);
     index(&r, "the 2 s timer fired");
     index(&r, "cancel() after 1 s -> true");
-    assert!(all(&r, "the 30 s timer fired").is_empty());
+    assert!(indices(&r, "the 30 s timer fired").is_empty());
 }
 
 /// `cargo run -p sync -- timer`: "the 2 s timer fired" comes no earlier than 2 s (scaled) after

@@ -1,6 +1,6 @@
 //! Each lesson's claims, checked on its narration records (at a small time scale).
 
-use lesson::testing::index;
+use lesson::testing::{index, indices, number_after};
 use lesson::{Activity, Cx, Kind, Record};
 use threads::lessons::{daemon, gil, join, local, spawn};
 
@@ -10,15 +10,6 @@ const SCALE: f64 = 0.04;
 
 fn cx() -> Cx {
     Cx::quiet(SCALE).with_exe(env!("CARGO_BIN_EXE_threads"))
-}
-
-fn indices(records: &[Record], needle: &str) -> Vec<usize> {
-    records
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.text.contains(needle))
-        .map(|(i, _)| i)
-        .collect()
 }
 
 /// Lines and spans of a lesson run.
@@ -49,21 +40,6 @@ fn gil_serial_and_parallel_results_are_equal() {
     assert_eq!(count, gil::count_primes(0, 1, 12_345));
     assert_eq!(workers.len(), 3);
     assert!(workers.iter().all(|w| !w.cpus.is_empty()));
-}
-
-/// The number before `needle` in `text` ("... speedup 1.93x" -> 1.93).
-fn number_after(text: &str, needle: &str) -> f64 {
-    let rest = &text[text
-        .find(needle)
-        .unwrap_or_else(|| panic!("{needle:?} in {text}"))
-        + needle.len()..];
-    let digits: String = rest
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    digits
-        .parse()
-        .unwrap_or_else(|_| panic!("a number after {needle:?} in {text}"))
 }
 
 #[test]
