@@ -37,6 +37,7 @@ mod counters;
 mod cx;
 mod deadline;
 mod exercises;
+mod latch;
 mod pages;
 pub mod testing;
 mod timeline;
@@ -45,6 +46,7 @@ pub use cli::{DEFAULT_SCALE, Invocation, Options, Timeline, UsageError, main, pa
 pub use cx::{Activity, Cx, HANDOFF_ENV, Handoff, Kind, Record, SpanGuard, speaker};
 pub use deadline::{output_within, wait_within, within};
 pub use exercises::exercises_after;
+pub use latch::Latch;
 pub use pages::PageServer;
 pub use timeline::{render as render_timeline, render_svg as render_timeline_svg, speakers};
 

@@ -4,10 +4,10 @@
 //! dead worker breaks a `ProcessPoolExecutor` (Python's rule), where this crate's `Pool` fails
 //! only the call that was running.
 
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 
 use anyhow::{Context, bail, ensure};
-use lesson::{Activity, Cx};
+use lesson::{Activity, Cx, Latch};
 
 use crate::TaskError;
 use crate::futures::{
@@ -18,35 +18,6 @@ use crate::lessons::tasks::{Trouble, gauge};
 
 /// The order in which part 1 lets its calls finish.
 pub const FINISH_ORDER: [usize; 5] = [3, 0, 4, 1, 2];
-
-/// A gate a call waits at until the lesson opens it.
-#[derive(Default)]
-struct Gate {
-    open: Mutex<bool>,
-    opened: Condvar,
-}
-
-impl Gate {
-    fn wait(&self, cx: &Cx) {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let limit = cx.long_wait();
-        while !*open {
-            let (g, timeout) = self
-                .opened
-                .wait_timeout(open, limit)
-                .unwrap_or_else(|e| e.into_inner());
-            open = g;
-            if timeout.timed_out() {
-                break;
-            }
-        }
-    }
-
-    fn open(&self) {
-        *self.open.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.opened.notify_all();
-    }
-}
 
 /// Part 1: five calls on a `ThreadPoolExecutor(5)`, each waiting at its own gate; the lesson
 /// opens the gates in [`FINISH_ORDER`] and takes the next future from `as_completed` after
@@ -59,14 +30,12 @@ impl Gate {
 pub fn completion_order(cx: &Cx) -> anyhow::Result<Vec<usize>> {
     // Five threads for five calls: each call waits at its gate on a thread of its own.
     let ex = ThreadPoolExecutor::new(5)?;
-    let gates: Vec<Arc<Gate>> = (0..5).map(|_| Arc::default()).collect();
+    let gates: Vec<Arc<Latch>> = (0..5).map(|_| Arc::new(Latch::new(1))).collect();
     let futures: Vec<Future<usize>> = (0..5)
         .map(|i| {
             let (gate, cx) = (gates[i].clone(), cx.clone());
             ex.submit(move || {
-                let waiting = cx.span(Activity::Wait, format!("call {i} waits for its gate"));
-                gate.wait(&cx);
-                waiting.end();
+                gate.wait(&cx, &format!("call {i} waits for its gate"));
                 cx.say(format!("call {i} returns"));
                 Ok(i)
             })
@@ -76,7 +45,7 @@ pub fn completion_order(cx: &Cx) -> anyhow::Result<Vec<usize>> {
     let mut order = Vec::new();
     for &i in &FINISH_ORDER {
         cx.sleep(0.5);
-        gates[i].open();
+        gates[i].count_down();
         let waiting = cx.span(Activity::Wait, "next(as_completed(fs))");
         let f = completed
             .next()
