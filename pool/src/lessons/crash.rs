@@ -2,12 +2,10 @@
 //! killed mid-task. The panic is that task's error and the worker lives on; the killed
 //! worker's task fails with WorkerDied, a new worker takes its place, the rest finish.
 
-use std::time::{Duration, Instant};
-
 use anyhow::{bail, ensure};
 use lesson::{Activity, Cx};
 
-use crate::lessons::tasks::Trouble;
+use crate::lessons::tasks::{Trouble, until};
 use crate::{Pool, TaskError};
 
 /// What happened: each task's result, and the pool's workers before and after.
@@ -42,10 +40,7 @@ pub fn trouble(cx: &Cx) -> anyhow::Result<Aftermath> {
     // The last results can come from the surviving worker while the dead one's replacement is
     // still being forked: wait for it (with a deadline) before looking at the workers.
     let replaced = cx.span(Activity::Wait, "until the dead worker is replaced");
-    let deadline = Instant::now() + cx.long_wait();
-    while pool.live_workers() < 2 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    until(cx.long_wait(), || pool.live_workers() >= 2);
     replaced.end();
     let after = pool.worker_pids();
     let live = pool.live_workers();

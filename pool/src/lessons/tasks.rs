@@ -222,18 +222,12 @@ impl Task for Trouble {
             }
             Trouble::Hold(i) => {
                 let g = gauge().context("no shared memory for the gauge")?;
-                let deadline = std::time::Instant::now() + Duration::from_secs(10);
-                while !g.released.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_micros(200));
-                }
+                until(TASK_PATIENCE, || g.released.load(Ordering::SeqCst));
                 Ok(i)
             }
             Trouble::Turn { i, turn } => {
                 let g = gauge().context("no shared memory for the gauge")?;
-                let deadline = std::time::Instant::now() + Duration::from_secs(10);
-                while g.turn.load(Ordering::SeqCst) < turn && std::time::Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_micros(200));
-                }
+                until(TASK_PATIENCE, || g.turn.load(Ordering::SeqCst) >= turn);
                 Ok(i)
             }
             Trouble::Wave { i, n, ms } => {
@@ -250,12 +244,22 @@ impl Task for Trouble {
     }
 }
 
-/// Wait (up to 10 s) until `n` tasks have run at once.
-fn meet(g: &Gauge, n: u64) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while g.most() < n && std::time::Instant::now() < deadline {
+/// How long a task waits for what the lesson arranges (a release, its turn, the others).
+const TASK_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Look every 200 us until `done` (another process's doing, seen through shared memory, or a
+/// pool's state), at most `limit`: a lesson whose other side failed goes on, and its own checks
+/// then say what went wrong.
+pub(crate) fn until(limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_micros(200));
     }
+}
+
+/// Wait (up to 10 s) until `n` tasks have run at once.
+fn meet(g: &Gauge, n: u64) {
+    until(TASK_PATIENCE, || g.most() >= n);
 }
 
 /// A fetched page: the seed's `{'url': ..., 'text': ...}`, keeping the size.
