@@ -24,16 +24,18 @@ fn sleeper(cx: &Cx, seconds: f64) -> Process {
     Process::new(move || as_me(&cx).sleep(seconds))
 }
 
+/// The fields of `/proc/PID/stat` after the command name (state, parent pid, ...), or `None`
+/// if there is no such process.
+pub fn stat_fields(pid: i32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may hold spaces: the fields follow the last ")".
+    let (_, rest) = stat.rsplit_once(')')?;
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
 /// Whether a process with this pid exists (and is not a zombie).
 pub fn exists(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => false,
-        // The state is the field after the ")" closing the command name.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.trim_start())
-            .is_some_and(|rest| !rest.starts_with('Z')),
-    }
+    stat_fields(pid).is_some_and(|f| f.first().is_some_and(|state| state != "Z"))
 }
 
 /// A daemon child that sleeps a (scaled) minute and would then say it is done.

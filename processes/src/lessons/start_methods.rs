@@ -155,12 +155,11 @@ fn forkserved(cx: &Cx, entry: &str, arg: &impl serde::Serialize) -> anyhow::Resu
 /// The parent pid of process `pid`, from `/proc/<pid>/stat` (the field after the state, which
 /// follows the `)` closing the command name).
 pub fn parent_pid_of(pid: i32) -> anyhow::Result<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("reading /proc/{pid}/stat"))?;
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+    super::api::stat_fields(pid)
+        .with_context(|| format!("reading /proc/{pid}/stat"))?
+        .get(1)
         .and_then(|ppid| ppid.parse().ok())
-        .with_context(|| format!("no parent pid in /proc/{pid}/stat: {stat:?}"))
+        .with_context(|| format!("no parent pid in /proc/{pid}/stat"))
 }
 
 /// Start `p`, join it, and say how long the start and join took (this once: one run, on this
